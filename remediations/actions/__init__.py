@@ -1,0 +1,102 @@
+"""The remediations, one module each, looked up by name in :data:`ACTIONS`.
+
+Every action has the same contract: ``read(transport, wish) -> Snapshot`` and a
+pure ``plan(snapshot, wish) -> Plan``.  Actions never apply anything; the
+engine does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal, Protocol, get_args, get_origin
+
+from remediations.actions.add_allowed_sender import AddAllowedSender
+from remediations.actions.block_delicensed_user import BlockDelicensedUser
+from remediations.actions.bypass_moderation import BypassModeration
+from remediations.actions.fix_public_folder import FixPublicFolder
+from remediations.actions.open_group_to_external import OpenGroupToExternal
+from remediations.errors import InputError
+from remediations.exchange.cmdlet import Transport
+from remediations.plan import Plan, Snapshot
+
+__all__ = ["ACTIONS", "Action", "parse_wish"]
+
+
+class Action(Protocol):
+    """What every remediation provides."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    wish_type: ClassVar[type[Any]]
+
+    def read(self, transport: Transport, wish: Any) -> Snapshot:
+        """Read the live state the plan depends on (never a cached guess)."""
+        ...
+
+    def plan(self, before: Snapshot, wish: Any) -> Plan:
+        """Compare the state with the wish; pure."""
+        ...
+
+
+ACTIONS: dict[str, Action] = {
+    action.name: action
+    for action in (
+        FixPublicFolder(),
+        AddAllowedSender(),
+        OpenGroupToExternal(),
+        BypassModeration(),
+        BlockDelicensedUser(),
+    )
+}
+
+
+def parse_wish(action: Action, values: Mapping[str, Any], *, source: str = "") -> Any:
+    """Build an action's wish from flags or a playbook step, checking names and types.
+
+    Raises:
+        InputError: naming ``source`` (e.g. ``playbooks/x.yaml step 2``) and the key.
+    """
+    prefix = f"{source}: " if source else ""
+    fields = {f.name: f for f in dataclasses.fields(action.wish_type)}
+    hints = typing.get_type_hints(action.wish_type)
+    for key in values:
+        if key not in fields:
+            raise InputError(
+                f"{prefix}unknown key {key!r} for {action.name}; expected "
+                f"{' or '.join(sorted(fields))}."
+            )
+    kwargs: dict[str, Any] = {}
+    for name, field in fields.items():
+        if name not in values:
+            if field.default is dataclasses.MISSING:
+                raise InputError(f"{prefix}{action.name} needs {name!r} (--{_flag(name)}).")
+            continue
+        kwargs[name] = _check_type(values[name], hints[name], f"{prefix}{name}")
+    return action.wish_type(**kwargs)
+
+
+def _flag(name: str) -> str:
+    return name.replace("_", "-")
+
+
+def _check_type(value: Any, hint: Any, where: str) -> Any:
+    origin = get_origin(hint)
+    if origin is Literal:
+        choices = get_args(hint)
+        if value not in choices:
+            raise InputError(f"{where} is {value!r}; give one of {', '.join(map(str, choices))}.")
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise InputError(f"{where} is {value!r}; give true or false.")
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise InputError(f"{where} is {value!r}; give a text value.")
+        return value
+    if origin in (types.UnionType, typing.Union):  # pragma: no cover - no such wish yet
+        return value
+    return value

@@ -1,0 +1,238 @@
+"""Reads and checks the actions share: resolving identities, senders and lists."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from remediations.errors import (
+    AmbiguousIdentity,
+    CmdletError,
+    InputError,
+    Refused,
+    UnknownIdentity,
+)
+from remediations.exchange.cmdlet import Cmdlet, Transport
+from remediations.exchange.facts import MAX_NAME_LENGTH
+from remediations.plan import Change
+
+__all__ = [
+    "GROUP_DETAILS",
+    "MAILBOX_DETAILS",
+    "Family",
+    "Sender",
+    "check_address",
+    "check_identity",
+    "family_of",
+    "find_recipient",
+    "get_one",
+    "identity_of",
+    "plan_sender_contact",
+    "read_sender",
+    "resolve_entries",
+]
+
+GROUP_DETAILS = frozenset(
+    {
+        "MailUniversalDistributionGroup",
+        "MailUniversalSecurityGroup",
+        "MailNonUniversalGroup",
+        "RoomList",
+    }
+)
+MAILBOX_DETAILS = frozenset({"UserMailbox", "SharedMailbox", "RoomMailbox", "EquipmentMailbox"})
+
+# RFC 5322 dot-atom local part and a DNS domain name.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_ADDRESS = re.compile(
+    rf"{_ATOM}(?:\.{_ATOM})*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?\.)+[A-Za-z]{{2,63}}"
+)
+
+
+def check_address(value: str, flag: str) -> str:
+    """Return ``value`` if it is a plain email address, else raise a one-sentence error."""
+    text = value.strip()
+    if not _ADDRESS.fullmatch(text) or len(text) > 254:
+        raise InputError(
+            f"{flag} {value!r} is not an email address; give one like partner@fabrikam.com."
+        )
+    return text
+
+
+def check_identity(value: str, flag: str, example: str) -> str:
+    """Return a non-empty identity; an empty one would make Exchange return every object."""
+    if not value or not value.strip():
+        raise InputError(
+            f"{flag} is empty; give the name or address of one object, e.g. {example}."
+        )
+    if "\x00" in value:
+        raise InputError(f"{flag} {value!r} holds a NUL character; no Exchange identity does.")
+    return value
+
+
+def get_one(transport: Transport, cmdlet: Cmdlet, *, what: str, flag: str) -> Mapping[str, Any]:
+    """Run a Get-* for one identity; not found and ambiguous become input errors (exit 2)."""
+    identity = str(cmdlet.get("Identity"))
+    try:
+        result = transport.send(cmdlet)
+    except CmdletError as exc:
+        if exc.category == "NotFound":
+            raise UnknownIdentity(
+                f"{flag} {identity!r}: no {what} has that identity in {transport.tenant} "
+                f"({transport.name}); give its name, alias or email address "
+                f"(Exchange said: {exc})"
+            ) from None
+        if exc.category == "Ambiguous":
+            raise AmbiguousIdentity(
+                f"{flag} {identity!r} matches more than one {what} in {transport.tenant}; "
+                f"give its primary email address instead (Exchange said: {exc})"
+            ) from None
+        raise
+    if len(result.objects) != 1:
+        raise AmbiguousIdentity(
+            f"{flag} {identity!r} matches {len(result.objects)} objects; give one email address."
+        )
+    return result.objects[0]
+
+
+def find_recipient(transport: Transport, identity: str) -> Mapping[str, Any] | None:
+    """The recipient with this identity, or None when Exchange answers "not found".
+
+    Any other failure (throttling, a dead connection) is raised: a failed read
+    is never taken for "absent".
+    """
+    try:
+        result = transport.send(Cmdlet.of("Get-Recipient", Identity=identity))
+    except CmdletError as exc:
+        if exc.category == "NotFound":
+            return None
+        if exc.category == "Ambiguous":
+            raise AmbiguousIdentity(
+                f"{identity!r} matches more than one recipient in {transport.tenant}; "
+                "give a unique email address."
+            ) from None
+        raise
+    return result.objects[0] if result.objects else None
+
+
+def identity_of(obj: Mapping[str, Any]) -> str:
+    """The identity we pass back to Set-*: a public folder's path, else its primary address."""
+    return str(obj.get("FolderPath") or obj.get("PrimarySmtpAddress") or obj["Identity"])
+
+
+def resolve_entries(transport: Transport, entries: Iterable[str]) -> tuple[str, ...]:
+    """Turn list entries (Guids, names or addresses) into primary addresses, sorted."""
+    out = []
+    for entry in entries:
+        rec = find_recipient(transport, entry)
+        out.append(str(rec["PrimarySmtpAddress"]) if rec else entry)
+    return tuple(sorted(out, key=str.lower))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Family:
+    """The cmdlets that read and write one kind of recipient."""
+
+    kind: str  # "public folder", "distribution group", "Microsoft 365 group", "mailbox"
+    get: str
+    set: str
+    add_remove: bool  # whether Set-* takes @{Add=...; Remove=...}
+    has_bypass: bool
+
+
+_FAMILIES = {
+    "PublicFolder": Family(
+        kind="public folder",
+        get="Get-MailPublicFolder",
+        set="Set-MailPublicFolder",
+        add_remove=True,
+        has_bypass=True,
+    ),
+    "GroupMailbox": Family(
+        kind="Microsoft 365 group",
+        get="Get-UnifiedGroup",
+        set="Set-UnifiedGroup",
+        add_remove=False,
+        has_bypass=False,
+    ),
+}
+_DG = Family(
+    kind="distribution group",
+    get="Get-DistributionGroup",
+    set="Set-DistributionGroup",
+    add_remove=True,
+    has_bypass=True,
+)
+_MBX = Family(
+    kind="mailbox", get="Get-Mailbox", set="Set-Mailbox", add_remove=True, has_bypass=True
+)
+
+
+def family_of(details: str) -> Family | None:
+    """The cmdlet family for a RecipientTypeDetails value (None: not one we change)."""
+    if details in GROUP_DETAILS:
+        return _DG
+    if details in MAILBOX_DETAILS:
+        return _MBX
+    return _FAMILIES.get(details)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sender:
+    """A sender as read: the address, its recipient (if any), and whether it is outside."""
+
+    address: str
+    recipient: Mapping[str, Any] | None
+    outside: bool
+
+    @property
+    def is_group(self) -> bool:
+        """Whether the sender is itself a group (listed through ...DLMembers)."""
+        details = self.recipient["RecipientTypeDetails"] if self.recipient else ""
+        return details in GROUP_DETAILS or details == "GroupMailbox"
+
+
+def read_sender(transport: Transport, address: str) -> Sender:
+    """Read a sender: its recipient object and whether its domain is outside the tenant."""
+    domains = transport.send(Cmdlet.of("Get-AcceptedDomain")).objects
+    domain = address.rpartition("@")[2].lower()
+    outside = not any(str(d["DomainName"]).lower() == domain for d in domains)
+    recipient = find_recipient(transport, address)
+    if recipient is None and not outside:
+        raise UnknownIdentity(
+            f"--sender {address!r} is in your organisation's domain {domain} but no recipient "
+            "has that address; check the spelling, or give the sender's primary address."
+        )
+    return Sender(address=address, recipient=recipient, outside=outside)
+
+
+def contact_name(address: str) -> str:
+    """The Name of the mail contact we create for an outside sender (unique, at most 64)."""
+    return address if len(address) <= MAX_NAME_LENGTH else address[:MAX_NAME_LENGTH]
+
+
+def plan_sender_contact(sender: Sender) -> tuple[Change, ...]:
+    """The mail contact an outside sender needs before it can be listed, if missing."""
+    if sender.recipient is not None:
+        return ()
+    return (
+        Change(
+            target=sender.address,
+            attribute="MailContact",
+            before=None,
+            after=sender.address,
+            cmdlet=Cmdlet.of(
+                "New-MailContact",
+                Name=contact_name(sender.address),
+                ExternalEmailAddress=sender.address,
+            ),
+            why="an outside sender must exist as a mail contact before it can be listed",
+        ),
+    )
+
+
+def refuse_kind(flag: str, identity: str, details: str, accepted: str) -> Refused:
+    """The error for a recipient of a kind the action does not change."""
+    return Refused(f"{flag} {identity!r} is a {details}; this action works on {accepted}.")

@@ -1,0 +1,12 @@
+"""The audit log: append-only, hash-chained JSON lines, written only by this package."""
+
+from remediations.audit.log import (
+    AUDIT_FILE,
+    AuditLog,
+    ChainError,
+    read_events,
+    redact,
+    verify_chain,
+)
+
+__all__ = ["AUDIT_FILE", "AuditLog", "ChainError", "read_events", "redact", "verify_chain"]

@@ -1,0 +1,250 @@
+"""The one lifecycle of every change: read -> plan -> preview -> apply -> verify.
+
+The engine alone applies.  Dry-run is one early return after the same
+preparation, so a preview is exactly what a real run would do.  Every step is
+an audit event of the run.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from remediations.actions import Action
+from remediations.audit import AuditLog
+from remediations.errors import (
+    ApplyFailed,
+    InputError,
+    RemediationError,
+    TransportError,
+    VerifyMismatch,
+)
+from remediations.exchange.cmdlet import Transport
+from remediations.plan import Change, Plan, render_value
+
+__all__ = ["Outcome", "OutcomeKind", "new_run_id", "run_action"]
+
+OutcomeKind = Literal["no-change", "planned", "applied", "failed", "refused", "cancelled"]
+ChangeStatus = Literal["planned", "applied", "verified", "failed", "not-applied"]
+
+
+def new_run_id() -> str:
+    """A fresh run id (sortable enough to read, unique enough to trust)."""
+    return uuid.uuid4().hex[:12]
+
+
+@dataclass(slots=True, kw_only=True)
+class Outcome:
+    """What a run did; ``to_json`` is the ``--json`` document."""
+
+    run_id: str
+    action: str
+    dry_run: bool
+    tenant: str
+    transport: str
+    outcome: OutcomeKind = "planned"
+    plan: Plan | None = None
+    status: dict[int, ChangeStatus] = field(default_factory=dict)
+    error: str | None = None
+    exit_code: int = 0
+
+    @property
+    def applied(self) -> tuple[Change, ...]:
+        """The changes that reached the tenant."""
+        return self._with("applied", "verified")
+
+    @property
+    def not_applied(self) -> tuple[Change, ...]:
+        """The planned changes that did not reach the tenant."""
+        return self._with("planned", "failed", "not-applied")
+
+    def _with(self, *states: str) -> tuple[Change, ...]:
+        if self.plan is None:
+            return ()
+        return tuple(c for i, c in enumerate(self.plan.changes) if self.status.get(i) in states)
+
+    def to_json(self) -> dict[str, Any]:
+        """One JSON document for ``--json``."""
+        changes = self.plan.changes if self.plan else ()
+        return {
+            "run_id": self.run_id,
+            "action": self.action,
+            "dry_run": self.dry_run,
+            "tenant": self.tenant,
+            "transport": self.transport,
+            "outcome": self.outcome,
+            "changes": [
+                {**c.to_json(), "status": self.status.get(i, "planned")}
+                for i, c in enumerate(changes)
+            ],
+            "notes": list(self.plan.notes) if self.plan else [],
+            "error": self.error,
+        }
+
+
+def run_action(
+    action: Action,
+    wish: Any,
+    *,
+    transport: Transport,
+    audit: AuditLog,
+    dry_run: bool,
+    run_id: str | None = None,
+    preview: Callable[[Plan], None] = lambda plan: None,
+    confirm: Callable[[Plan], bool] = lambda plan: True,
+) -> Outcome:
+    """Run one action through the whole lifecycle, logging each step.
+
+    Returns the outcome; input errors and refusals are logged and re-raised
+    (exit 2), apply and verify failures are logged, recorded on the outcome
+    and raised as ``ApplyFailed`` / ``VerifyMismatch`` carrying it (exit 1).
+    """
+    outcome = Outcome(
+        run_id=run_id or new_run_id(),
+        action=action.name,
+        dry_run=dry_run,
+        tenant=transport.tenant,
+        transport=transport.name,
+    )
+    log = audit.bind(run_id=outcome.run_id, action=action.name, dry_run=dry_run)
+    log.event("run-start", wish=_wish_json(wish))
+    try:
+        plan = action.plan(action.read(transport, wish), wish)
+    except RemediationError as exc:
+        outcome.outcome = "refused" if isinstance(exc, InputError) else "failed"
+        outcome.error = str(exc)
+        outcome.exit_code = exc.exit_code
+        log.event("run-end", outcome=outcome.outcome, error=str(exc))
+        exc.outcome = outcome
+        raise
+    outcome.plan = plan
+    for index, change in enumerate(plan.changes):
+        outcome.status[index] = "planned"
+        log.event("change-planned", **_change_fields(change))
+    for note in plan.notes:
+        log.event("note", note=note)
+    preview(plan)
+    if plan.is_noop or dry_run:
+        outcome.outcome = "no-change" if plan.is_noop else "planned"
+        log.event("run-end", outcome=outcome.outcome)
+        return outcome
+    if not confirm(plan):
+        outcome.outcome = "cancelled"
+        log.event("run-end", outcome="cancelled")
+        return outcome
+    _apply(plan, outcome, transport, log)
+    _verify(action, wish, plan, outcome, transport, log)
+    outcome.outcome = "applied"
+    log.event("run-end", outcome="applied")
+    return outcome
+
+
+def _apply(plan: Plan, outcome: Outcome, transport: Transport, log: AuditLog) -> None:
+    for index, change in enumerate(plan.changes):
+        try:
+            transport.send(change.cmdlet)
+        except TransportError as exc:
+            outcome.status[index] = "failed"
+            for later in range(index + 1, len(plan.changes)):
+                outcome.status[later] = "not-applied"
+            log.event("change-failed", error=str(exc), **_change_fields(change))
+            raise _fail(outcome, log, exc) from exc
+        outcome.status[index] = "applied"
+        log.event("change-applied", **_change_fields(change))
+
+
+def _fail(outcome: Outcome, log: AuditLog, exc: TransportError) -> ApplyFailed:
+    applied = outcome.applied
+    not_applied = outcome.not_applied
+    done = "; ".join(_describe(c) for c in applied) or "nothing"
+    left = "; ".join(_describe(c) for c in not_applied) or "nothing"
+    message = (
+        f"Failed while applying: {exc} Changed: {done}. Not changed: {left}. "
+        "Run the same command again to finish."
+    )
+    outcome.outcome = "failed"
+    outcome.error = message
+    outcome.exit_code = 1
+    log.event(
+        "run-end",
+        outcome="failed",
+        error=str(exc),
+        applied=[c.to_json() for c in applied],
+        not_applied=[c.to_json() for c in not_applied],
+    )
+    err = ApplyFailed(message, applied=applied, not_applied=not_applied, cause=exc)
+    err.outcome = outcome
+    return err
+
+
+def _verify(
+    action: Action,
+    wish: Any,
+    plan: Plan,
+    outcome: Outcome,
+    transport: Transport,
+    log: AuditLog,
+) -> None:
+    try:
+        after = action.read(transport, wish)
+    except TransportError as exc:
+        raise _fail(outcome, log, exc) from exc
+    mismatches = []
+    for index, change in enumerate(plan.changes):
+        actual = after.value(change.target, change.attribute)
+        if actual == change.after:
+            outcome.status[index] = "verified"
+            log.event("change-verified", **_change_fields(change))
+        else:
+            mismatches.append((change, actual))
+            log.event("verify-failed", actual=_plain(actual), **_change_fields(change))
+    remaining = action.plan(after, wish)
+    if mismatches or not remaining.is_noop:
+        detail = (
+            "; ".join(
+                f"{c.target} {c.attribute} is {render_value(a)}, expected {render_value(c.after)}"
+                for c, a in mismatches
+            )
+            or "a fresh plan still has changes"
+        )
+        message = f"Applied, but the tenant does not hold what was planned: {detail}."
+        outcome.outcome = "failed"
+        outcome.error = message
+        outcome.exit_code = 1
+        log.event("run-end", outcome="failed", error=message)
+        err = VerifyMismatch(
+            message,
+            expected=[c.to_json() for c, _ in mismatches],
+            actual=[_plain(a) for _, a in mismatches],
+        )
+        err.outcome = outcome
+        raise err
+
+
+def _describe(change: Change) -> str:
+    return f"{change.target} {change.attribute} -> {render_value(change.after)}"
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _change_fields(change: Change) -> dict[str, Any]:
+    return {
+        "target": change.target,
+        "attribute": change.attribute,
+        "before": _plain(change.before),
+        "after": _plain(change.after),
+        "cmdlets": [change.cmdlet.to_json()],
+        "powershell": change.cmdlet.to_powershell(),
+    }
+
+
+def _wish_json(wish: Any) -> dict[str, Any]:
+    import dataclasses
+
+    if dataclasses.is_dataclass(wish) and not isinstance(wish, type):
+        return dataclasses.asdict(wish)
+    return dict(wish)

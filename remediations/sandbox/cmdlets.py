@@ -1,0 +1,644 @@
+"""Exchange (and Graph PowerShell) cmdlet semantics over a :class:`SandboxState`.
+
+Each cmdlet validates every parameter before it changes anything, so a cmdlet
+that fails leaves the tenant as it was, as Exchange does.  Errors carry
+Exchange's own texts (:mod:`remediations.exchange.facts`).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from remediations.errors import CmdletError
+from remediations.exchange import facts
+from remediations.exchange.cmdlet import AddRemove, Cmdlet, CmdletResult, ParamValue
+from remediations.sandbox.state import (
+    ALL_GROUP_TYPES,
+    GROUP_TYPES,
+    INDIVIDUAL_TYPES,
+    MAILBOX_TYPES,
+    SandboxState,
+)
+
+__all__ = ["CMDLETS", "candidates", "present_recipient", "run_cmdlet", "stable_guid"]
+
+_NAMESPACE = uuid.UUID("6f1c9a52-5f43-4f0e-9f1e-1b7d3c0a5e21")
+
+Types = frozenset[str] | None  # None: every recipient type
+Handler = Callable[[SandboxState, Cmdlet], CmdletResult]
+
+# Recipient-valued properties, and the recipient types each accepts.
+_REF_PROPS: dict[str, Types] = {
+    "AcceptMessagesOnlyFrom": INDIVIDUAL_TYPES,
+    "AcceptMessagesOnlyFromDLMembers": ALL_GROUP_TYPES,
+    "AcceptMessagesOnlyFromSendersOrMembers": None,
+    "ModeratedBy": INDIVIDUAL_TYPES,
+    "BypassModerationFromSendersOrMembers": None,
+}
+_BOOL_PROPS = ("RequireSenderAuthenticationEnabled", "ModerationEnabled")
+_SET_RECIPIENT_PARAMS = frozenset(
+    {"Identity", *(_REF_PROPS), *_BOOL_PROPS, "BypassSecurityGroupManagerCheck", "Confirm"}
+)
+_UNIFIED_PARAMS = frozenset(
+    {
+        "Identity",
+        "AcceptMessagesOnlyFromSendersOrMembers",
+        "ModeratedBy",
+        *_BOOL_PROPS,
+        "Confirm",
+    }
+)
+_GET_PARAMS = frozenset({"Identity", "ResultSize", "RecipientTypeDetails", "Anr"})
+_RULE_PARAMS = frozenset(
+    {
+        "Name",
+        "SentTo",
+        "RejectMessageReasonText",
+        "RejectMessageEnhancedStatusCode",
+        "DeleteMessage",
+        "Mode",
+        "Enabled",
+        "Priority",
+        "StopRuleProcessing",
+        "Comments",
+        "Confirm",
+    }
+)
+
+
+def stable_guid(*parts: str) -> str:
+    """A Guid derived from names, so the same tenant built twice is the same tenant."""
+    return str(uuid.uuid5(_NAMESPACE, "/".join(p.lower() for p in parts)))
+
+
+def run_cmdlet(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
+    """Run one cmdlet against the state (mutating it for writes)."""
+    spec = CMDLETS.get(cmdlet.name.lower())
+    if spec is None:
+        raise CmdletError(
+            facts.NO_SUCH_CMDLET.format(name=cmdlet.name), cmdlet=cmdlet, category="CommandNotFound"
+        )
+    allowed, mandatory, handler = spec
+    lowered = {a.lower() for a in allowed}
+    for name, _ in cmdlet.params:
+        if name.lower() not in lowered:
+            raise CmdletError(
+                facts.NO_SUCH_PARAMETER.format(name=name), cmdlet=cmdlet, category="InvalidArgument"
+            )
+    missing = [m for m in mandatory if cmdlet.get(m) in (None, "")]
+    if missing:
+        raise CmdletError(
+            facts.MISSING_MANDATORY.format(names=" ".join(missing)),
+            cmdlet=cmdlet,
+            category="InvalidArgument",
+        )
+    return handler(state, cmdlet)
+
+
+# --- identity resolution ------------------------------------------------------------
+
+
+def _norm(identity: str) -> str:
+    text = identity.strip()
+    if text.lower().startswith("smtp:"):
+        text = text[5:]
+    return text.lower()
+
+
+def _answers_to(state: SandboxState, rec: dict[str, Any], key: str) -> bool:
+    if key in (rec["Guid"].lower(), rec["Name"].lower(), rec.get("Alias", "").lower()):
+        return True
+    if rec.get("FolderPath", "").lower() == key:
+        return True
+    return key in state.addresses_of(rec)
+
+
+def candidates(state: SandboxState, identity: str, types: Types) -> list[dict[str, Any]]:
+    key = _norm(identity)
+    return [
+        r
+        for r in state.recipients
+        if (types is None or r["RecipientTypeDetails"] in types) and _answers_to(state, r, key)
+    ]
+
+
+def _resolve_identity(
+    state: SandboxState, cmdlet: Cmdlet, types: Types, param: str = "Identity"
+) -> dict[str, Any]:
+    identity = str(cmdlet.get(param))
+    found = candidates(state, identity, types)
+    if not found:
+        raise CmdletError(
+            facts.NOT_FOUND.format(identity=identity, server=state.server),
+            cmdlet=cmdlet,
+            category="NotFound",
+        )
+    if len(found) > 1:
+        raise CmdletError(
+            facts.AMBIGUOUS.format(identity=identity), cmdlet=cmdlet, category="Ambiguous"
+        )
+    return found[0]
+
+
+def _resolve_value(state: SandboxState, cmdlet: Cmdlet, value: str, types: Types) -> dict[str, Any]:
+    found = candidates(state, value, types)
+    if not found:
+        raise CmdletError(
+            facts.VALUE_NOT_FOUND.format(value=value), cmdlet=cmdlet, category="NotFound"
+        )
+    if len(found) > 1:
+        raise CmdletError(
+            facts.VALUE_AMBIGUOUS.format(value=value), cmdlet=cmdlet, category="Ambiguous"
+        )
+    return found[0]
+
+
+# --- presentation ------------------------------------------------------------------
+
+
+def present_recipient(state: SandboxState, rec: dict[str, Any]) -> dict[str, Any]:
+    """A recipient as Get-* cmdlets show it (references as Guids, lists copied)."""
+    out: dict[str, Any] = {
+        "Identity": rec.get("FolderPath") or rec["Name"],
+        "Guid": rec["Guid"],
+        "Name": rec["Name"],
+        "Alias": rec.get("Alias", ""),
+        "DisplayName": rec.get("DisplayName", rec["Name"]),
+        "PrimarySmtpAddress": rec.get("PrimarySmtpAddress", ""),
+        "EmailAddresses": list(rec.get("EmailAddresses", ())),
+        "RecipientType": rec["RecipientType"],
+        "RecipientTypeDetails": rec["RecipientTypeDetails"],
+        "RequireSenderAuthenticationEnabled": rec.get("RequireSenderAuthenticationEnabled", False),
+        "AcceptMessagesOnlyFrom": list(rec.get("AcceptMessagesOnlyFrom", ())),
+        "AcceptMessagesOnlyFromDLMembers": list(rec.get("AcceptMessagesOnlyFromDLMembers", ())),
+        "AcceptMessagesOnlyFromSendersOrMembers": [
+            *rec.get("AcceptMessagesOnlyFrom", ()),
+            *rec.get("AcceptMessagesOnlyFromDLMembers", ()),
+        ],
+        "ModerationEnabled": rec.get("ModerationEnabled", False),
+        "ModeratedBy": list(rec.get("ModeratedBy", ())),
+        "BypassModerationFromSendersOrMembers": list(
+            rec.get("BypassModerationFromSendersOrMembers", ())
+        ),
+    }
+    for extra in ("ExternalEmailAddress", "FolderPath", "UserPrincipalName", "GroupType"):
+        if extra in rec:
+            out[extra] = rec[extra]
+    return out
+
+
+def _present_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    out = dict(rule)
+    out["Identity"] = rule["Name"]
+    out["SentTo"] = list(rule.get("SentTo", ()))
+    return out
+
+
+# --- Get-* -------------------------------------------------------------------------
+
+
+def _getter(types: Types) -> Handler:
+    def get(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
+        identity = cmdlet.get("Identity")
+        # As documented: an empty Identity returns every object of the kind.
+        if identity in (None, ""):
+            wanted = cmdlet.get("RecipientTypeDetails")
+            recs = [
+                r
+                for r in state.recipients
+                if (types is None or r["RecipientTypeDetails"] in types)
+                and (not wanted or r["RecipientTypeDetails"] in _as_tuple(wanted))
+            ]
+        else:
+            recs = [_resolve_identity(state, cmdlet, types)]
+        return CmdletResult(objects=tuple(present_recipient(state, r) for r in recs))
+
+    return get
+
+
+def _as_tuple(value: ParamValue) -> tuple[str, ...]:
+    if isinstance(value, tuple):
+        return value
+    if isinstance(value, str):
+        return (value,)
+    return ()
+
+
+# --- Set-* on recipients ----------------------------------------------------------
+
+
+def _setter(types: Types, *, overwrite_only: bool = False) -> Handler:
+    def set_(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
+        rec = _resolve_identity(state, cmdlet, types)
+        names = {n.lower(): n for n, _ in cmdlet.params}
+        for first, second in (
+            ("AcceptMessagesOnlyFrom", "AcceptMessagesOnlyFromSendersOrMembers"),
+            ("AcceptMessagesOnlyFromDLMembers", "AcceptMessagesOnlyFromSendersOrMembers"),
+        ):
+            if first.lower() in names and second.lower() in names:
+                raise CmdletError(
+                    facts.SAME_COMMAND.format(first=first, second=second),
+                    cmdlet=cmdlet,
+                    category="InvalidArgument",
+                )
+        updated = {k: list(v) if isinstance(v, list) else v for k, v in rec.items()}
+        for name, value in cmdlet.params:
+            prop = _canonical(name)
+            if prop in _BOOL_PROPS:
+                if not isinstance(value, bool):
+                    raise CmdletError(
+                        f"Cannot process argument transformation on parameter '{prop}'. "
+                        f'Cannot convert value "{value}" to type "System.Boolean".',
+                        cmdlet=cmdlet,
+                        category="InvalidArgument",
+                    )
+                updated[prop] = value
+            elif prop in _REF_PROPS:
+                if overwrite_only and isinstance(value, AddRemove):
+                    raise CmdletError(
+                        facts.NO_ADD_REMOVE.format(name=prop),
+                        cmdlet=cmdlet,
+                        category="InvalidArgument",
+                    )
+                _set_references(state, cmdlet, updated, prop, value)
+        if updated == rec:
+            identity = str(cmdlet.get("Identity"))
+            return CmdletResult(warnings=(facts.NO_CHANGE_WARNING.format(identity=identity),))
+        rec.clear()
+        rec.update(updated)
+        return CmdletResult()
+
+    return set_
+
+
+def _canonical(name: str) -> str:
+    for known in (*_REF_PROPS, *_BOOL_PROPS):
+        if known.lower() == name.lower():
+            return known
+    return name
+
+
+def _set_references(
+    state: SandboxState,
+    cmdlet: Cmdlet,
+    rec: dict[str, Any],
+    prop: str,
+    value: ParamValue,
+) -> None:
+    types = _REF_PROPS[prop]
+    if prop == "AcceptMessagesOnlyFromSendersOrMembers":
+        # Exchange keeps the combined list as the two lists it is made of.
+        individuals = list(rec.get("AcceptMessagesOnlyFrom", ()))
+        groups = list(rec.get("AcceptMessagesOnlyFromDLMembers", ()))
+        combined = _apply_mvp(state, cmdlet, [*individuals, *groups], value, types)
+        rec["AcceptMessagesOnlyFrom"] = [
+            g for g in combined if _type_of(state, g) not in ALL_GROUP_TYPES
+        ]
+        rec["AcceptMessagesOnlyFromDLMembers"] = [
+            g for g in combined if _type_of(state, g) in ALL_GROUP_TYPES
+        ]
+        return
+    rec[prop] = _apply_mvp(state, cmdlet, list(rec.get(prop, ())), value, types)
+
+
+def _type_of(state: SandboxState, guid: str) -> str:
+    rec = state.by_guid(guid)
+    return rec["RecipientTypeDetails"] if rec else ""
+
+
+def _apply_mvp(
+    state: SandboxState,
+    cmdlet: Cmdlet,
+    current: list[str],
+    value: ParamValue,
+    types: Types,
+) -> list[str]:
+    def guids(values: Iterable[str]) -> list[str]:
+        return [_resolve_value(state, cmdlet, v, types)["Guid"] for v in values]
+
+    if value is None:
+        return []
+    if isinstance(value, AddRemove):
+        result = list(current)
+        for guid in guids(value.add):
+            if guid not in result:
+                result.append(guid)
+        removed = set(guids(value.remove))
+        return [g for g in result if g not in removed]
+    new: list[str] = []
+    for guid in guids(_as_tuple(value)):
+        if guid not in new:
+            new.append(guid)
+    return new
+
+
+# --- New-MailContact -----------------------------------------------------------------
+
+_ALIAS_INVALID = re.compile(r"[^A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.]")
+_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _new_mail_contact(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
+    name = str(cmdlet.get("Name"))
+    external = str(cmdlet.get("ExternalEmailAddress"))
+    if external.lower().startswith("smtp:"):
+        external = external[5:]
+    if not _ADDRESS.match(external):
+        raise CmdletError(
+            f"Cannot process argument transformation on parameter 'ExternalEmailAddress'. "
+            f'"{external}" is not a valid SMTP address.',
+            cmdlet=cmdlet,
+            category="InvalidArgument",
+        )
+    if len(name) > facts.MAX_NAME_LENGTH:
+        raise CmdletError(
+            f"The length of the property is too long. The maximum length is "
+            f"{facts.MAX_NAME_LENGTH} and the length of the value provided is {len(name)}.",
+            cmdlet=cmdlet,
+            category="InvalidArgument",
+        )
+    if any(r["Name"].lower() == name.lower() for r in state.recipients):
+        raise CmdletError(
+            facts.DUPLICATE_NAME.format(name=name), cmdlet=cmdlet, category="Duplicate"
+        )
+    owner = next((r for r in state.recipients if external.lower() in state.addresses_of(r)), None)
+    if owner is not None:
+        raise CmdletError(
+            facts.PROXY_IN_USE.format(address=external, owner=owner["Name"]),
+            cmdlet=cmdlet,
+            category="Duplicate",
+        )
+    alias = str(cmdlet.get("Alias") or _ALIAS_INVALID.sub("", name)[:64] or "contact")
+    rec: dict[str, Any] = {
+        "Guid": stable_guid(state.organization, "MailContact", name),
+        "Name": name,
+        "Alias": alias,
+        "DisplayName": str(cmdlet.get("DisplayName") or name),
+        "PrimarySmtpAddress": external,
+        "EmailAddresses": [f"SMTP:{external}"],
+        "ExternalEmailAddress": f"SMTP:{external}",
+        "RecipientType": "MailContact",
+        "RecipientTypeDetails": "MailContact",
+        "RequireSenderAuthenticationEnabled": False,
+        "ModerationEnabled": bool(cmdlet.get("ModerationEnabled", False)),
+    }
+    state.recipients.append(rec)
+    state.invalidate()
+    return CmdletResult(objects=(present_recipient(state, rec),))
+
+
+# --- transport rules ---------------------------------------------------------------
+
+
+def _resolve_rule(state: SandboxState, cmdlet: Cmdlet) -> dict[str, Any]:
+    identity = str(cmdlet.get("Identity"))
+    key = identity.lower()
+    found = [r for r in state.transport_rules if key in (r["Name"].lower(), r["Guid"].lower())]
+    if not found:
+        raise CmdletError(
+            facts.NOT_FOUND.format(identity=identity, server=state.server),
+            cmdlet=cmdlet,
+            category="NotFound",
+        )
+    return found[0]
+
+
+def _get_transport_rule(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
+    if cmdlet.get("Identity") in (None, ""):
+        rules = state.transport_rules
+    else:
+        rules = [_resolve_rule(state, cmdlet)]
+    return CmdletResult(objects=tuple(_present_rule(r) for r in rules))
+
+
+def _rule_fields(state: SandboxState, cmdlet: Cmdlet, rule: dict[str, Any]) -> None:
+    """Validate and copy a New-/Set-TransportRule's action and condition parameters."""
+    for name, value in cmdlet.params:
+        key = name.lower()
+        if key == "sentto":
+            rule["SentTo"] = [
+                _resolve_value(state, cmdlet, v, None)["Guid"] for v in _as_tuple(value)
+            ]
+        elif key in ("rejectmessageenhancedstatuscode", "rejectmessagereasontext") and value is None:
+            # $null clears the reject action (both halves go together).
+            rule.pop("RejectMessageEnhancedStatusCode", None)
+            rule.pop("RejectMessageReasonText", None)
+        elif key == "rejectmessageenhancedstatuscode":
+            code = str(value)
+            if not _valid_reject_code(code):
+                raise CmdletError(
+                    facts.BAD_REJECT_CODE.format(value=code),
+                    cmdlet=cmdlet,
+                    category="InvalidArgument",
+                )
+            rule["RejectMessageEnhancedStatusCode"] = code
+            rule.setdefault("RejectMessageReasonText", facts.DEFAULT_REJECT_TEXT)
+        elif key == "rejectmessagereasontext":
+            text = str(value)
+            if len(text) > facts.MAX_REJECT_TEXT:
+                raise CmdletError(
+                    f"The length of the property is too long. The maximum length is "
+                    f"{facts.MAX_REJECT_TEXT} and the length of the value provided is "
+                    f"{len(text)}.",
+                    cmdlet=cmdlet,
+                    category="InvalidArgument",
+                )
+            rule["RejectMessageReasonText"] = text
+            rule.setdefault("RejectMessageEnhancedStatusCode", facts.DEFAULT_REJECT_CODE)
+        elif key == "deletemessage":
+            rule["DeleteMessage"] = bool(value)
+        elif key == "mode":
+            if str(value) not in ("Audit", "AuditAndNotify", "Enforce"):
+                raise CmdletError(
+                    f"Cannot bind parameter 'Mode'. \"{value}\" is not one of Audit, "
+                    "AuditAndNotify, Enforce.",
+                    cmdlet=cmdlet,
+                    category="InvalidArgument",
+                )
+            rule["Mode"] = str(value)
+        elif key == "enabled":
+            rule["State"] = "Enabled" if value else "Disabled"
+        elif key == "stopruleprocessing":
+            rule["StopRuleProcessing"] = bool(value)
+        elif key == "comments":
+            rule["Comments"] = str(value or "")
+
+
+def _valid_reject_code(code: str) -> bool:
+    if code == "5.7.1":
+        return True
+    match = re.fullmatch(r"5\.7\.(\d{3})", code)
+    return match is not None and 900 <= int(match.group(1)) <= 999
+
+
+def _check_priority(state: SandboxState, cmdlet: Cmdlet, highest: int) -> int | None:
+    value = cmdlet.get("Priority")
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= highest:
+        raise CmdletError(
+            f"The value of parameter Priority must be between 0 and {highest}.",
+            cmdlet=cmdlet,
+            category="InvalidArgument",
+        )
+    return value
+
+
+def _place(state: SandboxState, rule: dict[str, Any], priority: int | None) -> None:
+    rules = [r for r in state.transport_rules if r is not rule]
+    position = len(rules) if priority is None else priority
+    rules.insert(position, rule)
+    for index, item in enumerate(rules):
+        item["Priority"] = index
+    state.data["transport_rules"] = rules
+
+
+def _new_transport_rule(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
+    name = str(cmdlet.get("Name"))
+    if len(name) > facts.MAX_NAME_LENGTH:
+        raise CmdletError(
+            f"The length of the property is too long. The maximum length is "
+            f"{facts.MAX_NAME_LENGTH} and the length of the value provided is {len(name)}.",
+            cmdlet=cmdlet,
+            category="InvalidArgument",
+        )
+    if any(r["Name"].lower() == name.lower() for r in state.transport_rules):
+        raise CmdletError(
+            facts.DUPLICATE_RULE.format(name=name), cmdlet=cmdlet, category="Duplicate"
+        )
+    priority = _check_priority(state, cmdlet, len(state.transport_rules))
+    rule: dict[str, Any] = {
+        "Guid": stable_guid(state.organization, "TransportRule", name),
+        "Name": name,
+        "State": "Enabled",
+        "Mode": "Enforce",
+        "SentTo": [],
+        "DeleteMessage": False,
+        "StopRuleProcessing": False,
+        "Comments": "",
+        "Priority": 0,
+    }
+    _rule_fields(state, cmdlet, rule)
+    _place(state, rule, priority)
+    return CmdletResult(objects=(_present_rule(rule),))
+
+
+def _set_transport_rule(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
+    rule = _resolve_rule(state, cmdlet)
+    updated = {k: list(v) if isinstance(v, list) else v for k, v in rule.items()}
+    priority = _check_priority(state, cmdlet, len(state.transport_rules) - 1)
+    _rule_fields(state, cmdlet, updated)
+    if updated == rule and priority in (None, rule["Priority"]):
+        identity = str(cmdlet.get("Identity"))
+        return CmdletResult(warnings=(facts.NO_CHANGE_WARNING.format(identity=identity),))
+    rule.clear()
+    rule.update(updated)
+    if priority is not None:
+        _place(state, rule, priority)
+    return CmdletResult()
+
+
+def _remove_transport_rule(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
+    rule = _resolve_rule(state, cmdlet)
+    rules = [r for r in state.transport_rules if r is not rule]
+    for index, item in enumerate(rules):
+        item["Priority"] = index
+    state.data["transport_rules"] = rules
+    return CmdletResult()
+
+
+# --- accepted domains and the directory (Graph PowerShell names) ------------------
+
+
+def _get_accepted_domain(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
+    return CmdletResult(objects=tuple(dict(d) for d in state.accepted_domains))
+
+
+def _find_user(state: SandboxState, cmdlet: Cmdlet) -> dict[str, Any]:
+    key = str(cmdlet.get("UserId")).lower()
+    for user in state.users:
+        if key in (user["Id"].lower(), user["UserPrincipalName"].lower()):
+            return user
+    raise CmdletError(
+        facts.GRAPH_NOT_FOUND.format(identity=cmdlet.get("UserId")),
+        cmdlet=cmdlet,
+        category="NotFound",
+    )
+
+
+def _get_mg_user(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
+    user = _find_user(state, cmdlet)
+    out = dict(user)
+    out["AssignedLicenses"] = [{"SkuId": s} for s in user["AssignedLicenses"]]
+    return CmdletResult(objects=(out,))
+
+
+def _set_mg_user_license(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
+    user = _find_user(state, cmdlet)
+    licenses = list(user["AssignedLicenses"])
+    removing = _as_tuple(cmdlet.get("RemoveLicenses"))
+    for sku in removing:
+        if sku not in licenses:
+            raise CmdletError(
+                f"User license is not assigned: {sku}.", cmdlet=cmdlet, category="InvalidArgument"
+            )
+    licenses = [s for s in licenses if s not in removing]
+    for sku in _as_tuple(cmdlet.get("AddLicenses")):
+        if sku not in licenses:
+            licenses.append(sku)
+    user["AssignedLicenses"] = licenses
+    return CmdletResult()
+
+
+_DG = GROUP_TYPES
+_PF = frozenset({"PublicFolder"})
+_UG = frozenset({"GroupMailbox"})
+_MBX = MAILBOX_TYPES
+_MC = frozenset({"MailContact"})
+
+# cmdlet name (lower case) -> (allowed parameters, mandatory parameters, handler)
+CMDLETS: dict[str, tuple[frozenset[str], tuple[str, ...], Handler]] = {
+    "get-recipient": (_GET_PARAMS, (), _getter(None)),
+    "get-mailpublicfolder": (_GET_PARAMS, (), _getter(_PF)),
+    "set-mailpublicfolder": (_SET_RECIPIENT_PARAMS, ("Identity",), _setter(_PF)),
+    "get-distributiongroup": (_GET_PARAMS, (), _getter(_DG)),
+    "set-distributiongroup": (_SET_RECIPIENT_PARAMS, ("Identity",), _setter(_DG)),
+    "get-unifiedgroup": (_GET_PARAMS, (), _getter(_UG)),
+    "set-unifiedgroup": (_UNIFIED_PARAMS, ("Identity",), _setter(_UG, overwrite_only=True)),
+    "get-mailbox": (_GET_PARAMS, (), _getter(_MBX)),
+    "set-mailbox": (_SET_RECIPIENT_PARAMS, ("Identity",), _setter(_MBX)),
+    "get-mailcontact": (_GET_PARAMS, (), _getter(_MC)),
+    "new-mailcontact": (
+        frozenset(
+            {
+                "Name",
+                "ExternalEmailAddress",
+                "Alias",
+                "DisplayName",
+                "FirstName",
+                "LastName",
+                "ModerationEnabled",
+            }
+        ),
+        ("Name", "ExternalEmailAddress"),
+        _new_mail_contact,
+    ),
+    "get-transportrule": (frozenset({"Identity", "State", "ResultSize"}), (), _get_transport_rule),
+    "new-transportrule": (_RULE_PARAMS, ("Name",), _new_transport_rule),
+    "set-transportrule": (_RULE_PARAMS | {"Identity"}, ("Identity",), _set_transport_rule),
+    "remove-transportrule": (
+        frozenset({"Identity", "Confirm"}),
+        ("Identity",),
+        _remove_transport_rule,
+    ),
+    "get-accepteddomain": (frozenset({"Identity"}), (), _get_accepted_domain),
+    "get-mguser": (frozenset({"UserId", "Property"}), ("UserId",), _get_mg_user),
+    "set-mguserlicense": (
+        frozenset({"UserId", "AddLicenses", "RemoveLicenses"}),
+        ("UserId",),
+        _set_mg_user_license,
+    ),
+}

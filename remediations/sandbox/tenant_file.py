@@ -1,0 +1,335 @@
+"""Tenant files: a sandbox organisation written by hand in YAML.
+
+The format (every key but ``organization`` is optional)::
+
+    organization: contoso.com            # the organisation, and its default domain
+    accepted_domains: [contoso.com]      # defaults to [organization]
+    recipients:
+      - kind: public-folder              # mailbox | shared-mailbox | mail-user |
+                                         # mail-contact | distribution-group |
+                                         # security-group | m365-group | public-folder
+        name: Escalations                # unique; Exchange's Name
+        path: \\Support\\Escalations     # public folders only
+        address: escalations@contoso.com # primary SMTP address
+        addresses: [esc@contoso.com]     # more proxy addresses
+        alias: escalations               # defaults to the address's local part
+        display_name: Escalations
+        external_address: x@fabrikam.com # mail contacts and mail users
+        require_sender_authentication: true   # default: true for groups and
+                                              # public folders, false otherwise
+        accept_messages_only_from: [cfo@contoso.com]  # senders or groups
+        moderation_enabled: true
+        moderated_by: [hr@contoso.com]
+        bypass_moderation: [ceo@contoso.com]
+        members: [cfo@contoso.com]       # groups: members that exist here
+        member_count: 5200               # groups: the total, when larger
+        user:                            # mailboxes: the directory user
+          licenses: [ENTERPRISEPACK]
+          account_enabled: true
+          synced: false                  # synced from on-premises AD
+    transport_rules:
+      - name: Block mail to leaver
+        sent_to: [jordan.lee@contoso.com]
+        reject: {status: 5.7.1, text: This mailbox is no longer in use}
+        # or: delete: true
+        priority: 0
+        enabled: true
+    external_senders: [partner@fabrikam.com]   # outside addresses used in examples
+
+References (accept lists, moderators, members, sent_to) name recipients of the
+same file by name, alias or any address.  Every problem is reported with the
+file, the entry and the key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from remediations.errors import InputError
+from remediations.exchange import facts
+from remediations.sandbox.cmdlets import candidates, stable_guid
+from remediations.sandbox.state import ALL_GROUP_TYPES, SCHEMA_VERSION, SandboxState
+
+__all__ = ["DEMO_TENANT", "load_tenant_file", "tenant_from_mapping"]
+
+DEMO_TENANT = Path(__file__).with_name("demo.yaml")
+
+# kind -> (RecipientType, RecipientTypeDetails, requires authentication by default)
+_KINDS: dict[str, tuple[str, str, bool]] = {
+    "mailbox": ("UserMailbox", "UserMailbox", facts.DEFAULT_MAILBOX_REQUIRES_AUTH),
+    "shared-mailbox": ("UserMailbox", "SharedMailbox", facts.DEFAULT_MAILBOX_REQUIRES_AUTH),
+    "mail-user": ("MailUser", "MailUser", False),
+    "mail-contact": ("MailContact", "MailContact", False),
+    "distribution-group": (
+        "MailUniversalDistributionGroup",
+        "MailUniversalDistributionGroup",
+        facts.DEFAULT_GROUP_REQUIRES_AUTH,
+    ),
+    "security-group": (
+        "MailUniversalSecurityGroup",
+        "MailUniversalSecurityGroup",
+        facts.DEFAULT_GROUP_REQUIRES_AUTH,
+    ),
+    "m365-group": (
+        "MailUniversalDistributionGroup",
+        "GroupMailbox",
+        facts.DEFAULT_GROUP_REQUIRES_AUTH,
+    ),
+    "public-folder": ("PublicFolder", "PublicFolder", facts.DEFAULT_PUBLIC_FOLDER_REQUIRES_AUTH),
+}
+_TOP_KEYS = frozenset(
+    {
+        "organization",
+        "tenant_domain",
+        "server",
+        "accepted_domains",
+        "recipients",
+        "transport_rules",
+        "external_senders",
+        "dns",
+        "connectors",
+        "blocked_ips",
+    }
+)
+_RECIPIENT_KEYS = frozenset(
+    {
+        "kind",
+        "name",
+        "path",
+        "address",
+        "addresses",
+        "alias",
+        "display_name",
+        "external_address",
+        "require_sender_authentication",
+        "accept_messages_only_from",
+        "moderation_enabled",
+        "moderated_by",
+        "bypass_moderation",
+        "members",
+        "member_count",
+        "user",
+    }
+)
+_USER_KEYS = frozenset({"licenses", "account_enabled", "synced", "upn"})
+_RULE_KEYS = frozenset(
+    {"name", "sent_to", "reject", "delete", "priority", "enabled", "mode", "comments"}
+)
+
+
+def load_tenant_file(path: Path) -> SandboxState:
+    """Read a YAML tenant file into a fresh sandbox state."""
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"Cannot read tenant file {path}: {exc.strerror}.") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path} is not valid YAML: {exc}".rstrip(".") + ".") from None
+    return tenant_from_mapping(data, source=str(path))
+
+
+def tenant_from_mapping(data: Any, *, source: str = "<tenant>") -> SandboxState:
+    """Build a sandbox state from the tenant-file mapping, checking every key."""
+    if not isinstance(data, dict) or not isinstance(data.get("organization"), str):
+        raise InputError(
+            f"{source}: a tenant file is a mapping with at least 'organization: <domain>'."
+        )
+    _check_keys(data, _TOP_KEYS, source)
+    org: str = data["organization"]
+    domains = data.get("accepted_domains") or [org]
+    state = SandboxState(
+        {
+            "schema": SCHEMA_VERSION,
+            "organization": org,
+            "tenant_domain": data.get("tenant_domain", org.split(".")[0] + ".onmicrosoft.com"),
+            "server": data.get("server", "AM7PR01MB4321.EURPRD01.PROD.OUTLOOK.COM"),
+            "accepted_domains": [
+                {"DomainName": d, "DomainType": "Authoritative", "Default": i == 0}
+                for i, d in enumerate(_strings(domains, f"{source}: accepted_domains"))
+            ],
+            "recipients": [],
+            "transport_rules": [],
+            "users": [],
+            "external_senders": _strings(
+                data.get("external_senders", []), f"{source}: external_senders"
+            ),
+            "dns": data.get("dns", {}),
+            "connectors": data.get("connectors", {}),
+            "blocked_ips": data.get("blocked_ips", []),
+            "journal": [],
+        }
+    )
+    entries = data.get("recipients") or []
+    if not isinstance(entries, list):
+        raise InputError(f"{source}: recipients must be a list of mappings.")
+    for index, entry in enumerate(entries):
+        _add_recipient(state, entry, f"{source}: recipients[{index}]")
+    state.invalidate()
+    for index, entry in enumerate(entries):
+        _link_recipient(state, entry, f"{source}: recipients[{index}]")
+    rules = data.get("transport_rules") or []
+    if not isinstance(rules, list):
+        raise InputError(f"{source}: transport_rules must be a list of mappings.")
+    for index, entry in enumerate(rules):
+        _add_rule(state, entry, index, f"{source}: transport_rules[{index}]")
+    return state
+
+
+def _check_keys(entry: dict[str, Any], allowed: frozenset[str], where: str) -> None:
+    unknown = sorted(set(entry) - allowed)
+    if unknown:
+        raise InputError(
+            f"{where}: unknown key {unknown[0]!r}; expected one of {', '.join(sorted(allowed))}."
+        )
+
+
+def _strings(value: Any, where: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InputError(f"{where} must be a list of strings.")
+    return list(value)
+
+
+def _add_recipient(state: SandboxState, entry: Any, where: str) -> None:
+    if not isinstance(entry, dict):
+        raise InputError(f"{where}: each recipient is a mapping.")
+    _check_keys(entry, _RECIPIENT_KEYS, where)
+    kind = entry.get("kind")
+    if kind not in _KINDS:
+        raise InputError(f"{where}: kind must be one of {', '.join(_KINDS)}; got {kind!r}.")
+    name = entry.get("name")
+    if not isinstance(name, str) or not name:
+        raise InputError(f"{where}: 'name' is required.")
+    if any(r["Name"].lower() == name.lower() for r in state.recipients):
+        raise InputError(f"{where}: the name {name!r} is used twice.")
+    rtype, details, default_auth = _KINDS[kind]
+    external = entry.get("external_address")
+    address = entry.get("address") or external
+    if not isinstance(address, str) or "@" not in address:
+        raise InputError(f"{where} ({name}): 'address' must be an email address.")
+    proxies = [f"SMTP:{address}"] + [
+        f"smtp:{a}" for a in _strings(entry.get("addresses", []), f"{where}: addresses")
+    ]
+    rec: dict[str, Any] = {
+        "Guid": stable_guid(state.organization, details, name),
+        "Name": name,
+        "Alias": entry.get("alias") or address.split("@")[0],
+        "DisplayName": entry.get("display_name") or name,
+        "PrimarySmtpAddress": address,
+        "EmailAddresses": proxies,
+        "RecipientType": rtype,
+        "RecipientTypeDetails": details,
+        "RequireSenderAuthenticationEnabled": bool(
+            entry.get("require_sender_authentication", default_auth)
+        ),
+        "AcceptMessagesOnlyFrom": [],
+        "AcceptMessagesOnlyFromDLMembers": [],
+        "ModerationEnabled": bool(entry.get("moderation_enabled", False)),
+        "ModeratedBy": [],
+        "BypassModerationFromSendersOrMembers": [],
+    }
+    if kind == "public-folder":
+        path = entry.get("path")
+        if not isinstance(path, str) or not path.startswith("\\"):
+            raise InputError(f"{where} ({name}): public folders need 'path' like '\\Top\\Name'.")
+        rec["FolderPath"] = path
+    if kind in ("mail-contact", "mail-user"):
+        rec["ExternalEmailAddress"] = f"SMTP:{external or address}"
+    if details in ALL_GROUP_TYPES:
+        rec["Members"] = []
+        rec["MemberCount"] = 0
+        rec["GroupType"] = "Universal, SecurityEnabled" if kind == "security-group" else "Universal"
+    if "user" in entry:
+        _add_user(state, rec, entry["user"], f"{where} ({name}): user")
+    state.recipients.append(rec)
+
+
+def _add_user(state: SandboxState, rec: dict[str, Any], entry: Any, where: str) -> None:
+    if not isinstance(entry, dict):
+        raise InputError(f"{where} must be a mapping.")
+    _check_keys(entry, _USER_KEYS, where)
+    upn = entry.get("upn") or rec["PrimarySmtpAddress"]
+    rec["UserPrincipalName"] = upn
+    state.users.append(
+        {
+            "Id": stable_guid(state.organization, "User", upn),
+            "UserPrincipalName": upn,
+            "DisplayName": rec["DisplayName"],
+            "Mail": rec["PrimarySmtpAddress"],
+            "AccountEnabled": bool(entry.get("account_enabled", True)),
+            "AssignedLicenses": _strings(entry.get("licenses", []), f"{where}: licenses"),
+            "OnPremisesSyncEnabled": bool(entry.get("synced", False)),
+        }
+    )
+
+
+def _refs(state: SandboxState, values: Any, where: str) -> list[str]:
+    guids = []
+    for value in _strings(values, where):
+        found = candidates(state, value, None)
+        if len(found) != 1:
+            problem = "names no recipient" if not found else "names several recipients"
+            raise InputError(f"{where}: {value!r} {problem} in this file.")
+        guids.append(found[0]["Guid"])
+    return guids
+
+
+def _link_recipient(state: SandboxState, entry: dict[str, Any], where: str) -> None:
+    rec = state.recipients[[r["Name"] for r in state.recipients].index(entry["name"])]
+    accept = _refs(
+        state, entry.get("accept_messages_only_from", []), f"{where}: accept_messages_only_from"
+    )
+    rec["AcceptMessagesOnlyFrom"] = [
+        g
+        for g in accept
+        if state.by_guid(g)["RecipientTypeDetails"] not in ALL_GROUP_TYPES  # type: ignore[index]
+    ]
+    rec["AcceptMessagesOnlyFromDLMembers"] = [
+        g for g in accept if g not in rec["AcceptMessagesOnlyFrom"]
+    ]
+    rec["ModeratedBy"] = _refs(state, entry.get("moderated_by", []), f"{where}: moderated_by")
+    rec["BypassModerationFromSendersOrMembers"] = _refs(
+        state, entry.get("bypass_moderation", []), f"{where}: bypass_moderation"
+    )
+    if "Members" in rec:
+        rec["Members"] = _refs(state, entry.get("members", []), f"{where}: members")
+        count = entry.get("member_count", len(rec["Members"]))
+        if not isinstance(count, int) or count < len(rec["Members"]):
+            raise InputError(
+                f"{where}: member_count must be a whole number at least the number of members."
+            )
+        rec["MemberCount"] = count
+    elif "members" in entry or "member_count" in entry:
+        raise InputError(f"{where}: only groups have members.")
+
+
+def _add_rule(state: SandboxState, entry: Any, index: int, where: str) -> None:
+    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+        raise InputError(f"{where}: each rule is a mapping with a 'name'.")
+    _check_keys(entry, _RULE_KEYS, where)
+    reject = entry.get("reject")
+    if reject is not None and not isinstance(reject, dict):
+        raise InputError(f"{where}: reject is a mapping with 'status' and 'text'.")
+    state.transport_rules.append(
+        {
+            "Guid": stable_guid(state.organization, "TransportRule", entry["name"]),
+            "Name": entry["name"],
+            "Priority": entry.get("priority", index),
+            "State": "Enabled" if entry.get("enabled", True) else "Disabled",
+            "Mode": entry.get("mode", "Enforce"),
+            "SentTo": _refs(state, entry.get("sent_to", []), f"{where}: sent_to"),
+            "RejectMessageEnhancedStatusCode": (
+                str(reject.get("status", facts.DEFAULT_REJECT_CODE)) if reject else None
+            ),
+            "RejectMessageReasonText": (
+                str(reject.get("text", facts.DEFAULT_REJECT_TEXT)) if reject else None
+            ),
+            "DeleteMessage": bool(entry.get("delete", False)),
+            "StopRuleProcessing": False,
+            "Comments": str(entry.get("comments", "")),
+        }
+    )

@@ -1,0 +1,88 @@
+"""The sandbox as a transport: the real fake every test and the default target use."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from remediations.errors import BackendUnavailable, InputError, Throttled
+from remediations.exchange import facts
+from remediations.exchange.cmdlet import Cmdlet, CmdletResult
+from remediations.sandbox.cmdlets import run_cmdlet
+from remediations.sandbox.state import SandboxState, load_state, save_state
+
+__all__ = ["Faults", "SandboxTransport"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Faults:
+    """Faults to inject, counted from 1 within one transport's life.
+
+    ``fail_call``/``fail_write``: the Nth call (or write) fails before it takes
+    effect, as a tenant that stops answering would; ``throttle_call``: the Nth
+    call answers "throttled"; ``latency_ms``: every call waits this long first.
+    """
+
+    fail_call: int | None = None
+    fail_write: int | None = None
+    throttle_call: int | None = None
+    latency_ms: int = 0
+
+    @classmethod
+    def parse(cls, spec: str | None) -> Faults:
+        """Read ``"fail_write=2,latency_ms=50"`` (the ``sandbox.faults`` setting)."""
+        if not spec:
+            return cls()
+        values: dict[str, int] = {}
+        for item in spec.split(","):
+            key, sep, raw = item.strip().partition("=")
+            key = key.strip().replace("-", "_")
+            if not sep or key not in cls.__dataclass_fields__ or not raw.strip().isdigit():
+                raise InputError(
+                    f"sandbox.faults {spec!r} is not understood; write comma-separated "
+                    "key=number pairs with keys fail_call, fail_write, throttle_call, latency_ms "
+                    "(e.g. 'fail_write=2')."
+                )
+            values[key] = int(raw)
+        return cls(**values)
+
+
+class SandboxTransport:
+    """Runs cmdlets against the sandbox tenant file; each write is saved at once."""
+
+    name = "sandbox"
+
+    def __init__(
+        self, path: Path, *, faults: Faults | None = None, state: SandboxState | None = None
+    ) -> None:
+        self.path = path
+        self.state = state if state is not None else load_state(path)
+        self.tenant = self.state.organization
+        self.faults = faults or Faults()
+        self.calls = 0
+        self.writes = 0
+
+    def send(self, cmdlet: Cmdlet) -> CmdletResult:
+        """Run one cmdlet with Exchange's semantics; persist it if it wrote."""
+        self.calls += 1
+        if cmdlet.is_write:
+            self.writes += 1
+        if self.faults.latency_ms:
+            time.sleep(self.faults.latency_ms / 1000)
+        if self.faults.throttle_call == self.calls:
+            raise Throttled(facts.THROTTLED, cmdlet=cmdlet)
+        if self.faults.fail_call == self.calls or (
+            cmdlet.is_write and self.faults.fail_write == self.writes
+        ):
+            raise BackendUnavailable(
+                f"The sandbox did not answer {cmdlet.name} (injected fault).", cmdlet=cmdlet
+            )
+        result = run_cmdlet(self.state, cmdlet)
+        if cmdlet.is_write:
+            self.state.journal(cmdlet.to_json())
+            save_state(self.state, self.path)
+        return result
+
+    def close(self) -> None:
+        """Nothing to release: every write is already on disk."""

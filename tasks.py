@@ -1,0 +1,242 @@
+"""Invoke tasks: parse flags, call the package, print.  Nothing else.
+
+Heavy modules (and every tenant SDK) are imported inside task bodies, so
+``invoke --list`` and ``--help`` load nothing but Invoke.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from invoke.collection import Collection
+from invoke.context import Context
+from invoke.exceptions import Exit
+from invoke.tasks import task
+
+COMMON_HELP = {
+    "dry_run": "preview only: show the diff and the PowerShell; change nothing",
+    "json": "print one JSON document (run_id, dry_run, outcome, changes) instead of text",
+    "ticket": "ticket or change number to record in the audit log",
+    "yes": "apply without asking (real tenants ask after the preview)",
+}
+
+
+def _run(c: Context, action: str, values: dict[str, Any], **flags: Any) -> None:
+    from remediations.cli import run_action_task
+
+    code = run_action_task(
+        c.config,
+        action,
+        values,
+        dry_run=flags["dry_run"],
+        as_json=flags["json"],
+        ticket=flags["ticket"],
+        yes=flags["yes"],
+    )
+    if code:
+        raise Exit(code=code)
+
+
+@task(
+    help={
+        "folder": r"the public folder: path (e.g. '\Support\Escalations'), name or address",
+        "all_senders": "also clear the accept-only-from lists, so every sender is accepted",
+        **COMMON_HELP,
+    }
+)
+def fix_public_folder(
+    c: Context,
+    folder: str | None = None,
+    all_senders: bool = False,
+    dry_run: bool = False,
+    json: bool = False,
+    ticket: str = "",
+    yes: bool = False,
+) -> None:
+    """Let outside senders mail a public folder (5.7.1 RESOLVER.RST.AuthRequired)."""
+    _run(
+        c,
+        "fix-public-folder",
+        {"folder": folder, "all_senders": all_senders},
+        dry_run=dry_run,
+        json=json,
+        ticket=ticket,
+        yes=yes,
+    )
+
+
+@task(
+    help={
+        "recipient": "the restricted group, mailbox or public folder (name or address)",
+        "sender": "the sender's email address; an outside sender gets a mail contact",
+        "only_listed_senders": "allow starting a list on a recipient that accepts everyone now "
+        "(it will then accept only the listed senders)",
+        **COMMON_HELP,
+    }
+)
+def add_allowed_sender(
+    c: Context,
+    recipient: str | None = None,
+    sender: str | None = None,
+    only_listed_senders: bool = False,
+    dry_run: bool = False,
+    json: bool = False,
+    ticket: str = "",
+    yes: bool = False,
+) -> None:
+    """Add a sender to a restricted recipient's allowed senders (5.7.1 NotAuthorized, 5.7.124)."""
+    _run(
+        c,
+        "add-allowed-sender",
+        {"recipient": recipient, "sender": sender, "only_listed_senders": only_listed_senders},
+        dry_run=dry_run,
+        json=json,
+        ticket=ticket,
+        yes=yes,
+    )
+
+
+@task(help={"group": "the distribution group or Microsoft 365 group", **COMMON_HELP})
+def open_group_to_external(
+    c: Context,
+    group: str | None = None,
+    dry_run: bool = False,
+    json: bool = False,
+    ticket: str = "",
+    yes: bool = False,
+) -> None:
+    """Let outside senders mail a group (5.7.133 SenderNotAuthenticatedForGroup)."""
+    _run(
+        c,
+        "open-group-to-external",
+        {"group": group},
+        dry_run=dry_run,
+        json=json,
+        ticket=ticket,
+        yes=yes,
+    )
+
+
+@task(
+    help={
+        "group": "the moderated distribution group (e.g. one over 5,000 members)",
+        "sender": "the sender's email address",
+        **COMMON_HELP,
+    }
+)
+def bypass_moderation(
+    c: Context,
+    group: str | None = None,
+    sender: str | None = None,
+    dry_run: bool = False,
+    json: bool = False,
+    ticket: str = "",
+    yes: bool = False,
+) -> None:
+    """Let a sender bypass moderation of a large group (held mail, 5.7.124)."""
+    _run(
+        c,
+        "bypass-moderation",
+        {"group": group, "sender": sender},
+        dry_run=dry_run,
+        json=json,
+        ticket=ticket,
+        yes=yes,
+    )
+
+
+@task(
+    help={
+        "user": "the user who left (mailbox name or address)",
+        "mode": "reject (sender gets an NDR 5.7.1 with a clear reason) or delete (silently)",
+        "even_if_active": "block even though the account is enabled and licensed",
+        **COMMON_HELP,
+    }
+)
+def block_delicensed_user(
+    c: Context,
+    user: str | None = None,
+    mode: str = "reject",
+    even_if_active: bool = False,
+    dry_run: bool = False,
+    json: bool = False,
+    ticket: str = "",
+    yes: bool = False,
+) -> None:
+    """Stop mail to a user who left with a mail-flow rule (5.7.129, delicensed user)."""
+    _run(
+        c,
+        "block-delicensed-user",
+        {"user": user, "mode": mode, "even_if_active": even_if_active},
+        dry_run=dry_run,
+        json=json,
+        ticket=ticket,
+        yes=yes,
+    )
+
+
+# --- the sandbox tenant -------------------------------------------------------------
+
+
+@task(name="reset")
+def sandbox_reset(c: Context) -> None:
+    """Restore the demo tenant (contoso.com), one broken case per fix."""
+    from remediations.cli import sandbox_reset_task
+
+    sandbox_reset_task(c.config)
+
+
+@task(name="load", positional=["file"], help={"file": "a tenant file (YAML; see README)"})
+def sandbox_load(c: Context, file: str) -> None:
+    """Replace the sandbox tenant with the one described in a YAML tenant file."""
+    from remediations.cli import sandbox_load_task
+
+    code = sandbox_load_task(c.config, file)
+    if code:
+        raise Exit(code=code)
+
+
+@task(name="show", help={"identity": "one recipient or rule (name, alias or address)"})
+def sandbox_show(c: Context, identity: str = "") -> None:
+    """Print the sandbox tenant's objects, or one of them with every property."""
+    from remediations.cli import sandbox_show_task
+
+    code = sandbox_show_task(c.config, identity)
+    if code:
+        raise Exit(code=code)
+
+
+# --- the audit log ------------------------------------------------------------------
+
+
+@task(name="verify")
+def audit_verify(c: Context) -> None:
+    """Check the audit log's hash chain: every line present, none edited."""
+    from remediations.cli import audit_verify_task
+
+    code = audit_verify_task(c.config)
+    if code:
+        raise Exit(code=code)
+
+
+sandbox = Collection("sandbox", sandbox_reset, sandbox_load, sandbox_show)
+audit = Collection("audit", audit_verify)
+ns = Collection(
+    fix_public_folder,
+    add_allowed_sender,
+    open_group_to_external,
+    bypass_moderation,
+    block_delicensed_user,
+    sandbox,
+    audit,
+)
+ns.configure(
+    {
+        # Every setting can also come from the environment: INVOKE_SANDBOX_PATH,
+        # INVOKE_SANDBOX_FAULTS, INVOKE_AUDIT_DIR, INVOKE_ACTOR, INVOKE_TARGET.
+        "sandbox": {"path": "", "faults": ""},
+        "audit": {"dir": "audit-logs"},
+        "actor": "",
+        "target": "sandbox",
+    }
+)
