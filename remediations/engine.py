@@ -24,7 +24,15 @@ from remediations.errors import (
 from remediations.exchange.cmdlet import Transport
 from remediations.plan import Change, Plan, render_value
 
-__all__ = ["Outcome", "OutcomeKind", "new_run_id", "run_action"]
+__all__ = [
+    "Outcome",
+    "OutcomeKind",
+    "apply_and_verify",
+    "log_plan",
+    "new_run_id",
+    "prepare",
+    "run_action",
+]
 
 OutcomeKind = Literal["no-change", "planned", "applied", "failed", "refused", "cancelled"]
 ChangeStatus = Literal["planned", "applied", "verified", "failed", "not-applied"]
@@ -109,9 +117,9 @@ def run_action(
         transport=transport.name,
     )
     log = audit.bind(run_id=outcome.run_id, action=action.name, dry_run=dry_run)
-    log.event("run-start", wish=_wish_json(wish))
+    log.event("run-start", wish=wish_json(wish))
     try:
-        plan = action.plan(action.read(transport, wish), wish)
+        plan = prepare(action, wish, transport)
     except RemediationError as exc:
         outcome.outcome = "refused" if isinstance(exc, InputError) else "failed"
         outcome.error = str(exc)
@@ -119,12 +127,7 @@ def run_action(
         log.event("run-end", outcome=outcome.outcome, error=str(exc))
         exc.outcome = outcome
         raise
-    outcome.plan = plan
-    for index, change in enumerate(plan.changes):
-        outcome.status[index] = "planned"
-        log.event("change-planned", **_change_fields(change))
-    for note in plan.notes:
-        log.event("note", note=note)
+    log_plan(plan, outcome, log)
     preview(plan)
     if plan.is_noop or dry_run:
         outcome.outcome = "no-change" if plan.is_noop else "planned"
@@ -134,11 +137,43 @@ def run_action(
         outcome.outcome = "cancelled"
         log.event("run-end", outcome="cancelled")
         return outcome
+    apply_and_verify(action, wish, plan, outcome, transport, log)
+    log.event("run-end", outcome="applied")
+    return outcome
+
+
+def prepare(action: Action, wish: Any, transport: Transport) -> Plan:
+    """Read the live state and plan: the first half of every run, dry or not."""
+    return action.plan(action.read(transport, wish), wish)
+
+
+def log_plan(plan: Plan, outcome: Outcome, log: AuditLog) -> None:
+    """Record a plan on the outcome and as one audit event per change and note."""
+    outcome.plan = plan
+    for index, change in enumerate(plan.changes):
+        outcome.status[index] = "planned"
+        log.event("change-planned", **_change_fields(change))
+    for note in plan.notes:
+        log.event("note", note=note)
+
+
+def apply_and_verify(
+    action: Action,
+    wish: Any,
+    plan: Plan,
+    outcome: Outcome,
+    transport: Transport,
+    log: AuditLog,
+) -> None:
+    """Apply the plan's cmdlets in order, then read again and check every change.
+
+    Raises:
+        ApplyFailed: a write failed; the outcome says what was and was not changed.
+        VerifyMismatch: the tenant does not hold what the plan said.
+    """
     _apply(plan, outcome, transport, log)
     _verify(action, wish, plan, outcome, transport, log)
     outcome.outcome = "applied"
-    log.event("run-end", outcome="applied")
-    return outcome
 
 
 def _apply(plan: Plan, outcome: Outcome, transport: Transport, log: AuditLog) -> None:
@@ -242,7 +277,7 @@ def _change_fields(change: Change) -> dict[str, Any]:
     }
 
 
-def _wish_json(wish: Any) -> dict[str, Any]:
+def wish_json(wish: Any) -> dict[str, Any]:
     import dataclasses
 
     if dataclasses.is_dataclass(wish) and not isinstance(wish, type):

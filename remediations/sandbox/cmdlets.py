@@ -422,7 +422,9 @@ def _rule_fields(state: SandboxState, cmdlet: Cmdlet, rule: dict[str, Any]) -> N
             rule["SentTo"] = [
                 _resolve_value(state, cmdlet, v, None)["Guid"] for v in _as_tuple(value)
             ]
-        elif key in ("rejectmessageenhancedstatuscode", "rejectmessagereasontext") and value is None:
+        elif (
+            key in ("rejectmessageenhancedstatuscode", "rejectmessagereasontext") and value is None
+        ):
             # $null clears the reject action (both halves go together).
             rule.pop("RejectMessageEnhancedStatusCode", None)
             rule.pop("RejectMessageReasonText", None)

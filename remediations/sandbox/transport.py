@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,9 +55,15 @@ class SandboxTransport:
     name = "sandbox"
 
     def __init__(
-        self, path: Path, *, faults: Faults | None = None, state: SandboxState | None = None
+        self,
+        path: Path,
+        *,
+        faults: Faults | None = None,
+        state: SandboxState | None = None,
+        persist: bool = True,
     ) -> None:
         self.path = path
+        self.persist = persist
         self.state = state if state is not None else load_state(path)
         self.tenant = self.state.organization
         self.faults = faults or Faults()
@@ -81,8 +88,18 @@ class SandboxTransport:
         result = run_cmdlet(self.state, cmdlet)
         if cmdlet.is_write:
             self.state.journal(cmdlet.to_json())
-            save_state(self.state, self.path)
+            if self.persist:
+                save_state(self.state, self.path)
         return result
+
+    def fork(self) -> SandboxTransport:
+        """A copy of this tenant in memory, never saved: for planning ahead.
+
+        A playbook plans step 2 against the state step 1 would leave by sending
+        step 1's cmdlets to a fork.
+        """
+        copy = SandboxState(json.loads(json.dumps(self.state.data)))
+        return SandboxTransport(self.path, state=copy, persist=False)
 
     def close(self) -> None:
         """Nothing to release: every write is already on disk."""
