@@ -1,0 +1,108 @@
+"""Every action, the same contract: dry-run changes nothing, apply fixes and verifies,
+a rerun is a no-op that sends no write cmdlet."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from remediations.actions import ACTIONS, parse_wish
+from remediations.audit import AuditLog
+from remediations.engine import run_action
+from remediations.sandbox import SandboxTransport
+
+
+@dataclass(frozen=True)
+class Case:
+    """One broken case of the demo tenant and the wish that fixes it."""
+
+    action: str
+    wish: dict[str, Any]
+    target: str  # the recipient (or rule) to look at afterwards
+    fixed: dict[str, Any]  # property -> value it must hold once fixed
+
+
+DEMO_CASES = [
+    Case(
+        "fix-public-folder",
+        {"folder": "\\Support\\Escalations"},
+        "escalations@contoso.com",
+        {"RequireSenderAuthenticationEnabled": False},
+    ),
+    Case(
+        "add-allowed-sender",
+        {"recipient": "Finance Approvers", "sender": "partner@fabrikam.com"},
+        "finance-approvers@contoso.com",
+        {"RequireSenderAuthenticationEnabled": False},
+    ),
+    Case(
+        "open-group-to-external",
+        {"group": "partners@contoso.com"},
+        "partners@contoso.com",
+        {"RequireSenderAuthenticationEnabled": False},
+    ),
+    Case(
+        "open-group-to-external",
+        {"group": "Project Falcon"},
+        "falcon@contoso.com",
+        {"RequireSenderAuthenticationEnabled": False},
+    ),
+    Case(
+        "bypass-moderation",
+        {"group": "All Staff", "sender": "alex.kim@contoso.com"},
+        "allstaff@contoso.com",
+        {},
+    ),
+    Case(
+        "block-delicensed-user",
+        {"user": "Jordan Lee"},
+        "jordan.lee@contoso.com",
+        {},
+    ),
+]
+IDS = [f"{c.action}:{next(iter(c.wish.values()))}" for c in DEMO_CASES]
+
+
+def run_case(case: Case, transport: SandboxTransport, audit: AuditLog, *, dry_run: bool) -> Any:
+    action = ACTIONS[case.action]
+    return run_action(
+        action, parse_wish(action, case.wish), transport=transport, audit=audit, dry_run=dry_run
+    )
+
+
+def recipient(tenant_path: Path, address: str) -> dict[str, Any]:
+    data = json.loads(tenant_path.read_text())
+    return next(r for r in data["recipients"] if r["PrimarySmtpAddress"] == address)
+
+
+@pytest.mark.parametrize("case", DEMO_CASES, ids=IDS)
+def test_dry_run_apply_rerun(case: Case, tenant_path: Path, audit: AuditLog) -> None:
+    """Dry-run reports changes and changes nothing; apply fixes and verifies; rerun is a no-op."""
+    before = tenant_path.read_bytes()
+    dry = run_case(case, SandboxTransport(tenant_path), audit, dry_run=True)
+    assert dry.outcome == "planned"
+    assert dry.plan.changes
+    assert tenant_path.read_bytes() == before
+
+    applied = run_case(case, SandboxTransport(tenant_path), audit, dry_run=False)
+    assert applied.outcome == "applied"
+    assert set(applied.status.values()) == {"verified"}
+    assert [c.cmdlet for c in applied.plan.changes] == [c.cmdlet for c in dry.plan.changes]
+    rec = recipient(tenant_path, case.target)
+    for prop, value in case.fixed.items():
+        assert rec[prop] == value
+
+    again = SandboxTransport(tenant_path)
+    rerun = run_case(case, again, audit, dry_run=False)
+    assert rerun.outcome == "no-change"
+    assert rerun.plan.is_noop
+    assert again.writes == 0
+
+
+def test_every_action_has_a_demo_case() -> None:
+    """A new action must add a case here, not a test file."""
+    assert {c.action for c in DEMO_CASES} >= set(ACTIONS) - {"remove-license"}
