@@ -24,16 +24,22 @@ ROOT = Path(__file__).resolve().parent.parent
 INVOKE = str(Path(sys.executable).with_name("invoke"))
 
 
-def measure(cmd: list[str], cwd: Path, env: dict[str, str], runs: int) -> tuple[float, float, float]:
+def measure(
+    cmd: list[str], cwd: Path, env: dict[str, str], runs: int
+) -> tuple[float, float, float]:
     """Median and min wall time (ms) and median peak RSS (MiB) over fresh processes."""
     walls, rss = [], []
     for _ in range(runs + 1):  # the first run warms the page cache and is dropped
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         _, status, usage = os.wait4(proc.pid, 0)
         wall = (time.perf_counter() - start) * 1000
         if os.waitstatus_to_exitcode(status) != 0:
-            raise SystemExit(f"{' '.join(cmd)} failed: {proc.stderr.read().decode() if proc.stderr else ''}")
+            raise SystemExit(
+                f"{' '.join(cmd)} failed: {proc.stderr.read().decode() if proc.stderr else ''}"
+            )
         walls.append(wall)
         rss.append(usage.ru_maxrss / 1024)
     walls, rss = walls[1:], rss[1:]
@@ -49,13 +55,17 @@ def main() -> None:
         empty = tmpdir / "empty"
         empty.mkdir()
         # Invoke refuses a tasks file with no task at all, so the floor has one that does nothing.
-        (empty / "tasks.py").write_text("from invoke import task\n\n\n@task\ndef noop(c):\n    pass\n")
+        (empty / "tasks.py").write_text(
+            "from invoke import task\n\n\n@task\ndef noop(c):\n    pass\n"
+        )
         env = {
             **os.environ,
             "INVOKE_SANDBOX_PATH": str(tmpdir / "tenant.json"),
             "INVOKE_AUDIT_DIR": str(tmpdir / "audit"),
         }
-        subprocess.run([INVOKE, "sandbox.reset"], cwd=ROOT, env=env, check=True, capture_output=True)
+        subprocess.run(
+            [INVOKE, "sandbox.reset"], cwd=ROOT, env=env, check=True, capture_output=True
+        )
         rows = [
             ("invoke --list (empty tasks file)", [INVOKE, "--list"], empty),
             ("invoke --list (this project)", [INVOKE, "--list"], ROOT),

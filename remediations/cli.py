@@ -267,9 +267,7 @@ def sandbox_show_task(
     return 0
 
 
-def audit_verify_task(
-    config: Any, *, out: TextIO = sys.stdout, err: TextIO = sys.stderr
-) -> int:
+def audit_verify_task(config: Any, *, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """``audit.verify``: check the hash chain of the audit log."""
     from remediations.audit import AUDIT_FILE, ChainError, verify_chain
 

@@ -42,7 +42,7 @@ def test_a_real_run_logs_every_step(run_task: Callable[..., CliResult], audit_di
         "run-end",
     ]
     for event in run:
-        assert REQUIRED <= set(event)
+        assert set(event) >= REQUIRED
         assert event["ticket"] == "CHG-42"
         assert event["actor"] == "tester"
         assert (event["tenant"], event["transport"]) == ("contoso.com", "sandbox")

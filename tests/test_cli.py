@@ -196,7 +196,8 @@ def test_sandbox_reset_show_and_load(invoke_cli: Invoke, tmp_path: Path) -> None
     shown = invoke_cli("sandbox.show")
     assert "partners@contoso.com  [requires authenticated senders" in shown.stdout
     one = invoke_cli("sandbox.show", "--identity", "All Staff")
-    assert "MemberCount" in one.stdout and "5214" in one.stdout
+    assert "MemberCount" in one.stdout
+    assert "5214" in one.stdout
     tenant = tmp_path / "mine.yaml"
     tenant.write_text(
         "organization: fabrikam.com\nrecipients:\n"
@@ -211,7 +212,8 @@ def test_sandbox_load_reports_file_entry_and_key(invoke_cli: Invoke, tmp_path: P
     """A tenant file with a typo names the file, the entry and the key."""
     tenant = tmp_path / "typo.yaml"
     tenant.write_text(
-        "organization: fabrikam.com\nrecipients:\n  - {kind: mailbox, name: A, adress: a@fabrikam.com}\n"
+        "organization: fabrikam.com\nrecipients:\n"
+        "  - {kind: mailbox, name: A, adress: a@fabrikam.com}\n"
     )
     proc = invoke_cli("sandbox.load", str(tenant))
     assert proc.returncode == 2

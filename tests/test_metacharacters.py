@@ -25,14 +25,16 @@ _SINGLE = "'\u2018\u2019\u201a\u201b"
 
 def ps_unquote(literal: str) -> str:
     """What PowerShell makes of a single-quoted literal: any doubled quote char is one."""
-    assert literal[0] in _SINGLE and literal[-1] in _SINGLE
+    assert literal[0] in _SINGLE
+    assert literal[-1] in _SINGLE
     body = literal[1:-1]
     out, i = [], 0
     while i < len(body):
         ch = body[i]
         if ch in _SINGLE:
             # Inside single quotes a quote character must be doubled, else the string ends.
-            assert i + 1 < len(body) and body[i + 1] in _SINGLE, f"unescaped quote at {i}"
+            assert i + 1 < len(body), f"unescaped quote at {i}"
+            assert body[i + 1] in _SINGLE, f"unescaped quote at {i}"
             out.append(ch)
             i += 2
             continue

@@ -140,7 +140,7 @@ class TestMultiValued:
 
     def test_unknown_value_is_reported_and_nothing_changes(self, sandbox: SandboxTransport) -> None:
         """A value naming no object fails the whole command."""
-        with pytest.raises(CmdletError, match='Couldn\'t find object "ghost@contoso.com"'):
+        with pytest.raises(CmdletError, match=r'Couldn\'t find object "ghost@contoso\.com"'):
             sandbox.send(
                 Cmdlet.of(
                     "Set-DistributionGroup",
@@ -197,7 +197,7 @@ class TestMultiValued:
 class TestContactsAndRules:
     def test_new_mail_contact_with_a_taken_address(self, sandbox: SandboxTransport) -> None:
         """An address another recipient holds cannot be a contact's."""
-        with pytest.raises(CmdletError, match='"SMTP:cfo@contoso.com" is already being used'):
+        with pytest.raises(CmdletError, match=r'"SMTP:cfo@contoso\.com" is already being used'):
             sandbox.send(
                 Cmdlet.of("New-MailContact", Name="X", ExternalEmailAddress="cfo@contoso.com")
             )
