@@ -25,13 +25,13 @@ from remediations.diagnose.codes import (
     lookup,
 )
 from remediations.diagnose.ndr import NdrFailure, NdrReport
+from remediations.exchange.cmdlet import ps_quote
 
 __all__ = [
     "Diagnosis",
     "Fix",
     "JsonValue",
     "diagnose",
-    "powershell_quote",
     "render_json",
     "render_text",
 ]
@@ -51,6 +51,8 @@ class Fix:
 
     command: str | None
     steps: tuple[str, ...]
+    action: str | None = None
+    params: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -132,6 +134,12 @@ def _diagnose_one(failure: NdrFailure, sender: str | None, kind: RecipientKind |
     if match.caveats:
         steps = (*steps, *(f"To be sure: {caveat}." for caveat in match.caveats))
     automatable = command is not None and not _PLACEHOLDER.search(command)
+    action: str | None = None
+    params: tuple[tuple[str, str], ...] = ()
+    if automatable and match.cause in AUTOMATED:
+        action, slots = AUTOMATED[match.cause]
+        values = {"recipient": failure.recipient or "", "sender": sender or ""}
+        params = tuple((flag, values[src]) for flag, src in slots)
     return Diagnosis(
         status=failure.status,
         cause=match.cause,
@@ -140,11 +148,32 @@ def _diagnose_one(failure: NdrFailure, sender: str | None, kind: RecipientKind |
         recipient=failure.recipient,
         sender=sender,
         automatable=automatable,
-        fix=Fix(command=command, steps=steps),
+        fix=Fix(command=command, steps=steps, action=action, params=params),
         diagnostic=failure.reply,
         found_in=failure.evidence,
         reason=match.reason,
     )
+
+
+# cause -> the remediation that fixes it, and which NDR value fills each of its flags.
+AUTOMATED: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
+    "public-folder-auth": ("fix-public-folder", (("folder", "recipient"),)),
+    "group-auth": ("open-group-to-external", (("group", "recipient"),)),
+    "restricted-recipient": (
+        "add-allowed-sender",
+        (("recipient", "recipient"), ("sender", "sender")),
+    ),
+    "large-group-moderation": ("bypass-moderation", (("group", "recipient"), ("sender", "sender"))),
+    "disabled-account": ("block-delicensed-user", (("user", "recipient"),)),
+}
+
+
+def _command(cause: str, recipient: str | None, sender: str | None) -> str:
+    """The exact command line for an automated cause; a missing value stays a placeholder."""
+    action, slots = AUTOMATED[cause]
+    values = {"recipient": recipient, "sender": sender}
+    flags = "".join(f" --{flag} {_value(values[src], flag.upper())}" for flag, src in slots)
+    return f"invoke {action}{flags}"
 
 
 # A placeholder left in a command: the NDR did not name that value.
@@ -153,12 +182,6 @@ _PLACEHOLDER = re.compile(r"(?<=\s)(?:RECIPIENT|SENDER|FOLDER|GROUP|USER)(?=\s|$
 
 def _value(value: str | None, placeholder: str) -> str:
     return shlex.quote(value) if value else placeholder
-
-
-def powershell_quote(value: str) -> str:
-    """Quote a value for PowerShell as a single-quoted literal (``'`` doubled)."""
-    # PowerShell also takes the typographic single quotes as quotes.
-    return "'" + re.sub(r"(['‘’‚‛])", r"\1\1", value) + "'"
 
 
 def _domain(address: str | None) -> str | None:
@@ -194,7 +217,7 @@ def _fix(
     status = failure.status or ""
     cause = match.cause
     if cause == "public-folder-auth":
-        command = f"invoke fix-public-folder --folder {_value(recipient, 'FOLDER')}"
+        command = _command(cause, recipient, sender)
         return command, (
             *_missing(failure, sender, needs_sender=False),
             f"Recipient's Exchange admin: {_preview(command)} It clears 'Require that all"
@@ -202,7 +225,7 @@ def _fix(
             " (Set-MailPublicFolder -RequireSenderAuthenticationEnabled $false).",
         )
     if cause == "group-auth":
-        command = f"invoke open-group-to-external --group {_value(recipient, 'GROUP')}"
+        command = _command(cause, recipient, sender)
         steps = [
             *_missing(failure, sender, needs_sender=False),
             f"Recipient's Exchange admin: {_preview(command)} It lets the group accept mail"
@@ -218,10 +241,7 @@ def _fix(
     if cause == "recipient-auth":
         return None, _recipient_auth_steps(failure)
     if cause == "restricted-recipient":
-        command = (
-            f"invoke add-allowed-sender --recipient {_value(recipient, 'RECIPIENT')}"
-            f" --sender {_value(sender, 'SENDER')}"
-        )
+        command = _command(cause, recipient, sender)
         return command, (
             *_missing(failure, sender, needs_sender=True),
             f"Recipient's Exchange admin: {_preview(command)} An outside sender must first"
@@ -232,14 +252,14 @@ def _fix(
     if cause == "large-group-moderation":
         return _large_group_fix(failure, sender)
     if cause == "disabled-account":
-        command = f"invoke block-delicensed-user --user {_value(recipient, 'USER')}"
+        command = _command(cause, recipient, sender)
         return command, (
             *_missing(failure, sender, needs_sender=False),
             "Recipient's Exchange admin: confirm that the user has left (the on-premises"
             " account is disabled). Deleting the account is the cleanest fix.",
-            f"If the account stays: {_preview(command)} It removes the license and adds a mail"
-            " flow rule that rejects mail to the user; without the rule, mail keeps arriving"
-            " for about 30 days.",
+            f"If the account stays: remove its license, then {_preview(command)} It adds a"
+            " mail flow rule that rejects mail to the user; without the rule, mail keeps"
+            " arriving for about 30 days.",
             "If the user has not left, the sender is missing from the recipient's accept list:"
             f" `invoke add-allowed-sender --recipient {_value(recipient, 'RECIPIENT')}"
             f" --sender {_value(sender, 'SENDER')}`.",
@@ -255,8 +275,7 @@ def _recipient_auth_steps(failure: NdrFailure) -> tuple[str, ...]:
         *_missing(failure, None, needs_sender=False),
         f"Recipient's Exchange admin (not automated yet): let the {what} accept mail from"
         " outside senders, in Exchange Online PowerShell:",
-        f"{cmdlet} -Identity {powershell_quote(recipient)} -RequireSenderAuthenticationEnabled"
-        " $false",
+        f"{cmdlet} -Identity {ps_quote(recipient)} -RequireSenderAuthenticationEnabled $false",
         f"Or keep the restriction and add the sender to the {what}'s allowed senders"
         " (AcceptMessagesOnlyFrom); an outside sender needs a mail contact first.",
     )
@@ -270,10 +289,7 @@ def _large_group_fix(failure: NdrFailure, sender: str | None) -> tuple[str | Non
             "Recipient's Exchange admin: nothing to change in the toolkit; the limit comes"
             " with the group's size.",
         )
-    command = (
-        f"invoke bypass-moderation --group {_value(failure.recipient, 'GROUP')}"
-        f" --sender {_value(sender, 'SENDER')}"
-    )
+    command = _command("large-group-moderation", failure.recipient, sender)
     return command, (
         *_missing(failure, sender, needs_sender=True),
         f"Recipient's Exchange admin: {_preview(command)} It lets the sender bypass the"
@@ -295,7 +311,7 @@ def _manual_steps(match: CodeMatch, failure: NdrFailure, sender: str | None) -> 
             f" {failure.status or 'a reject status'} and the text {rule_text!r}.",
             "Find the rule whose RejectMessageReasonText is that text, in Exchange Online"
             " PowerShell: Get-TransportRule | Where-Object { $_.RejectMessageReasonText -eq "
-            f"{powershell_quote(text)} }} | Format-List Name,Priority,State,"
+            f"{ps_quote(text)} }} | Format-List Name,Priority,State,"
             "RejectMessageEnhancedStatusCode",
             "Change or disable that rule if the rejection is unwanted; the toolkit does not"
             " guess which rule it was.",

@@ -9,11 +9,11 @@ import pytest
 from remediations.diagnose.classify import (
     Diagnosis,
     diagnose,
-    powershell_quote,
     render_json,
     render_text,
 )
 from remediations.diagnose.ndr import NdrFailure, NdrReport
+from remediations.exchange.cmdlet import ps_quote
 
 
 def _one(
@@ -155,9 +155,9 @@ class TestRecipientAuth:
             ("", "''"),
         ],
     )
-    def test_powershell_quote(self, value: str, quoted: str) -> None:
+    def test_ps_quote(self, value: str, quoted: str) -> None:
         """Single quotes, typographic ones too, are doubled inside single quotes."""
-        assert powershell_quote(value) == quoted
+        assert ps_quote(value) == quoted
 
 
 class TestManualSteps:
