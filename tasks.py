@@ -175,6 +175,115 @@ def block_delicensed_user(
     )
 
 
+@task(
+    help={
+        "user": "the user who left (mailbox name or address)",
+        "sku": "remove only this license (SkuId); default: every license",
+        **COMMON_HELP,
+    }
+)
+def remove_license(
+    c: Context,
+    user: str | None = None,
+    sku: str = "",
+    dry_run: bool = False,
+    json: bool = False,
+    ticket: str = "",
+    yes: bool = False,
+) -> None:
+    """Remove a leaver's licenses (5.7.129; then block-delicensed-user)."""
+    _run(
+        c,
+        "remove-license",
+        {"user": user, "sku": sku},
+        dry_run=dry_run,
+        json=json,
+        ticket=ticket,
+        yes=yes,
+    )
+
+
+# --- playbooks ----------------------------------------------------------------------
+
+PLAYBOOK_HELP = {
+    "name": "a playbook's name (see playbook.list) or the path of a playbook file",
+    "json": "print JSON instead of text",
+}
+
+
+@task(name="list", help={"json": PLAYBOOK_HELP["json"]})
+def playbook_list(c: Context, json: bool = False) -> None:
+    """List the playbooks: name, what they fix, the NDR codes and causes they answer."""
+    from remediations.cli import playbook_list_task
+
+    code = playbook_list_task(c.config, as_json=json)
+    if code:
+        raise Exit(code=code)
+
+
+@task(name="show", positional=["name"], help=PLAYBOOK_HELP)
+def playbook_show(c: Context, name: str, json: bool = False) -> None:
+    """Show a playbook: what it answers, its parameters and its steps."""
+    from remediations.cli import playbook_show_task
+
+    code = playbook_show_task(c.config, name, as_json=json)
+    if code:
+        raise Exit(code=code)
+
+
+@task(
+    name="validate",
+    iterable=["path"],
+    help={"path": "a playbook file or name to check (repeatable); default: every playbook"},
+)
+def playbook_validate(c: Context, path: list[str] | None = None) -> None:
+    """Check playbooks without running them: keys, actions, parameters, references."""
+    from remediations.cli import playbook_validate_task
+
+    code = playbook_validate_task(c.config, path)
+    if code:
+        raise Exit(code=code)
+
+
+@task(
+    name="run",
+    positional=["name"],
+    iterable=["param"],
+    help={
+        "name": PLAYBOOK_HELP["name"],
+        "param": "a parameter as KEY=VALUE (repeatable; lists are comma-separated)",
+        "resume": "continue the failed run with this run id, with its recorded parameters",
+        **COMMON_HELP,
+        "json": "print one JSON document (run_id, outcome, steps and their changes)",
+    },
+)
+def playbook_run(
+    c: Context,
+    name: str,
+    param: list[str] | None = None,
+    dry_run: bool = False,
+    json: bool = False,
+    ticket: str = "",
+    yes: bool = False,
+    resume: str = "",
+) -> None:
+    """Run a playbook: plan every step, preview the whole, then apply step by step."""
+    from remediations.cli import playbook_run_task
+
+    code = playbook_run_task(
+        c.config,
+        name,
+        param,
+        dry_run=dry_run,
+        as_json=json,
+        ticket=ticket,
+        yes=yes,
+        resume=resume,
+    )
+    if code:
+        raise Exit(code=code)
+
+
 # --- the sandbox tenant -------------------------------------------------------------
 
 
@@ -221,20 +330,25 @@ def audit_verify(c: Context) -> None:
 
 sandbox = Collection("sandbox", sandbox_reset, sandbox_load, sandbox_show)
 audit = Collection("audit", audit_verify)
+playbook = Collection("playbook", playbook_list, playbook_show, playbook_validate, playbook_run)
 ns = Collection(
     fix_public_folder,
     add_allowed_sender,
     open_group_to_external,
     bypass_moderation,
     block_delicensed_user,
+    remove_license,
     sandbox,
     audit,
+    playbook,
 )
 ns.configure(
     {
         # Every setting can also come from the environment: INVOKE_SANDBOX_PATH,
-        # INVOKE_SANDBOX_FAULTS, INVOKE_AUDIT_DIR, INVOKE_ACTOR, INVOKE_TARGET.
+        # INVOKE_SANDBOX_FAULTS, INVOKE_AUDIT_DIR, INVOKE_ACTOR, INVOKE_TARGET,
+        # INVOKE_PLAYBOOKS_DIR (default: the shipped playbooks/).
         "sandbox": {"path": "", "faults": ""},
+        "playbooks": {"dir": ""},
         "audit": {"dir": "audit-logs"},
         "actor": "",
         "target": "sandbox",

@@ -164,19 +164,25 @@ def apply_and_verify(
     outcome: Outcome,
     transport: Transport,
     log: AuditLog,
+    *,
+    end_event: str = "run-end",
 ) -> None:
     """Apply the plan's cmdlets in order, then read again and check every change.
+
+    ``end_event`` names the event a failure ends with (a playbook step: "step-end").
 
     Raises:
         ApplyFailed: a write failed; the outcome says what was and was not changed.
         VerifyMismatch: the tenant does not hold what the plan said.
     """
-    _apply(plan, outcome, transport, log)
-    _verify(action, wish, plan, outcome, transport, log)
+    _apply(plan, outcome, transport, log, end_event)
+    _verify(action, wish, plan, outcome, transport, log, end_event)
     outcome.outcome = "applied"
 
 
-def _apply(plan: Plan, outcome: Outcome, transport: Transport, log: AuditLog) -> None:
+def _apply(
+    plan: Plan, outcome: Outcome, transport: Transport, log: AuditLog, end_event: str
+) -> None:
     for index, change in enumerate(plan.changes):
         try:
             transport.send(change.cmdlet)
@@ -185,12 +191,14 @@ def _apply(plan: Plan, outcome: Outcome, transport: Transport, log: AuditLog) ->
             for later in range(index + 1, len(plan.changes)):
                 outcome.status[later] = "not-applied"
             log.event("change-failed", error=str(exc), **_change_fields(change))
-            raise _fail(outcome, log, exc) from exc
+            raise _fail(outcome, log, exc, end_event) from exc
         outcome.status[index] = "applied"
         log.event("change-applied", **_change_fields(change))
 
 
-def _fail(outcome: Outcome, log: AuditLog, exc: TransportError) -> ApplyFailed:
+def _fail(
+    outcome: Outcome, log: AuditLog, exc: TransportError, end_event: str = "run-end"
+) -> ApplyFailed:
     applied = outcome.applied
     not_applied = outcome.not_applied
     done = "; ".join(_describe(c) for c in applied) or "nothing"
@@ -203,7 +211,7 @@ def _fail(outcome: Outcome, log: AuditLog, exc: TransportError) -> ApplyFailed:
     outcome.error = message
     outcome.exit_code = 1
     log.event(
-        "run-end",
+        end_event,
         outcome="failed",
         error=str(exc),
         applied=[c.to_json() for c in applied],
@@ -221,11 +229,12 @@ def _verify(
     outcome: Outcome,
     transport: Transport,
     log: AuditLog,
+    end_event: str = "run-end",
 ) -> None:
     try:
         after = action.read(transport, wish)
     except TransportError as exc:
-        raise _fail(outcome, log, exc) from exc
+        raise _fail(outcome, log, exc, end_event) from exc
     mismatches = []
     for index, change in enumerate(plan.changes):
         actual = after.value(change.target, change.attribute)
@@ -248,7 +257,7 @@ def _verify(
         outcome.outcome = "failed"
         outcome.error = message
         outcome.exit_code = 1
-        log.event("run-end", outcome="failed", error=message)
+        log.event(end_event, outcome="failed", error=message)
         err = VerifyMismatch(
             message,
             expected=[c.to_json() for c, _ in mismatches],

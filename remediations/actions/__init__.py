@@ -18,6 +18,7 @@ from remediations.actions.block_delicensed_user import BlockDelicensedUser
 from remediations.actions.bypass_moderation import BypassModeration
 from remediations.actions.fix_public_folder import FixPublicFolder
 from remediations.actions.open_group_to_external import OpenGroupToExternal
+from remediations.actions.remove_license import RemoveLicense
 from remediations.errors import InputError
 from remediations.exchange.cmdlet import Transport
 from remediations.plan import Plan, Snapshot
@@ -49,6 +50,7 @@ ACTIONS: dict[str, Action] = {
         OpenGroupToExternal(),
         BypassModeration(),
         BlockDelicensedUser(),
+        RemoveLicense(),
     )
 }
 

@@ -1,0 +1,69 @@
+"""Finding playbooks: by name in a folder (the shipped ``playbooks/``), or by file path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from remediations.playbooks.schema import Playbook, PlaybookError, display_path, load_playbook
+
+__all__ = ["SHIPPED_DIR", "find_playbook", "list_playbooks", "playbook_files", "playbooks_for"]
+
+#: The shipped playbooks: ``playbooks/`` beside the package, at the project's root.
+SHIPPED_DIR = Path(__file__).resolve().parent.parent.parent / "playbooks"
+
+_SUFFIXES = (".yaml", ".yml")
+
+
+def playbook_files(directory: Path) -> list[Path]:
+    """The playbook files of a folder, sorted by name."""
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if p.suffix in _SUFFIXES and p.is_file())
+
+
+def _looks_like_path(name: str) -> bool:
+    return "/" in name or "\\" in name or name.endswith(_SUFFIXES)
+
+
+def find_playbook(name: str, directory: Path = SHIPPED_DIR) -> Playbook:
+    """Load the playbook called ``name`` in ``directory``, or the file ``name`` is a path to.
+
+    Raises:
+        PlaybookError: no such playbook, or it is not a valid playbook.
+    """
+    if _looks_like_path(name):
+        return load_playbook(Path(name))
+    for suffix in _SUFFIXES:
+        path = directory / f"{name}{suffix}"
+        if path.is_file():
+            return load_playbook(path)
+    if Path(name).is_file():
+        return load_playbook(Path(name))
+    known = [p.stem for p in playbook_files(directory)]
+    listing = f"the playbooks are {', '.join(known)}" if known else "it holds no playbooks"
+    raise PlaybookError(
+        [
+            f"no playbook named {name!r} in {display_path(directory)}; {listing} "
+            "('invoke playbook.list'), or give the path of a playbook file."
+        ]
+    )
+
+
+def list_playbooks(directory: Path = SHIPPED_DIR) -> list[tuple[Path, Playbook | PlaybookError]]:
+    """Every playbook of a folder, loaded, or the error that stops it loading."""
+    out: list[tuple[Path, Playbook | PlaybookError]] = []
+    for path in playbook_files(directory):
+        try:
+            out.append((path, load_playbook(path)))
+        except PlaybookError as exc:
+            out.append((path, exc))
+    return out
+
+
+def playbooks_for(cause: str, directory: Path = SHIPPED_DIR) -> list[str]:
+    """The names of the (valid) playbooks that answer a cause id, for ``diagnose``."""
+    return [
+        found.name
+        for _, found in list_playbooks(directory)
+        if isinstance(found, Playbook) and cause in found.causes
+    ]

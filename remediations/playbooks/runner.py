@@ -1,0 +1,489 @@
+"""Running a playbook: plan every step, preview the whole, then apply step by step.
+
+Planning happens on ``transport.fork()`` when the transport has one (the
+sandbox does): step 1 is planned on the copy and its cmdlets are sent to the
+copy, so step 2 is planned against the state step 1 would leave, and so on;
+the copy is never saved.  A transport without ``fork`` (a real tenant, later)
+gets every step planned against the live state, and the preview says so.
+
+Applying plans each step again against the live tenant (``prepare``), applies
+it and verifies it (``apply_and_verify``) before the next one starts.  A
+failure stops the run; the outcome says which steps were verified, which one
+failed and which were not started, and ``--resume RUN_ID`` continues it with
+the parameters its audit log holds.
+
+Audit events of a run (all with run_id, playbook, playbook_version, parameters):
+``playbook-start``, per step ``step-planned`` (+ the engine's
+``change-planned``/``note``), then per step ``change-applied``,
+``change-verified`` and ``step-end``, and ``playbook-end``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from remediations.audit import AuditLog, read_events
+from remediations.engine import Outcome, apply_and_verify, log_plan, new_run_id, prepare
+from remediations.errors import (
+    ApplyFailed,
+    InputError,
+    RemediationError,
+    TransportError,
+    VerifyMismatch,
+)
+from remediations.exchange.cmdlet import Transport
+from remediations.plan import Change, Plan, render_value
+from remediations.playbooks.bind import BoundPlaybook, BoundStep, bind_parameters
+from remediations.playbooks.schema import Playbook, PlaybookError
+
+__all__ = [
+    "PlaybookFailed",
+    "PlaybookOutcome",
+    "PriorRun",
+    "StepResult",
+    "StepStatus",
+    "find_run",
+    "resume_parameters",
+    "run_playbook",
+]
+
+StepStatus = Literal["planned", "ok", "verified", "failed", "not-started"]
+RunOutcome = Literal["planned", "no-change", "applied", "failed", "refused", "cancelled"]
+
+NOT_PLANNED_AHEAD = (
+    "This tenant cannot be copied, so every step was planned against its live state: a "
+    "step's plan may change once the steps before it are applied. Each step is planned "
+    "again just before it is applied."
+)
+
+
+class PlaybookFailed(RemediationError):
+    """A playbook run stopped at a step; ``outcome`` says what was and was not done."""
+
+
+@dataclass(slots=True, kw_only=True)
+class StepResult:
+    """What happened to one step: its plan, status and the engine's per-change record."""
+
+    bound: BoundStep
+    record: Outcome
+    plan: Plan | None = None
+    status: StepStatus = "planned"
+    error: str | None = None
+    note: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """The step in the ``--json`` document."""
+        changes = self.plan.changes if self.plan else ()
+        return {
+            **self.bound.to_json(),
+            "status": self.status,
+            "changes": [
+                {**c.to_json(), "status": self.record.status.get(i, "planned")}
+                for i, c in enumerate(changes)
+            ],
+            "notes": list(self.plan.notes) if self.plan else [],
+            "note": self.note,
+            "error": self.error,
+        }
+
+
+@dataclass(slots=True, kw_only=True)
+class PlaybookOutcome:
+    """What a playbook run did; ``to_json`` is the ``--json`` document."""
+
+    run_id: str
+    playbook: str
+    version: str
+    path: str
+    parameters: dict[str, Any]
+    dry_run: bool
+    tenant: str
+    transport: str
+    steps: list[StepResult]
+    planned_ahead: bool = True
+    resume_of: str | None = None
+    outcome: RunOutcome = "planned"
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+    exit_code: int = 0
+
+    def ids(self, *statuses: StepStatus) -> list[str]:
+        """The ids of the steps in any of these statuses, in order."""
+        return [r.bound.id for r in self.steps if r.status in statuses]
+
+    @property
+    def change_count(self) -> int:
+        """How many changes the plan holds, over all steps."""
+        return sum(len(r.plan.changes) for r in self.steps if r.plan)
+
+    def to_json(self) -> dict[str, Any]:
+        """One JSON document for ``--json``."""
+        return {
+            "run_id": self.run_id,
+            "playbook": self.playbook,
+            "version": self.version,
+            "path": self.path,
+            "parameters": self.parameters,
+            "dry_run": self.dry_run,
+            "tenant": self.tenant,
+            "transport": self.transport,
+            "planned_ahead": self.planned_ahead,
+            "resume_of": self.resume_of,
+            "outcome": self.outcome,
+            "steps": [r.to_json() for r in self.steps],
+            "notes": list(self.notes),
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PriorRun:
+    """A playbook run as its audit log tells it, for ``--resume``."""
+
+    run_id: str
+    playbook: str
+    version: str
+    parameters: Mapping[str, Any]
+    verified: frozenset[str]
+    outcome: str | None
+    dry_run: bool
+
+
+def find_run(audit_file: Path, run_id: str) -> PriorRun:
+    """Read one playbook run back from the audit log.
+
+    Raises:
+        InputError: no playbook run has that id in this log.
+    """
+    start: dict[str, Any] | None = None
+    verified: set[str] = set()
+    end: str | None = None
+    for event in read_events(audit_file):
+        if event.get("run_id") != run_id:
+            continue
+        name = event.get("event")
+        if name == "playbook-start":
+            start = event
+        elif name == "step-end" and event.get("outcome") == "verified":
+            verified.add(str(event.get("step")))
+        elif name == "playbook-end":
+            end = str(event.get("outcome"))
+    if start is None:
+        raise InputError(
+            f"--resume {run_id!r}: no playbook run has that id in the audit log {audit_file}; "
+            "give the run id printed at the end of the run (it is also in the log's run_id)."
+        )
+    return PriorRun(
+        run_id=run_id,
+        playbook=str(start.get("playbook")),
+        version=str(start.get("playbook_version")),
+        parameters=dict(start.get("parameters") or {}),
+        verified=frozenset(verified),
+        outcome=end,
+        dry_run=bool(start.get("dry_run")),
+    )
+
+
+def resume_parameters(
+    playbook: Playbook, prior: PriorRun, given: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The parameters to resume ``prior`` with: its own; any given ones must agree.
+
+    Raises:
+        InputError: another playbook's run, a changed playbook, or different parameters.
+    """
+    if prior.playbook != playbook.name:
+        raise InputError(
+            f"--resume {prior.run_id!r} is a run of the playbook {prior.playbook!r}, not "
+            f"{playbook.name!r}; run 'invoke playbook.run {prior.playbook} --resume "
+            f"{prior.run_id}'."
+        )
+    if prior.version != playbook.version:
+        raise InputError(
+            f"--resume {prior.run_id!r}: the playbook {playbook.name} has changed since that "
+            f"run (version {prior.version}, now {playbook.version}); run it afresh without "
+            "--resume (every step is idempotent, so a new run finishes the work)."
+        )
+    recorded = dict(prior.parameters)
+    if given:
+        theirs = bind_parameters(playbook, recorded)
+        mine = bind_parameters(playbook, {**recorded, **given})
+        differ = sorted(k for k in mine if mine[k] != theirs.get(k))
+        if differ:
+            key = differ[0]
+            raise InputError(
+                f"--resume {prior.run_id!r} ran with {key}={_show(theirs.get(key))}, not "
+                f"{_show(mine[key])}; leave out --param to resume with the recorded values, "
+                "or start a new run without --resume."
+            )
+    return recorded
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, tuple | list):
+        return ",".join(str(v) for v in value)
+    return render_value(value) if isinstance(value, bool) else str(value)
+
+
+def run_playbook(
+    bound: BoundPlaybook,
+    *,
+    transport: Transport,
+    audit: AuditLog,
+    dry_run: bool,
+    run_id: str | None = None,
+    resume: PriorRun | None = None,
+    preview: Callable[[PlaybookOutcome], None] = lambda outcome: None,
+    confirm: Callable[[PlaybookOutcome], bool] = lambda outcome: True,
+) -> PlaybookOutcome:
+    """Plan every step, preview the whole plan, then apply and verify step by step.
+
+    Returns:
+        The outcome: ``planned`` (dry run), ``no-change``, ``applied`` or ``cancelled``.
+
+    Raises:
+        PlaybookError: a step cannot be planned (bad input or refused); nothing changed.
+        PlaybookFailed: planning could not read the tenant, or a step failed while
+            applying; ``exc.outcome`` says which steps were verified, failed, not started.
+    """
+    playbook = bound.playbook
+    run_id = run_id or new_run_id()
+    outcome = PlaybookOutcome(
+        run_id=run_id,
+        playbook=playbook.name,
+        version=playbook.version,
+        path=playbook.source,
+        parameters=bound.parameters_json(),
+        dry_run=dry_run,
+        tenant=transport.tenant,
+        transport=transport.name,
+        resume_of=resume.run_id if resume else None,
+        steps=[
+            StepResult(
+                bound=step,
+                record=Outcome(
+                    run_id=run_id,
+                    action=step.step.action,
+                    dry_run=dry_run,
+                    tenant=transport.tenant,
+                    transport=transport.name,
+                ),
+            )
+            for step in bound.steps
+        ],
+    )
+    log = audit.bind(
+        run_id=run_id,
+        playbook=playbook.name,
+        playbook_version=playbook.version,
+        parameters=outcome.parameters,
+        dry_run=dry_run,
+    )
+    log.event(
+        "playbook-start",
+        path=playbook.source,
+        steps=[r.bound.id for r in outcome.steps],
+        resume_of=outcome.resume_of,
+    )
+    _plan_all(outcome, transport, log)
+    if resume is not None:
+        _credit_prior(outcome, resume)
+    preview(outcome)
+    if dry_run or outcome.change_count == 0:
+        outcome.outcome = "planned" if outcome.change_count else "no-change"
+        log.event("playbook-end", outcome=outcome.outcome, **_summary(outcome))
+        return outcome
+    if not confirm(outcome):
+        outcome.outcome = "cancelled"
+        log.event("playbook-end", outcome="cancelled", **_summary(outcome))
+        return outcome
+    for index, result in enumerate(outcome.steps):
+        _apply_step(outcome, index, result, transport, log)
+    if resume is not None:
+        _credit_prior(outcome, resume)
+    outcome.outcome = "applied" if outcome.ids("verified") else "no-change"
+    log.event("playbook-end", outcome=outcome.outcome, **_summary(outcome))
+    return outcome
+
+
+def _step_log(log: AuditLog, result: StepResult, phase: str) -> AuditLog:
+    step = result.bound
+    return log.bind(step=step.id, step_name=step.step.name, action=step.step.action, phase=phase)
+
+
+def _plan_all(outcome: PlaybookOutcome, transport: Transport, log: AuditLog) -> None:
+    """Plan every step before any is applied, on a copy of the tenant when there is one."""
+    fork = getattr(transport, "fork", None)
+    outcome.planned_ahead = callable(fork)
+    planner: Transport = fork() if callable(fork) else transport
+    if not outcome.planned_ahead:
+        outcome.notes.append(NOT_PLANNED_AHEAD)
+    try:
+        for index, result in enumerate(outcome.steps):
+            step = result.bound
+            slog = _step_log(log, result, "plan")
+            try:
+                plan = prepare(step.action, step.wish, planner)
+            except RemediationError as exc:
+                raise _refuse(outcome, index, log, exc) from exc
+            result.plan = plan
+            result.status = "planned" if plan.changes else "ok"
+            slog.event("step-planned", **step.to_json(), changes=len(plan.changes))
+            log_plan(plan, result.record, slog)
+            if not outcome.planned_ahead:
+                continue
+            for change in plan.changes:
+                try:
+                    planner.send(change.cmdlet)
+                except TransportError as exc:
+                    raise _refuse(outcome, index, log, exc) from exc
+    finally:
+        if planner is not transport:
+            planner.close()
+
+
+def _refuse(
+    outcome: PlaybookOutcome, index: int, log: AuditLog, exc: RemediationError
+) -> RemediationError:
+    """A step could not be planned: nothing was applied; say which step and why."""
+    result = outcome.steps[index]
+    result.status = "failed"
+    result.error = str(exc)
+    for later in outcome.steps[index + 1 :]:
+        later.status = "not-started"
+    message = f"{outcome.playbook}: {result.bound.label} cannot be planned: {exc}"
+    message = message.rstrip(".") + ". Nothing was changed."
+    outcome.error = message
+    outcome.exit_code = exc.exit_code
+    if isinstance(exc, InputError):
+        outcome.outcome = "refused"
+        err: RemediationError = PlaybookError([message])
+    else:
+        outcome.outcome = "failed"
+        err = PlaybookFailed(message)
+    log.event("playbook-end", outcome=outcome.outcome, error=message, **_summary(outcome))
+    err.outcome = outcome
+    return err
+
+
+def _credit_prior(outcome: PlaybookOutcome, prior: PriorRun) -> None:
+    for result in outcome.steps:
+        if result.status == "ok" and result.bound.id in prior.verified:
+            result.note = f"applied by run {prior.run_id}"
+
+
+def _apply_step(
+    outcome: PlaybookOutcome,
+    index: int,
+    result: StepResult,
+    transport: Transport,
+    log: AuditLog,
+) -> None:
+    """Plan one step again on the live tenant, apply it and verify it."""
+    step = result.bound
+    slog = _step_log(log, result, "apply")
+    record = result.record
+    try:
+        live = prepare(step.action, step.wish, transport)
+    except RemediationError as exc:
+        raise _stop(outcome, index, slog, log, str(exc)) from exc
+    previewed = result.plan.changes if result.plan else ()
+    if live.changes != previewed:
+        if outcome.planned_ahead:
+            raise _stop(
+                outcome,
+                index,
+                slog,
+                log,
+                "the tenant changed since the preview: this step would now "
+                f"{_describe_all(live.changes) or 'change nothing'} instead of "
+                f"{_describe_all(previewed) or 'nothing'}; none of it was applied",
+            )
+        record.status.clear()
+        log_plan(live, record, slog)
+        result.plan = live
+    else:
+        record.plan = live
+        record.status = dict.fromkeys(range(len(live.changes)), "planned")
+    if live.is_noop:
+        result.status = "ok"
+        slog.event("step-end", outcome="ok")
+        return
+    try:
+        apply_and_verify(
+            step.action, step.wish, live, record, transport, slog, end_event="step-end"
+        )
+    except ApplyFailed as exc:
+        done = _describe_all(record.applied) or "nothing"
+        left = _describe_all(record.not_applied) or "nothing"
+        detail = f"{exc.cause or exc} Changed: {done}. Not changed: {left}"
+        raise _stop(outcome, index, None, log, detail) from exc
+    except VerifyMismatch as exc:
+        raise _stop(outcome, index, None, log, str(exc).rstrip(".")) from exc
+    result.status = "verified"
+    slog.event("step-end", outcome="verified", changes=len(live.changes))
+
+
+def _stop(
+    outcome: PlaybookOutcome,
+    index: int,
+    slog: AuditLog | None,
+    log: AuditLog,
+    detail: str,
+) -> PlaybookFailed:
+    """End the run at a failed step: say what was done, what failed, what did not start."""
+    result = outcome.steps[index]
+    result.status = "failed"
+    result.error = detail
+    if slog is not None:  # the engine logs step-end itself when apply or verify fails
+        slog.event("step-end", outcome="failed", error=detail)
+    for later in outcome.steps[index + 1 :]:
+        later.status = "not-started"
+    parts = [
+        f"Playbook {outcome.playbook} stopped at {result.bound.label} "
+        f"({result.bound.step.action}): {detail.rstrip('.')}."
+    ]
+    verified = outcome.ids("verified")
+    ok = outcome.ids("ok")
+    not_started = outcome.ids("not-started")
+    parts.append(f"Applied and verified: {_steps(verified)}.")
+    if ok:
+        parts.append(f"Already as wished: {_steps(ok)}.")
+    parts.append(f"Not started: {_steps(not_started)}.")
+    parts.append(f"To finish, run: invoke playbook.run {_resume_hint(outcome)}")
+    message = " ".join(parts)
+    outcome.outcome = "failed"
+    outcome.error = message
+    outcome.exit_code = 1
+    log.event("playbook-end", outcome="failed", error=message, **_summary(outcome))
+    err = PlaybookFailed(message)
+    err.outcome = outcome
+    return err
+
+
+def _resume_hint(outcome: PlaybookOutcome) -> str:
+    return f"{outcome.playbook} --resume {outcome.run_id}"
+
+
+def _steps(ids: list[str]) -> str:
+    if not ids:
+        return "none"
+    return ("step " if len(ids) == 1 else "steps ") + ", ".join(ids)
+
+
+def _summary(outcome: PlaybookOutcome) -> dict[str, Any]:
+    return {
+        "verified": outcome.ids("verified"),
+        "ok": outcome.ids("ok"),
+        "failed": outcome.ids("failed"),
+        "not_started": outcome.ids("not-started"),
+        "planned": outcome.ids("planned"),
+    }
+
+
+def _describe_all(changes: tuple[Change, ...]) -> str:
+    return "; ".join(f"{c.target} {c.attribute} -> {render_value(c.after)}" for c in changes)
