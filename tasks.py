@@ -284,7 +284,78 @@ def playbook_run(
         raise Exit(code=code)
 
 
+# --- from bounce to fix -------------------------------------------------------------
+
+
+@task(
+    help={
+        "ndr": "the bounce: a .eml file, its text pasted into a file, or - for standard input",
+        "check": "read the tenant to confirm the cause before recommending the change",
+        "fix": "run the recommended fix for every automatable diagnosis (preview, audit)",
+        **COMMON_HELP,
+    }
+)
+def diagnose(
+    c: Context,
+    ndr: str | None = None,
+    check: bool = False,
+    fix: bool = False,
+    dry_run: bool = False,
+    json: bool = False,
+    ticket: str = "",
+    yes: bool = False,
+) -> None:
+    """Read an NDR (5.7.x): the cause, the evidence, and the command that fixes it."""
+    from remediations.cli import diagnose_task
+
+    code = diagnose_task(
+        c.config,
+        ndr,
+        as_json=json,
+        check=check,
+        fix=fix,
+        dry_run=dry_run,
+        ticket=ticket,
+        yes=yes,
+    )
+    if code:
+        raise Exit(code=code)
+
+
 # --- the sandbox tenant -------------------------------------------------------------
+
+
+@task(
+    name="send",
+    help={
+        "sender": "the sender's address (outside the organisation for most cases)",
+        "recipient": "the recipient's address",
+        "size_kb": "message size in KB (default 10)",
+        "client_ip": "the sending server's IP (checked against the blocklist)",
+        "json": "print one JSON document: outcome, status, ndr (the file)",
+    },
+)
+def sandbox_send(
+    c: Context,
+    sender: str | None = None,
+    recipient: str | None = None,
+    size_kb: int = 10,
+    client_ip: str = "",
+    json: bool = False,
+) -> None:
+    """Send a test message through the sandbox: delivered, held, deleted, or an NDR file."""
+    from remediations.cli import sandbox_send_task
+
+    code = sandbox_send_task(
+        c.config,
+        sender=sender,
+        recipient=recipient,
+        size_kb=size_kb,
+        client_ip=client_ip,
+        as_json=json,
+    )
+    if code:
+        raise Exit(code=code)
 
 
 @task(name="reset")
@@ -328,7 +399,7 @@ def audit_verify(c: Context) -> None:
         raise Exit(code=code)
 
 
-sandbox = Collection("sandbox", sandbox_reset, sandbox_load, sandbox_show)
+sandbox = Collection("sandbox", sandbox_reset, sandbox_load, sandbox_show, sandbox_send)
 audit = Collection("audit", audit_verify)
 playbook = Collection("playbook", playbook_list, playbook_show, playbook_validate, playbook_run)
 ns = Collection(
@@ -338,6 +409,7 @@ ns = Collection(
     bypass_moderation,
     block_delicensed_user,
     remove_license,
+    diagnose,
     sandbox,
     audit,
     playbook,

@@ -445,3 +445,192 @@ def playbook_run_task(
     else:
         out.write(render_result(outcome, audit_path=audit.path))
     return 0
+
+
+def sandbox_send_task(
+    config: Any,
+    *,
+    sender: str | None,
+    recipient: str | None,
+    size_kb: int = 10,
+    client_ip: str = "",
+    as_json: bool = False,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+) -> int:
+    """``sandbox.send``: send a test message through the sandbox's mail flow."""
+    import ipaddress
+
+    from remediations.actions._common import check_address
+    from remediations.sandbox.mailflow import send
+
+    settings = settings_from(config)
+    try:
+        if not sender or not recipient:
+            raise InputError(
+                "--sender and --recipient are both required, e.g. --sender "
+                "partner@fabrikam.com --recipient escalations@contoso.com."
+            )
+        sender = check_address(sender, "--sender")
+        recipient = check_address(recipient, "--recipient")
+        if size_kb < 1:
+            raise InputError(
+                f"--size-kb {size_kb} is not a size; give a whole number of KB, 1 or more."
+            )
+        if client_ip:
+            try:
+                ipaddress.ip_address(client_ip)
+            except ValueError:
+                raise InputError(
+                    f"--client-ip {client_ip!r} is not an IP address, e.g. 192.0.2.25."
+                ) from None
+        transport = open_transport(settings, err=err)
+    except InputError as exc:
+        err.write(f"{exc}\n")
+        return exc.exit_code
+    now = datetime.now(UTC).replace(microsecond=0)
+    delivery = send(
+        transport.state,
+        sender=sender,
+        recipient=recipient,
+        arrival=now,
+        size_kb=size_kb,
+        client_ip=client_ip or None,
+    )
+    path = None
+    if delivery.ndr is not None:
+        folder = settings.sandbox_path.parent / "ndr"
+        folder.mkdir(parents=True, exist_ok=True)
+        safe = "".join(c if c.isalnum() or c in "@.-" else "_" for c in recipient)
+        path = folder / f"{now:%Y%m%dT%H%M%SZ}-{safe}.eml"
+        counter = 1
+        while path.exists():
+            counter += 1
+            path = folder / f"{now:%Y%m%dT%H%M%SZ}-{safe}-{counter}.eml"
+        path.write_bytes(delivery.ndr.as_bytes())
+    if as_json:
+        out.write(json.dumps(delivery.to_json(str(path) if path else None), indent=2) + "\n")
+        return 0
+    out.write(f"{delivery.outcome}: {delivery.reason}.\n")
+    if delivery.status:
+        out.write(f"Status {delivery.status}. NDR written to {path}\n")
+        out.write(f"Diagnose it: invoke diagnose --ndr {path}\n")
+    return 0
+
+
+def diagnose_task(
+    config: Any,
+    ndr: str | None,
+    *,
+    as_json: bool = False,
+    check: bool = False,
+    fix: bool = False,
+    dry_run: bool = False,
+    ticket: str = "",
+    yes: bool = False,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+    stdin: Any = None,
+) -> int:
+    """``diagnose --ndr PATH|-``: the cause and the fix; ``--check`` reads the tenant first,
+    ``--fix`` runs every automatable fix through the usual preview and audit."""
+    import io
+
+    from remediations.diagnose import diagnose, parse_ndr, render_json, render_text
+    from remediations.diagnose.ndr import NotAnNdr
+
+    settings = settings_from(config)
+    try:
+        raw = _read_ndr(ndr, stdin if stdin is not None else sys.stdin)
+        report = parse_ndr(raw)
+    except NotAnNdr as exc:
+        err.write(f"--ndr {ndr!r}: {exc}\n")
+        return 2
+    except InputError as exc:
+        err.write(f"{exc}\n")
+        return exc.exit_code
+    checks: list[Any] = []
+    try:
+        if check or fix:
+            from remediations.diagnose.check import check_report
+
+            transport = open_transport(settings, err=err)
+            pairs = check_report(report, transport)
+            diagnoses = [d for d, _ in pairs]
+            checks = [c for _, c in pairs]
+        else:
+            diagnoses = list(diagnose(report))
+    except RemediationError as exc:
+        err.write(f"{exc}\n")
+        return exc.exit_code
+    runs: list[dict[str, Any]] = []
+    code = 0
+    if not as_json:
+        text = render_text(diagnoses)
+        if checks:
+            blocks = text.rstrip("\n").split("\n\n")
+            text = (
+                "\n\n".join(
+                    f"{block}\n  check:      {_check_word(c.confirmed)}: {c.evidence}"
+                    for block, c in zip(blocks, checks, strict=True)
+                )
+                + "\n"
+            )
+        out.write(text)
+    if fix:
+        done: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+        for index, item in enumerate(diagnoses):
+            key = (item.fix.action or "", item.fix.params)
+            if item.fix.action is None or not item.automatable or key in done:
+                continue
+            if checks and checks[index].confirmed is False:
+                continue
+            done.add(key)
+            buffer = io.StringIO() if as_json else out
+            if not as_json:
+                out.write(f"\nRunning: {item.fix.command}{' --dry-run' if dry_run else ''}\n")
+            status = run_action_task(
+                config,
+                item.fix.action,
+                dict(item.fix.params),
+                dry_run=dry_run,
+                as_json=as_json,
+                ticket=ticket,
+                yes=yes,
+                out=buffer,
+                err=err,
+            )
+            code = max(code, status)
+            if as_json and isinstance(buffer, io.StringIO):
+                runs.append(json.loads(buffer.getvalue()))
+    if as_json:
+        doc: dict[str, Any] = dict(render_json(diagnoses))
+        items: list[dict[str, Any]] = doc.get("diagnoses", [doc])
+        for item_doc, c in zip(items, checks, strict=False):
+            item_doc["check"] = c.to_json()
+        if fix:
+            doc["fix_runs"] = runs
+        out.write(json.dumps(doc, indent=2) + "\n")
+    return code
+
+
+def _check_word(confirmed: bool | None) -> str:
+    return {True: "confirmed", False: "not confirmed", None: "nothing to check"}[confirmed]
+
+
+def _read_ndr(ndr: str | None, stdin: Any) -> bytes:
+    if not ndr:
+        raise InputError(
+            "--ndr is required: the bounce as a file (.eml or its text), or - to read it from "
+            "standard input."
+        )
+    if ndr == "-":
+        data = stdin.buffer.read() if hasattr(stdin, "buffer") else stdin.read()
+        return data if isinstance(data, bytes) else str(data).encode()
+    path = Path(ndr)
+    if not path.is_file():
+        raise InputError(
+            f"--ndr {ndr!r}: no such file; give the path of the bounce (.eml or its text), or - "
+            "to read it from standard input."
+        )
+    return path.read_bytes()

@@ -94,3 +94,13 @@ MAX_REJECT_TEXT = 1024
 # Include...WithDisplayNames switch is given; the sandbox does so for all of
 # them, and actions resolve every entry with Get-Recipient whatever its form.
 REFERENCES_AS_GUIDS = True
+
+# --- mail flow (the 5.7.1 article, the NDR table) -----------------------------------
+
+# UNCONFIRMED: the size above which a group of more than 5,000 members rejects a message
+# (the article says only "large messages can't be sent").
+LARGE_GROUP_MAX_MESSAGE_KB = 2048
+# [doc] Exchange Online's text when the recipient's domain is not an accepted domain.
+UNABLE_TO_RELAY = "Unable to relay"
+# [doc] the NDR table: recipient not found by SMTP address lookup (5.1.10).
+RECIPIENT_NOT_FOUND = "RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup"

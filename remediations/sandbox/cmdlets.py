@@ -56,6 +56,7 @@ _RULE_PARAMS = frozenset(
     {
         "Name",
         "SentTo",
+        "FromScope",
         "RejectMessageReasonText",
         "RejectMessageEnhancedStatusCode",
         "DeleteMessage",
@@ -450,6 +451,15 @@ def _rule_fields(state: SandboxState, cmdlet: Cmdlet, rule: dict[str, Any]) -> N
                 )
             rule["RejectMessageReasonText"] = text
             rule.setdefault("RejectMessageEnhancedStatusCode", facts.DEFAULT_REJECT_CODE)
+        elif key == "fromscope":
+            if value not in (None, "InOrganization", "NotInOrganization"):
+                raise CmdletError(
+                    f"Cannot bind parameter 'FromScope'. \"{value}\" is not one of "
+                    "InOrganization, NotInOrganization.",
+                    cmdlet=cmdlet,
+                    category="InvalidArgument",
+                )
+            rule["FromScope"] = value
         elif key == "deletemessage":
             rule["DeleteMessage"] = bool(value)
         elif key == "mode":

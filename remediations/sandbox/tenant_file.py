@@ -30,6 +30,7 @@ The format (every key but ``organization`` is optional)::
     transport_rules:
       - name: Block mail to leaver
         sent_to: [jordan.lee@contoso.com]
+        from_scope: NotInOrganization    # optional: only senders outside
         reject: {status: 5.7.1, text: This mailbox is no longer in use}
         # or: delete: true
         priority: 0
@@ -114,7 +115,7 @@ _RECIPIENT_KEYS = frozenset(
 )
 _USER_KEYS = frozenset({"licenses", "account_enabled", "synced", "upn"})
 _RULE_KEYS = frozenset(
-    {"name", "sent_to", "reject", "delete", "priority", "enabled", "mode", "comments"}
+    {"name", "sent_to", "from_scope", "reject", "delete", "priority", "enabled", "mode", "comments"}
 )
 
 
@@ -322,6 +323,7 @@ def _add_rule(state: SandboxState, entry: Any, index: int, where: str) -> None:
             "State": "Enabled" if entry.get("enabled", True) else "Disabled",
             "Mode": entry.get("mode", "Enforce"),
             "SentTo": _refs(state, entry.get("sent_to", []), f"{where}: sent_to"),
+            "FromScope": _from_scope(entry.get("from_scope"), f"{where}: from_scope"),
             "RejectMessageEnhancedStatusCode": (
                 str(reject.get("status", facts.DEFAULT_REJECT_CODE)) if reject else None
             ),
@@ -333,3 +335,9 @@ def _add_rule(state: SandboxState, entry: Any, index: int, where: str) -> None:
             "Comments": str(entry.get("comments", "")),
         }
     )
+
+
+def _from_scope(value: Any, where: str) -> str | None:
+    if value in (None, "InOrganization", "NotInOrganization"):
+        return value  # type: ignore[no-any-return]
+    raise InputError(f"{where} is {value!r}; give InOrganization or NotInOrganization.")

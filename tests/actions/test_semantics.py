@@ -252,13 +252,18 @@ class TestBypassModeration:
         )
 
 
+def leaver_rules(transport: SandboxTransport) -> list[dict[str, Any]]:
+    rules = json.loads(transport.path.read_text())["transport_rules"]
+    return [r for r in rules if r["Name"].startswith("Block mail to leaver")]
+
+
 class TestBlockDelicensedUser:
     def test_rule_is_named_after_the_user_and_rejects_with_5_7_1(
         self, sandbox: SandboxTransport, audit: AuditLog
     ) -> None:
         """A rerun finds the rule by its derived name; reject mode uses 5.7.1 and a reason."""
         apply(sandbox, audit, "block-delicensed-user", user="jordan.lee@contoso.com")
-        rules = json.loads(sandbox.path.read_text())["transport_rules"]
+        rules = leaver_rules(sandbox)
         assert [r["Name"] for r in rules] == ["Block mail to leaver jordan.lee@contoso.com"]
         assert rules[0]["RejectMessageEnhancedStatusCode"] == "5.7.1"
         assert "no longer in use" in rules[0]["RejectMessageReasonText"]
@@ -270,7 +275,7 @@ class TestBlockDelicensedUser:
         """The same rule is corrected, not duplicated."""
         apply(sandbox, audit, "block-delicensed-user", user="jordan.lee@contoso.com")
         apply(sandbox, audit, "block-delicensed-user", user="jordan.lee@contoso.com", mode="delete")
-        rules = json.loads(sandbox.path.read_text())["transport_rules"]
+        rules = leaver_rules(sandbox)
         assert len(rules) == 1
         assert rules[0]["DeleteMessage"] is True
         assert "RejectMessageEnhancedStatusCode" not in rules[0]
