@@ -9,6 +9,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import shlex
 import sys
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -508,10 +509,20 @@ def sandbox_send_task(
             counter += 1
             path = folder / f"{now:%Y%m%dT%H%M%SZ}-{safe}-{counter}.eml"
         path.write_bytes(delivery.ndr.as_bytes())
+    suggestion = None
+    if delivery.outcome == "held":
+        suggestion = (
+            f"invoke bypass-moderation --group {shlex.quote(recipient)} "
+            f"--sender {shlex.quote(sender)}"
+        )
     if as_json:
-        out.write(json.dumps(delivery.to_json(str(path) if path else None), indent=2) + "\n")
+        doc = delivery.to_json(str(path) if path else None)
+        doc["suggestion"] = suggestion
+        out.write(json.dumps(doc, indent=2) + "\n")
         return 0
     out.write(f"{delivery.outcome}: {delivery.reason}.\n")
+    if suggestion:
+        out.write(f"To let this sender past moderation: {suggestion}\n")
     if delivery.status:
         out.write(f"Status {delivery.status}. NDR written to {path}\n")
         out.write(f"Diagnose it: invoke diagnose --ndr {path}\n")

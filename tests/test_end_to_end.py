@@ -1,0 +1,170 @@
+"""From bounce to fix on the demo tenant, through the commands a user would type:
+send -> NDR file -> diagnose -> the recommended command -> send again."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+Invoke = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def send(invoke_cli: Invoke, sender: str, recipient: str, *extra: str) -> dict[str, Any]:
+    proc = invoke_cli(
+        "sandbox.send", "--sender", sender, "--recipient", recipient, "--json", *extra
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)  # type: ignore[no-any-return]
+
+
+def diagnose(invoke_cli: Invoke, ndr: str) -> dict[str, Any]:
+    proc = invoke_cli("diagnose", "--ndr", ndr, "--json")
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)  # type: ignore[no-any-return]
+
+
+def run_command(invoke_cli: Invoke, command: str) -> str:
+    """Run a recommended command exactly as printed (it starts with 'invoke')."""
+    args = shlex.split(command)
+    assert args[0] == "invoke"
+    proc = invoke_cli(*args[1:])
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+AUTOMATABLE = [
+    # sender, recipient, the causes met in turn, the final outcome
+    ("partner@fabrikam.com", "escalations@contoso.com", ["public-folder-auth"], "delivered"),
+    ("partner@fabrikam.com", "partners@contoso.com", ["group-auth"], "delivered"),
+    ("partner@fabrikam.com", "falcon@contoso.com", ["group-auth"], "delivered"),
+    (
+        "alex.kim@contoso.com",
+        "finance-approvers@contoso.com",
+        ["restricted-recipient"],
+        "delivered",
+    ),
+    (
+        "partner@fabrikam.com",
+        "finance-approvers@contoso.com",
+        ["group-auth", "restricted-recipient"],
+        "delivered",
+    ),
+    ("alex.kim@contoso.com", "allstaff@contoso.com", ["held"], "delivered"),
+    ("partner@fabrikam.com", "allstaff@contoso.com", ["group-auth", "held"], "delivered"),
+]
+
+
+@pytest.mark.parametrize(
+    ("sender", "recipient", "causes", "final"),
+    AUTOMATABLE,
+    ids=[f"{s.split('@')[0]}->{r.split('@')[0]}" for s, r, *_ in AUTOMATABLE],
+)
+def test_every_automatable_cause_goes_from_ndr_to_delivered(
+    invoke_cli: Invoke, sender: str, recipient: str, causes: list[str], final: str
+) -> None:
+    """Each bounce is diagnosed, fixed with the printed command, and the mail then arrives."""
+    met = []
+    for _ in range(len(causes) + 1):
+        result = send(invoke_cli, sender, recipient)
+        if result["outcome"] == "held":
+            met.append("held")
+            run_command(invoke_cli, result["suggestion"])
+            continue
+        if result["outcome"] != "rejected":
+            break
+        assert Path(result["ndr"]).is_file()
+        doc = diagnose(invoke_cli, result["ndr"])
+        assert doc["recipient"] == recipient
+        assert doc["sender"] == sender
+        assert doc["status"] == result["status"]
+        assert doc["automatable"] is True, doc
+        met.append(doc["cause"])
+        run_command(invoke_cli, doc["fix"]["command"])
+    assert met == causes
+    assert result["outcome"] == final
+
+
+def test_leaver_ends_with_a_clear_rejection(invoke_cli: Invoke) -> None:
+    """5.7.129 for a disabled account -> block-delicensed-user -> the rule's clear 5.7.1."""
+    first = send(invoke_cli, "partner@fabrikam.com", "jordan.lee@contoso.com")
+    assert first["status"] == "5.7.129"
+    doc = diagnose(invoke_cli, first["ndr"])
+    assert doc["cause"] == "disabled-account"
+    assert doc["fix"]["command"] == "invoke block-delicensed-user --user jordan.lee@contoso.com"
+    run_command(invoke_cli, doc["fix"]["command"])
+    after = send(invoke_cli, "partner@fabrikam.com", "jordan.lee@contoso.com")
+    assert (after["outcome"], after["status"]) == ("rejected", "5.7.1")
+    assert after["rule"] == "Block mail to leaver jordan.lee@contoso.com"
+    assert "no longer in use" in Path(after["ndr"]).read_text()
+
+
+NOT_AUTOMATABLE = [
+    # sender, recipient, extra send flags, cause, a word the steps must hold
+    ("partner@fabrikam.com", "legal@contoso.com", (), "recipient-auth", "Set-Mailbox"),
+    ("partner@fabrikam.com", "board@contoso.com", (), "transport-rule", "rule"),
+    (
+        "partner@fabrikam.com",
+        "escalations@contoso.com",
+        ("--client-ip", "192.0.2.25"),
+        "ip-blocklist",
+        "delist",
+    ),
+    ("partner@fabrikam.com", "someone@tailspintoys.com", (), "relay-denied", "connector"),
+]
+
+
+@pytest.mark.parametrize(
+    ("sender", "recipient", "extra", "cause", "word"),
+    NOT_AUTOMATABLE,
+    ids=[c for *_, c, _ in NOT_AUTOMATABLE],
+)
+def test_causes_outside_the_toolkit_get_steps(
+    invoke_cli: Invoke, sender: str, recipient: str, extra: tuple[str, ...], cause: str, word: str
+) -> None:
+    """The bounce is reproduced on the demo and diagnosed with steps, not a command."""
+    result = send(invoke_cli, sender, recipient, *extra)
+    assert result["outcome"] == "rejected"
+    doc = diagnose(invoke_cli, result["ndr"])
+    assert doc["cause"] == cause
+    assert doc["automatable"] is False
+    assert word.lower() in " ".join(doc["fix"]["steps"]).lower()
+
+
+def test_rule_that_deletes_leaves_no_ndr(invoke_cli: Invoke) -> None:
+    """A rule in delete mode drops the message silently: outcome deleted, no NDR."""
+    run_command(
+        invoke_cli, "invoke block-delicensed-user --user jordan.lee@contoso.com --mode delete"
+    )
+    result = send(invoke_cli, "partner@fabrikam.com", "jordan.lee@contoso.com")
+    assert (result["outcome"], result["ndr"]) == ("deleted", None)
+
+
+def test_large_message_to_a_large_group(invoke_cli: Invoke) -> None:
+    """Over 5,000 members: a large message is rejected even from a moderator."""
+    result = send(invoke_cli, "hr@contoso.com", "allstaff@contoso.com", "--size-kb", "3000")
+    assert result["outcome"] == "rejected"
+    doc = diagnose(invoke_cli, result["ndr"])
+    assert doc["cause"] == "large-group-moderation"
+    assert doc["automatable"] is False
+
+
+def test_diagnose_fix_goes_from_pasted_bounce_to_fixed_tenant(invoke_cli: Invoke) -> None:
+    """One command from a bounce to a fixed tenant: diagnose --check --fix."""
+    first = send(invoke_cli, "partner@fabrikam.com", "partners@contoso.com")
+    proc = invoke_cli("diagnose", "--ndr", first["ndr"], "--check", "--fix", "--ticket", "INC-9")
+    assert proc.returncode == 0, proc.stderr
+    assert "check:      confirmed" in proc.stdout
+    assert "Applied and verified 1 change" in proc.stdout
+    assert (
+        send(invoke_cli, "partner@fabrikam.com", "partners@contoso.com")["outcome"] == "delivered"
+    )
+    again = invoke_cli("diagnose", "--ndr", first["ndr"], "--check", "--json")
+    doc = json.loads(again.stdout)
+    assert doc["check"]["confirmed"] is False
+    assert "already as" in doc["check"]["evidence"]
