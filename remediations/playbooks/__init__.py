@@ -6,7 +6,7 @@ applied step by step, each verified before the next; a failed run can be
 resumed.  The format is documented in ``playbooks/README.md``.
 
 * :mod:`~remediations.playbooks.schema`   the format: loading and checking a file
-* :mod:`~remediations.playbooks.bind`     parameters, ``for_each`` and references -> wishes
+* :mod:`~remediations.playbooks.binding`    parameters, ``for_each`` and references -> wishes
 * :mod:`~remediations.playbooks.runner`   plan, preview, apply, verify, resume
 * :mod:`~remediations.playbooks.library`  finding playbooks by name or path
 * :mod:`~remediations.playbooks.render`   text for people
@@ -14,7 +14,7 @@ resumed.  The format is documented in ``playbooks/README.md``.
 
 from __future__ import annotations
 
-from remediations.playbooks.bind import (
+from remediations.playbooks.binding import (
     BoundPlaybook,
     BoundStep,
     bind,

@@ -205,7 +205,9 @@ def _name_the_key(message: str, label: str, inputs: Mapping[str, Any]) -> str:
     for key in inputs:
         flag = "--" + key.replace("_", "-")
         if message.startswith(flag + " "):
-            return f"{label}: input {key!r}: {message[len(flag) + 1 :]}"
+            rest = message[len(flag) + 1 :]
+            rest = f"the value {rest}" if rest.startswith("is ") else rest
+            return f"{label}: input {key!r}: {rest}"
         if flag in message:
             return f"{label}: input {key!r}: {message}"
     return f"{label}: {message}"

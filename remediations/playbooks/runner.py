@@ -36,7 +36,7 @@ from remediations.errors import (
 )
 from remediations.exchange.cmdlet import Transport
 from remediations.plan import Change, Plan, render_value
-from remediations.playbooks.bind import BoundPlaybook, BoundStep, bind_parameters
+from remediations.playbooks.binding import BoundPlaybook, BoundStep, bind_parameters
 from remediations.playbooks.schema import Playbook, PlaybookError
 
 __all__ = [
