@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from remediations.actions._common import check_identity, get_one
-from remediations.errors import CmdletError, Refused
+from remediations.errors import CmdletError, InputError, Refused
 from remediations.exchange.cmdlet import Cmdlet, Transport
 from remediations.exchange.facts import MAX_NAME_LENGTH
 from remediations.plan import Change, Plan, Snapshot
@@ -32,8 +32,6 @@ class Wish:
     def __post_init__(self) -> None:
         check_identity(self.user, "--user", "jordan.lee@contoso.com")
         if self.mode not in ("reject", "delete"):
-            from remediations.errors import InputError
-
             raise InputError(f"--mode {self.mode!r} is not a mode; give reject or delete.")
 
 
