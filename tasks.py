@@ -211,6 +211,14 @@ PLAYBOOK_HELP = {
 }
 
 
+def _asked_for_help(name: str, task_name: str) -> bool:
+    """Invoke gives a positional argument the next word, even ``--help``: answer it."""
+    if name in ("-h", "--help"):
+        print(f"For help on {task_name}, write: invoke --help {task_name}")
+        return True
+    return False
+
+
 @task(name="list", help={"json": PLAYBOOK_HELP["json"]})
 def playbook_list(c: Context, json: bool = False) -> None:
     """List the playbooks: name, what they fix, the NDR codes and causes they answer."""
@@ -226,6 +234,8 @@ def playbook_show(c: Context, name: str, json: bool = False) -> None:
     """Show a playbook: what it answers, its parameters and its steps."""
     from remediations.cli import playbook_show_task
 
+    if _asked_for_help(name, "playbook.show"):
+        return
     code = playbook_show_task(c.config, name, as_json=json)
     if code:
         raise Exit(code=code)
@@ -270,6 +280,8 @@ def playbook_run(
     """Run a playbook: plan every step, preview the whole, then apply step by step."""
     from remediations.cli import playbook_run_task
 
+    if _asked_for_help(name, "playbook.run"):
+        return
     code = playbook_run_task(
         c.config,
         name,
