@@ -182,9 +182,11 @@ def render_result(outcome: PlaybookOutcome, *, audit_path: Path) -> str:
     changes = f"{count} change{'s' if count != 1 else ''}"
     if outcome.outcome == "planned":
         steps = len(outcome.ids("planned"))
+        total = len(outcome.steps)
         return (
-            f"{table}Dry run: nothing changed; {changes} in {steps} of {len(outcome.steps)} "
-            f"steps would be applied. Run without --dry-run to apply. {where}\n"
+            f"{table}Dry run: nothing changed; {changes} in {steps} of {total} "
+            f"step{'s' if total != 1 else ''} would be applied. Run without --dry-run to apply. "
+            f"{where}\n"
         )
     if outcome.outcome == "no-change":
         return f"{table}Nothing to do: every step is already as wished. {where}\n"

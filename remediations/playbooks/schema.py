@@ -655,7 +655,7 @@ def _check_inputs(
                 f"{value!r} is a {kind} value; {action} takes {_describe_kind(wanted)} here.",
             )
         choices = _choices(hints[key])
-        literal = isinstance(value, str) and not split_refs_safe(value)
+        literal = isinstance(value, str) and not _has_reference(value)
         if choices and literal and value not in choices:
             problems.add(f"{where}: input {key!r}", f"{value!r} is not one of {_expect(choices)}.")
     for name, field in fields.items():
@@ -666,7 +666,7 @@ def _check_inputs(
             problems.add(where, f"{action} needs the input {name!r}.")
 
 
-def split_refs_safe(value: str) -> bool:
+def _has_reference(value: str) -> bool:
     """Whether a text holds a reference (False when it is malformed or plain)."""
     try:
         return any(isinstance(p, Ref) for p in split_references(value))
