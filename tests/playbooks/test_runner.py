@@ -20,7 +20,7 @@ from remediations.playbooks import (
     run_playbook,
 )
 from remediations.playbooks.runner import NOT_PLANNED_AHEAD
-from remediations.sandbox import SandboxTransport
+from remediations.sandbox import Faults, SandboxTransport
 from tests.conftest import events
 
 # Step 1 creates the contact; step 2 must know it exists (no second New-MailContact).
@@ -218,3 +218,29 @@ def test_every_event_belongs_to_the_run_with_playbook_version_and_parameters(
         assert mine[-1] == "step-end"
     assert log[-1]["outcome"] == "applied"
     assert log[-1]["verified"] == ["1", "2"]
+
+
+def test_a_failed_read_while_applying_stops_the_run(
+    contact_then_bypass: Any, tenant_path: Path, audit: AuditLog
+) -> None:
+    """Planning happens on the copy; the first live read fails: step 1 failed, exit 1."""
+    live = SandboxTransport(tenant_path, faults=Faults(fail_call=1))
+    with pytest.raises(PlaybookFailed) as caught:
+        run_playbook(contact_then_bypass, transport=live, audit=audit, dry_run=False)
+    assert caught.value.exit_code == 1
+    assert "did not answer Get-Recipient" in str(caught.value)
+    assert [r.status for r in caught.value.outcome.steps] == ["failed", "not-started"]
+    assert live.writes == 0
+
+
+def test_a_failed_read_while_planning_live_changes_nothing(
+    contact_then_bypass: Any, tenant_path: Path, audit: AuditLog
+) -> None:
+    """Without a copy, a read that fails while planning ends the run before any write."""
+    live = LiveOnly(SandboxTransport(tenant_path, faults=Faults(fail_call=1)))
+    with pytest.raises(PlaybookFailed) as caught:
+        run_playbook(contact_then_bypass, transport=live, audit=audit, dry_run=False)
+    assert caught.value.exit_code == 1
+    assert 'step 1 "Allow the partner on Finance Approvers" cannot be planned' in str(caught.value)
+    assert "Nothing was changed." in str(caught.value)
+    assert caught.value.outcome.outcome == "failed"
