@@ -334,6 +334,42 @@ def diagnose(
         raise Exit(code=code)
 
 
+# --- domains and the whole tenant ----------------------------------------------------
+# Exit status: 0 all well; 3 problems found; 1 could not read (tenant or DNS); 2 bad input.
+
+
+@task(
+    help={
+        "domain": "the domain to check, e.g. contoso.com (an accepted or Microsoft 365 domain)",
+        "json": "print one JSON document (status, checks with evidence and steps)",
+    }
+)
+def check_domain(c: Context, domain: str | None = None, json: bool = False) -> None:
+    """Check a domain: one MX as Microsoft 365 expects, SPF, verified, accepted, hybrid."""
+    from remediations.cli import check_domain_task
+
+    code = check_domain_task(c.config, domain, as_json=json)
+    if code:
+        raise Exit(code=code)
+
+
+@task(
+    iterable=["partner"],
+    help={
+        "partner": "an outside address that must reach moderated groups (repeatable); "
+        "the tenant's mail contacts count too",
+        "json": "print one JSON document, findings grouped by cause id",
+    },
+)
+def scan(c: Context, partner: list[str] | None = None, json: bool = False) -> None:
+    """List everything in the tenant that bounces outside or restricted senders, with the fix."""
+    from remediations.cli import scan_task
+
+    code = scan_task(c.config, partners=partner or [], as_json=json)
+    if code:
+        raise Exit(code=code)
+
+
 # --- the sandbox tenant -------------------------------------------------------------
 
 
@@ -422,6 +458,8 @@ ns = Collection(
     block_delicensed_user,
     remove_license,
     diagnose,
+    check_domain,
+    scan,
     sandbox,
     audit,
     playbook,

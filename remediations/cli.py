@@ -645,3 +645,104 @@ def _read_ndr(ndr: str | None, stdin: Any) -> bytes:
             "to read it from standard input."
         )
     return path.read_bytes()
+
+
+# --- check-domain and scan --------------------------------------------------------------
+# Exit status: 0 all well; 3 problems found (reported); 1 something could not be read
+# (a tenant read or a DNS lookup failed: unknown, never "absent"); 2 bad input.
+
+
+def open_resolver(transport: Any) -> Any:
+    """DNS for the domain checks: the sandbox's own zone data, or the system's resolver."""
+    from remediations.diagnose._dns import SystemResolver, ZoneResolver
+
+    if transport.name == "sandbox":
+        from remediations.sandbox.directory import zone_data
+
+        return ZoneResolver(zone_data(transport.state))
+    return SystemResolver()
+
+
+def _check_failed(
+    exc: RemediationError,
+    doc: dict[str, Any],
+    *,
+    as_json: bool,
+    out: TextIO,
+    err: TextIO,
+    stopped: str = "",
+) -> int:
+    message = str(exc) if isinstance(exc, InputError) else f"{stopped}{exc}"
+    if as_json:
+        status = "refused" if isinstance(exc, InputError) else "failed"
+        out.write(json.dumps({**doc, "status": status, "error": message}, indent=2) + "\n")
+    err.write(f"{message}\n")
+    return exc.exit_code
+
+
+def check_domain_task(
+    config: Any,
+    domain: str | None,
+    *,
+    as_json: bool,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+    resolver: Any = None,
+) -> int:
+    """``check-domain --domain NAME``: MX, SPF, registration and hybrid connectors of a domain."""
+    from remediations.diagnose.domain import check_domain, check_domain_name, render_domain_text
+
+    settings = settings_from(config)
+    doc: dict[str, Any] = {"domain": domain}
+    try:
+        if not domain:
+            raise InputError("--domain is required for check-domain; give one like contoso.com.")
+        name = check_domain_name(domain)
+        transport = open_transport(settings, err=err)
+    except InputError as exc:
+        return _check_failed(exc, doc, as_json=as_json, out=out, err=err)
+    try:
+        report = check_domain(transport, resolver or open_resolver(transport), name)
+    except RemediationError as exc:
+        stopped = f"check-domain {name} stopped, nothing is reported: a read failed: "
+        return _check_failed(exc, doc, as_json=as_json, out=out, err=err, stopped=stopped)
+    finally:
+        transport.close()
+    if as_json:
+        out.write(json.dumps(report.to_json(), indent=2) + "\n")
+    else:
+        out.write(render_domain_text(report))
+    return report.exit_code
+
+
+def scan_task(
+    config: Any,
+    *,
+    partners: list[str] | tuple[str, ...] = (),
+    as_json: bool,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+    resolver: Any = None,
+) -> int:
+    """``scan``: every object of the tenant that bounces outside or restricted senders."""
+    from remediations.diagnose.scan import render_scan_text, scan_tenant
+
+    settings = settings_from(config)
+    doc: dict[str, Any] = {"tenant": None}
+    try:
+        transport = open_transport(settings, err=err)
+    except InputError as exc:
+        return _check_failed(exc, doc, as_json=as_json, out=out, err=err)
+    doc["tenant"] = transport.tenant
+    try:
+        report = scan_tenant(transport, resolver or open_resolver(transport), partners=partners)
+    except RemediationError as exc:
+        stopped = "The scan stopped, nothing is reported: a read failed: "
+        return _check_failed(exc, doc, as_json=as_json, out=out, err=err, stopped=stopped)
+    finally:
+        transport.close()
+    if as_json:
+        out.write(json.dumps(report.to_json(), indent=2) + "\n")
+    else:
+        out.write(render_scan_text(report))
+    return report.exit_code

@@ -654,3 +654,8 @@ CMDLETS: dict[str, tuple[frozenset[str], tuple[str, ...], Handler]] = {
         _set_mg_user_license,
     ),
 }
+
+# Connectors, domains and DNS: remediations.sandbox.directory (imported last: it uses this table).
+from remediations.sandbox.directory import DIRECTORY_CMDLETS  # noqa: E402
+
+CMDLETS.update(DIRECTORY_CMDLETS)

@@ -36,6 +36,35 @@ The format (every key but ``organization`` is optional)::
         priority: 0
         enabled: true
     external_senders: [partner@fabrikam.com]   # outside addresses used in examples
+    dns:
+      domains:                           # Microsoft 365's view (Graph /domains): every
+        contoso.com:                     # accepted domain is there, verified, with Email
+          verified: true                 # default true
+          services: [Email]              # default [Email]
+          mx: contoso-com.mail.protection.outlook.com  # the MX record Microsoft 365 asks
+          spf: v=spf1 include:spf.protection.outlook.com -all  # for (never derived)
+      zones:                             # live DNS, as the sandbox's resolver answers it;
+        contoso.com:                     # a name not listed does not exist (NXDOMAIN)
+          MX: ["0 contoso-com.mail.protection.outlook.com"]   # "PREFERENCE HOST"
+          TXT: ["v=spf1 include:spf.protection.outlook.com -all"]
+        mail.contoso.com: {A: [203.0.113.25]}
+    connectors:                          # Exchange's own property names (exchange.md 2.2);
+      outbound:                          # Get-OutboundConnector fills the defaults in
+        - Name: Outbound to on-premises
+          ConnectorType: OnPremises      # Partner (default) | OnPremises
+          SmartHosts: [mail.contoso.com]
+          RecipientDomains: [contoso.com]
+          UseMXRecord: false
+          CloudServicesMailEnabled: true
+          TlsSettings: DomainValidation
+          TlsDomain: mail.contoso.com
+      inbound:
+        - Name: Inbound from on-premises
+          ConnectorType: OnPremises
+          ConnectorSource: HybridWizard
+          SenderDomains: [contoso.com]
+          TlsSenderCertificateName: mail.contoso.com
+          CloudServicesMailEnabled: true
 
 References (accept lists, moderators, members, sent_to) name recipients of the
 same file by name, alias or any address.  Every problem is reported with the
@@ -50,6 +79,7 @@ from typing import Any
 from remediations.errors import InputError
 from remediations.exchange import facts
 from remediations.sandbox.cmdlets import candidates, stable_guid
+from remediations.sandbox.directory import check_connectors_section, check_dns_section
 from remediations.sandbox.state import ALL_GROUP_TYPES, SCHEMA_VERSION, SandboxState
 
 __all__ = ["DEMO_TENANT", "load_tenant_file", "tenant_from_mapping"]
@@ -141,6 +171,8 @@ def tenant_from_mapping(data: Any, *, source: str = "<tenant>") -> SandboxState:
             f"{source}: a tenant file is a mapping with at least 'organization: <domain>'."
         )
     _check_keys(data, _TOP_KEYS, source)
+    check_dns_section(data.get("dns"), f"{source}: dns")
+    check_connectors_section(data.get("connectors"), f"{source}: connectors")
     org: str = data["organization"]
     domains = data.get("accepted_domains") or [org]
     state = SandboxState(
