@@ -574,20 +574,28 @@ def diagnose_task(
     except RemediationError as exc:
         err.write(f"{exc}\n")
         return exc.exit_code
+    from remediations.playbooks.library import suggest_runs
+
+    playbooks = [
+        suggest_runs(
+            d.cause, recipient=d.recipient, sender=d.sender, directory=_playbooks_dir(config)
+        )
+        for d in diagnoses
+    ]
     runs: list[dict[str, Any]] = []
     code = 0
     if not as_json:
-        text = render_text(diagnoses)
-        if checks:
-            blocks = text.rstrip("\n").split("\n\n")
-            text = (
-                "\n\n".join(
-                    f"{block}\n  check:      {_check_word(c.confirmed)}: {c.evidence}"
-                    for block, c in zip(blocks, checks, strict=True)
+        blocks = render_text(diagnoses).rstrip("\n").split("\n\n")
+        extended = []
+        for index, block in enumerate(blocks):
+            extra = [f"  playbook:   {command}" for command in playbooks[index]]
+            if checks:
+                check_item = checks[index]
+                extra.append(
+                    f"  check:      {_check_word(check_item.confirmed)}: {check_item.evidence}"
                 )
-                + "\n"
-            )
-        out.write(text)
+            extended.append("\n".join([block, *extra]))
+        out.write("\n\n".join(extended) + "\n")
     if fix:
         done: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
         for index, item in enumerate(diagnoses):
@@ -617,6 +625,8 @@ def diagnose_task(
     if as_json:
         doc: dict[str, Any] = dict(render_json(diagnoses))
         items: list[dict[str, Any]] = doc.get("diagnoses", [doc])
+        for item_doc, suggested in zip(items, playbooks, strict=True):
+            item_doc["playbooks"] = suggested
         for item_doc, c in zip(items, checks, strict=False):
             item_doc["check"] = c.to_json()
         if fix:

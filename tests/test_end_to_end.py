@@ -168,3 +168,16 @@ def test_diagnose_fix_goes_from_pasted_bounce_to_fixed_tenant(invoke_cli: Invoke
     doc = json.loads(again.stdout)
     assert doc["check"]["confirmed"] is False
     assert "already as" in doc["check"]["evidence"]
+
+
+def test_diagnose_recommends_the_playbook_and_it_fixes_the_case(invoke_cli: Invoke) -> None:
+    """The playbook that answers the cause is named with its parameters filled in."""
+    first = send(invoke_cli, "alex.kim@contoso.com", "finance-approvers@contoso.com")
+    doc = diagnose(invoke_cli, first["ndr"])
+    assert doc["playbooks"] == [
+        "invoke playbook.run restricted-group-outside-sender "
+        "--param group=finance-approvers@contoso.com --param senders=alex.kim@contoso.com"
+    ]
+    run_command(invoke_cli, doc["playbooks"][0])
+    again = send(invoke_cli, "alex.kim@contoso.com", "finance-approvers@contoso.com")
+    assert again["outcome"] == "delivered"

@@ -67,3 +67,45 @@ def playbooks_for(cause: str, directory: Path = SHIPPED_DIR) -> list[str]:
         for _, found in list_playbooks(directory)
         if isinstance(found, Playbook) and cause in found.causes
     ]
+
+
+# Which value of a bounce fills a playbook parameter of this name.
+_FROM_NDR = {
+    "folder": "recipient",
+    "group": "recipient",
+    "user": "recipient",
+    "recipient": "recipient",
+    "sender": "sender",
+    "senders": "sender",
+}
+
+
+def suggest_runs(
+    cause: str, *, recipient: str | None, sender: str | None, directory: Path = SHIPPED_DIR
+) -> list[str]:
+    """``invoke playbook.run`` command lines for the playbooks that answer ``cause``.
+
+    Required parameters are filled from the bounce where their name says which
+    value they take (folder, group, user, recipient: the recipient; sender,
+    senders: the sender); one that cannot be filled stays an upper-case placeholder.
+    """
+    import shlex
+
+    values = {"recipient": recipient, "sender": sender}
+    commands = []
+    for _, found in list_playbooks(directory):
+        if not isinstance(found, Playbook) or cause not in found.causes:
+            continue
+        words = ["invoke", "playbook.run", found.name]
+        for param in found.parameters:
+            if not param.required:
+                continue
+            value = values.get(_FROM_NDR.get(param.name, ""))
+            shown = (
+                shlex.quote(f"{param.name}={value}")
+                if value
+                else f"{param.name}={param.name.upper()}"
+            )
+            words += ["--param", shown]
+        commands.append(" ".join(words))
+    return commands
