@@ -30,6 +30,7 @@ __all__ = [
     "get_one",
     "identity_of",
     "plan_sender_contact",
+    "read_mailbox_user",
     "read_sender",
     "resolve_entries",
 ]
@@ -236,3 +237,19 @@ def plan_sender_contact(sender: Sender) -> tuple[Change, ...]:
 def refuse_kind(flag: str, identity: str, details: str, accepted: str) -> Refused:
     """The error for a recipient of a kind the action does not change."""
     return Refused(f"{flag} {identity!r} is a {details}; this action works on {accepted}.")
+
+
+def read_mailbox_user(
+    transport: Transport, identity: str, properties: tuple[str, ...]
+) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+    """A mailbox and its directory user (Graph), read by the mailbox's UPN.
+
+    Raises:
+        UnknownIdentity: no mailbox has that identity (exit 2).
+    """
+    mailbox = get_one(
+        transport, Cmdlet.of("Get-Mailbox", Identity=identity), what="mailbox", flag="--user"
+    )
+    upn = str(mailbox.get("UserPrincipalName") or mailbox["PrimarySmtpAddress"])
+    user = transport.send(Cmdlet.of("Get-MgUser", UserId=upn, Property=properties)).objects[0]
+    return mailbox, user

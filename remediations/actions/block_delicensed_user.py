@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from remediations.actions._common import check_identity, get_one
+from remediations.actions._common import check_identity, read_mailbox_user
 from remediations.errors import CmdletError, InputError, Refused
 from remediations.exchange.cmdlet import Cmdlet, Transport
 from remediations.exchange.facts import MAX_NAME_LENGTH
@@ -71,14 +71,10 @@ class BlockDelicensedUser:
 
     def read(self, transport: Transport, wish: Wish) -> Snapshot:
         """Read the mailbox, the directory user, and the rule named after the user."""
-        mailbox = get_one(
-            transport, Cmdlet.of("Get-Mailbox", Identity=wish.user), what="mailbox", flag="--user"
+        mailbox, user = read_mailbox_user(
+            transport, wish.user, ("AccountEnabled", "AssignedLicenses")
         )
         address = str(mailbox["PrimarySmtpAddress"])
-        upn = str(mailbox.get("UserPrincipalName") or address)
-        user = transport.send(
-            Cmdlet.of("Get-MgUser", UserId=upn, Property=("AccountEnabled", "AssignedLicenses"))
-        ).objects[0]
         name = rule_name(address)
         try:
             rules = transport.send(Cmdlet.of("Get-TransportRule", Identity=name)).objects

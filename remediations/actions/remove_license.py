@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from remediations.actions._common import check_identity, get_one
+from remediations.actions._common import check_identity, read_mailbox_user
 from remediations.exchange.cmdlet import Cmdlet, Transport
 from remediations.plan import Change, Plan, Snapshot
 
@@ -40,14 +40,8 @@ class RemoveLicense:
 
     def read(self, transport: Transport, wish: Wish) -> Snapshot:
         """Read the mailbox (for the user's UPN), then the directory user's licenses."""
-        mailbox = get_one(
-            transport, Cmdlet.of("Get-Mailbox", Identity=wish.user), what="mailbox", flag="--user"
-        )
-        address = str(mailbox["PrimarySmtpAddress"])
-        upn = str(mailbox.get("UserPrincipalName") or address)
-        user = transport.send(
-            Cmdlet.of("Get-MgUser", UserId=upn, Property=("AccountEnabled", LICENSES))
-        ).objects[0]
+        _, user = read_mailbox_user(transport, wish.user, ("AccountEnabled", LICENSES))
+        upn = str(user["UserPrincipalName"])
         licenses = tuple(sorted(str(lic["SkuId"]) for lic in user.get(LICENSES, ())))
         return Snapshot(
             values={(upn, LICENSES): licenses},

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 from remediations.actions import ACTIONS
+from remediations.diagnose.codes import CAUSES as _DIAGNOSE_CAUSES
 from remediations.errors import InputError
 
 __all__ = [
@@ -67,25 +68,8 @@ PARAM_TYPES: tuple[ParamType, ...] = ("string", "address", "bool", "list")
 ITEM = "item"
 
 #: The cause ids of shared/DESIGN.md ("The causes and their fixes").
-CAUSES = frozenset(
-    {
-        "public-folder-auth",
-        "group-auth",
-        "recipient-auth",
-        "restricted-recipient",
-        "large-group-moderation",
-        "disabled-account",
-        "transport-rule",
-        "ip-blocklist",
-        "banned-sender",
-        "tenant-blocked",
-        "unregistered-domain",
-        "domain-dns",
-        "relay-denied",
-        "hybrid-connector",
-        "unknown",
-    }
-)
+#: The design's cause ids (one list, kept with the NDR classification table).
+CAUSES = frozenset(_DIAGNOSE_CAUSES)
 
 _TOP_KEYS = ("name", "description", "answers", "parameters", "steps")
 _ANSWER_KEYS = ("codes", "causes")
