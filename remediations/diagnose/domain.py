@@ -475,19 +475,17 @@ def _has_include(text: str) -> bool:
 def suggest_spf(records: Iterable[str]) -> str:
     """One SPF record keeping every sender of ``records`` and including Microsoft 365."""
     terms: list[str] = []
-    ending = "-all"
+    ending = ""  # the first record's "all" (or redirect) ends the merged one
     for record in records:
         for term in record.split()[1:]:
             bare = term.lstrip("+-~?").lower()
-            if bare == "all":
-                ending = term if ending == "-all" else ending
-            elif bare.startswith("redirect="):
-                ending = term
+            if bare == "all" or bare.startswith("redirect="):
+                ending = ending or term
             elif term.lower() not in (t.lower() for t in terms):
                 terms.append(term)
     if not any(_has_include(f"v=spf1 {t}") for t in terms):
         terms.append(f"include:{SPF_INCLUDE}")
-    return " ".join(["v=spf1", *terms, ending])
+    return " ".join(["v=spf1", *terms, ending or "-all"])
 
 
 def _check_spf(domain: str, expected: Sequence[Mapping[str, Any]], resolver: Resolver) -> Check:
