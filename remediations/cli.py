@@ -140,13 +140,7 @@ def run_action_task(
         if not as_json:
             out.write(render_preview(plan, transport=transport, dry_run=dry_run))
 
-    def confirm(plan: Any) -> bool:
-        if yes or transport.name == "sandbox":
-            return True
-        if not sys.stdin.isatty():
-            err.write("Not applied: a real tenant needs confirmation; pass --yes.\n")
-            return False
-        return ask("Apply these changes? [y/N] ").strip().lower() in ("y", "yes")
+    confirm = _confirmer(yes=yes, transport=transport, err=err, ask=ask)
 
     try:
         outcome = run_action(
@@ -167,6 +161,22 @@ def run_action_task(
     else:
         out.write(render_result(outcome, audit_path=audit.path))
     return 0
+
+
+def _confirmer(
+    *, yes: bool, transport: Any, err: TextIO, ask: Callable[[str], str]
+) -> Callable[[Any], bool]:
+    """Apply without asking on the sandbox or with --yes; a real tenant asks after the preview."""
+
+    def confirm(_plan: Any) -> bool:
+        if yes or transport.name == "sandbox":
+            return True
+        if not sys.stdin.isatty():
+            err.write("Not applied: a real tenant needs confirmation; pass --yes.\n")
+            return False
+        return ask("Apply these changes? [y/N] ").strip().lower() in ("y", "yes")
+
+    return confirm
 
 
 def _report_error(exc: RemediationError, *, as_json: bool, out: TextIO, err: TextIO) -> int:
@@ -417,13 +427,7 @@ def playbook_run_task(
         if not as_json:
             out.write(render_preview(outcome))
 
-    def confirm(outcome: Any) -> bool:
-        if yes or transport.name == "sandbox":
-            return True
-        if not sys.stdin.isatty():
-            err.write("Not applied: a real tenant needs confirmation; pass --yes.\n")
-            return False
-        return ask("Apply this playbook? [y/N] ").strip().lower() in ("y", "yes")
+    confirm = _confirmer(yes=yes, transport=transport, err=err, ask=ask)
 
     try:
         outcome = run_playbook(
