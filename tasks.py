@@ -222,7 +222,7 @@ def _asked_for_help(name: str, task_name: str) -> bool:
 @task(name="list", help={"json": PLAYBOOK_HELP["json"]})
 def playbook_list(c: Context, json: bool = False) -> None:
     """List the playbooks: name, what they fix, the NDR codes and causes they answer."""
-    from remediations.cli import playbook_list_task
+    from remediations.cli.playbooks import playbook_list_task
 
     code = playbook_list_task(c.config, as_json=json)
     if code:
@@ -232,7 +232,7 @@ def playbook_list(c: Context, json: bool = False) -> None:
 @task(name="show", positional=["name"], help=PLAYBOOK_HELP)
 def playbook_show(c: Context, name: str, json: bool = False) -> None:
     """Show a playbook: what it answers, its parameters and its steps."""
-    from remediations.cli import playbook_show_task
+    from remediations.cli.playbooks import playbook_show_task
 
     if _asked_for_help(name, "playbook.show"):
         return
@@ -248,7 +248,7 @@ def playbook_show(c: Context, name: str, json: bool = False) -> None:
 )
 def playbook_validate(c: Context, path: list[str] | None = None) -> None:
     """Check playbooks without running them: keys, actions, parameters, references."""
-    from remediations.cli import playbook_validate_task
+    from remediations.cli.playbooks import playbook_validate_task
 
     code = playbook_validate_task(c.config, path)
     if code:
@@ -278,7 +278,7 @@ def playbook_run(
     resume: str = "",
 ) -> None:
     """Run a playbook: plan every step, preview the whole, then apply step by step."""
-    from remediations.cli import playbook_run_task
+    from remediations.cli.playbooks import playbook_run_task
 
     if _asked_for_help(name, "playbook.run"):
         return
@@ -318,7 +318,7 @@ def diagnose(
     yes: bool = False,
 ) -> None:
     """Read an NDR (5.7.x): the cause, the evidence, and the command that fixes it."""
-    from remediations.cli import diagnose_task
+    from remediations.cli.diagnose import diagnose_task
 
     code = diagnose_task(
         c.config,
@@ -346,7 +346,7 @@ def diagnose(
 )
 def check_domain(c: Context, domain: str | None = None, json: bool = False) -> None:
     """Check a domain: one MX as Microsoft 365 expects, SPF, verified, accepted, hybrid."""
-    from remediations.cli import check_domain_task
+    from remediations.cli.diagnose import check_domain_task
 
     code = check_domain_task(c.config, domain, as_json=json)
     if code:
@@ -363,7 +363,7 @@ def check_domain(c: Context, domain: str | None = None, json: bool = False) -> N
 )
 def scan(c: Context, partner: list[str] | None = None, json: bool = False) -> None:
     """List everything in the tenant that bounces outside or restricted senders, with the fix."""
-    from remediations.cli import scan_task
+    from remediations.cli.diagnose import scan_task
 
     code = scan_task(c.config, partners=partner or [], as_json=json)
     if code:
@@ -392,7 +392,7 @@ def sandbox_send(
     json: bool = False,
 ) -> None:
     """Send a test message through the sandbox: delivered, held, deleted, or an NDR file."""
-    from remediations.cli import sandbox_send_task
+    from remediations.cli.sandbox import sandbox_send_task
 
     code = sandbox_send_task(
         c.config,
@@ -409,7 +409,7 @@ def sandbox_send(
 @task(name="reset")
 def sandbox_reset(c: Context) -> None:
     """Restore the demo tenant (contoso.com), one broken case per fix."""
-    from remediations.cli import sandbox_reset_task
+    from remediations.cli.sandbox import sandbox_reset_task
 
     sandbox_reset_task(c.config)
 
@@ -417,7 +417,7 @@ def sandbox_reset(c: Context) -> None:
 @task(name="load", positional=["file"], help={"file": "a tenant file (YAML; see README)"})
 def sandbox_load(c: Context, file: str) -> None:
     """Replace the sandbox tenant with the one described in a YAML tenant file."""
-    from remediations.cli import sandbox_load_task
+    from remediations.cli.sandbox import sandbox_load_task
 
     code = sandbox_load_task(c.config, file)
     if code:
@@ -427,7 +427,7 @@ def sandbox_load(c: Context, file: str) -> None:
 @task(name="show", help={"identity": "one recipient or rule (name, alias or address)"})
 def sandbox_show(c: Context, identity: str = "") -> None:
     """Print the sandbox tenant's objects, or one of them with every property."""
-    from remediations.cli import sandbox_show_task
+    from remediations.cli.sandbox import sandbox_show_task
 
     code = sandbox_show_task(c.config, identity)
     if code:
@@ -440,7 +440,7 @@ def sandbox_show(c: Context, identity: str = "") -> None:
 @task(name="verify")
 def audit_verify(c: Context) -> None:
     """Check the audit log's hash chain: every line present, none edited."""
-    from remediations.cli import audit_verify_task
+    from remediations.cli.audit import audit_verify_task
 
     code = audit_verify_task(c.config)
     if code:

@@ -8,17 +8,12 @@ engine does.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar, Literal, Protocol, get_args, get_origin
 
-from remediations.actions.add_allowed_sender import AddAllowedSender
-from remediations.actions.block_delicensed_user import BlockDelicensedUser
-from remediations.actions.bypass_moderation import BypassModeration
-from remediations.actions.fix_public_folder import FixPublicFolder
-from remediations.actions.open_group_to_external import OpenGroupToExternal
-from remediations.actions.remove_license import RemoveLicense
 from remediations.errors import InputError
 from remediations.exchange.cmdlet import Transport
 from remediations.plan import Plan, Snapshot
@@ -42,17 +37,39 @@ class Action(Protocol):
         ...
 
 
-ACTIONS: dict[str, Action] = {
-    action.name: action
-    for action in (
-        FixPublicFolder(),
-        AddAllowedSender(),
-        OpenGroupToExternal(),
-        BypassModeration(),
-        BlockDelicensedUser(),
-        RemoveLicense(),
-    )
+# name -> (module, class): one module per action, imported when first asked for, so a
+# run loads only the action it runs.
+_REGISTRY = {
+    "fix-public-folder": ("fix_public_folder", "FixPublicFolder"),
+    "add-allowed-sender": ("add_allowed_sender", "AddAllowedSender"),
+    "open-group-to-external": ("open_group_to_external", "OpenGroupToExternal"),
+    "bypass-moderation": ("bypass_moderation", "BypassModeration"),
+    "block-delicensed-user": ("block_delicensed_user", "BlockDelicensedUser"),
+    "remove-license": ("remove_license", "RemoveLicense"),
 }
+
+
+class _Actions(Mapping[str, Action]):
+    """The registry: a read-only mapping of action name to action."""
+
+    def __init__(self) -> None:
+        self._loaded: dict[str, Action] = {}
+
+    def __getitem__(self, name: str) -> Action:
+        if name not in self._loaded:
+            module, cls = _REGISTRY[name]
+            found = getattr(importlib.import_module(f"{__name__}.{module}"), cls)
+            self._loaded[name] = found()
+        return self._loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_REGISTRY)
+
+    def __len__(self) -> int:
+        return len(_REGISTRY)
+
+
+ACTIONS: Mapping[str, Action] = _Actions()
 
 
 def parse_wish(action: Action, values: Mapping[str, Any], *, source: str = "") -> Any:

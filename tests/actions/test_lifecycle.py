@@ -106,3 +106,10 @@ def test_dry_run_apply_rerun(case: Case, tenant_path: Path, audit: AuditLog) -> 
 def test_every_action_has_a_demo_case() -> None:
     """A new action must add a case here, not a test file."""
     assert {c.action for c in DEMO_CASES} >= set(ACTIONS) - {"remove-license"}
+
+
+def test_registry_names_match_the_actions() -> None:
+    """Each registered name loads the action that answers to it."""
+    for name, action in ACTIONS.items():
+        assert action.name == name
+        assert action.summary

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from remediations.cli import diagnose_task
+from remediations.cli.diagnose import diagnose_task
 from remediations.diagnose.build import RejectedRecipient, build_ndr
 from remediations.diagnose.codes import SANDBOX_REJECTIONS
 

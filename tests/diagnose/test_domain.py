@@ -22,7 +22,7 @@ import dns.resolver
 import dns.rrset
 import pytest
 
-from remediations.cli import check_domain_task
+from remediations.cli.diagnose import check_domain_task
 from remediations.diagnose._dns import DnsLookupFailed, SystemResolver, ZoneResolver
 from remediations.diagnose.domain import (
     EXIT_PROBLEMS,

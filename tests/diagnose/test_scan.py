@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from remediations.cli import scan_task
+from remediations.cli.diagnose import scan_task
 from remediations.diagnose._dns import ZoneResolver
 from remediations.diagnose.scan import ScanReport, scan_tenant
 from remediations.errors import InputError

@@ -48,7 +48,7 @@ def leaver_tenant(tenant_path: Path) -> Path:
 @pytest.fixture
 def run_pb(config: dict[str, Any]) -> Callable[..., CliResult]:
     """Run ``playbook.run`` in-process exactly as tasks.py does."""
-    from remediations.cli import playbook_run_task
+    from remediations.cli.playbooks import playbook_run_task
 
     def run(
         name: str,

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import remediations.playbooks as playbooks
-from remediations.cli import playbook_list_task, playbook_show_task
+from remediations.cli.playbooks import playbook_list_task, playbook_show_task
 from remediations.playbooks import bind, bind_parameters, find_playbook, parse_param_args
 from remediations.playbooks.schema import Ref, split_references
 from tests.conftest import CliResult

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from remediations.cli import playbook_validate_task
+from remediations.cli.playbooks import playbook_validate_task
 from remediations.playbooks import PlaybookError, load_playbook
 from tests.conftest import CliResult
 

@@ -1,0 +1,239 @@
+"""The edge: picks transport, audit log and clock from settings, runs, and prints.
+
+The remediation tasks live here; the other task families in submodules
+(``sandbox``, ``audit``, ``playbooks``, ``diagnose``), so that a run imports
+only what it uses.
+
+``tasks.py`` calls these functions with Invoke's config and the flags; nothing
+here imports a tenant SDK, so ``--help``, ``--list`` and sandbox runs stay fast.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from remediations.errors import InputError, RemediationError
+
+__all__ = [
+    "DEFAULT_SANDBOX",
+    "Settings",
+    "open_transport",
+    "playbooks_dir",
+    "render_preview",
+    "render_result",
+    "run_action_task",
+    "settings_from",
+]
+
+DEFAULT_SANDBOX = Path(".sandbox") / "tenant.json"
+DEFAULT_AUDIT_DIR = Path("audit-logs")
+
+
+class Settings:
+    """The settings a run needs, read from Invoke's config (and so its env vars)."""
+
+    def __init__(
+        self,
+        *,
+        sandbox_path: Path,
+        audit_dir: Path,
+        faults: str = "",
+        actor: str = "",
+        target: str = "sandbox",
+        default_sandbox: bool = False,
+    ) -> None:
+        self.sandbox_path = sandbox_path
+        self.audit_dir = audit_dir
+        self.faults = faults
+        self.actor = actor or _whoami()
+        self.target = target
+        self.default_sandbox = default_sandbox
+
+
+def _whoami() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (containers)
+        return f"uid:{os.getuid()}"
+
+
+def settings_from(config: Any) -> Settings:
+    """Read ``sandbox.path``, ``sandbox.faults``, ``audit.dir``, ``actor``, ``target``."""
+    sandbox = config.get("sandbox") or {}
+    audit = config.get("audit") or {}
+    raw_path = str(sandbox.get("path") or "")
+    return Settings(
+        sandbox_path=Path(raw_path) if raw_path else DEFAULT_SANDBOX,
+        audit_dir=Path(str(audit.get("dir") or DEFAULT_AUDIT_DIR)),
+        faults=str(sandbox.get("faults") or ""),
+        actor=str(config.get("actor") or ""),
+        target=str(config.get("target") or "sandbox"),
+        default_sandbox=not raw_path,
+    )
+
+
+def open_transport(settings: Settings, *, err: TextIO = sys.stderr) -> Any:
+    """The transport for the configured target (only the sandbox exists so far)."""
+    if settings.target != "sandbox":
+        raise InputError(
+            f"target {settings.target!r} is not available yet; the only target is 'sandbox'."
+        )
+    from remediations.sandbox import SandboxTransport, reset_sandbox
+    from remediations.sandbox.transport import Faults
+
+    faults = Faults.parse(settings.faults)
+    if settings.default_sandbox and not settings.sandbox_path.exists():
+        reset_sandbox(settings.sandbox_path)
+        print(
+            f"No sandbox tenant yet: created the demo tenant at {settings.sandbox_path}.",
+            file=err,
+        )
+    return SandboxTransport(settings.sandbox_path, faults=faults)
+
+
+def _audit(settings: Settings, transport: Any, ticket: str) -> Any:
+    from remediations.audit import AuditLog
+
+    return AuditLog(
+        settings.audit_dir,
+        clock=lambda: datetime.now(UTC),
+        context={
+            "actor": settings.actor,
+            "tenant": transport.tenant,
+            "transport": transport.name,
+            "ticket": ticket,
+        },
+    )
+
+
+def run_action_task(
+    config: Any,
+    action_name: str,
+    values: Mapping[str, Any],
+    *,
+    dry_run: bool,
+    as_json: bool,
+    ticket: str,
+    yes: bool,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+    ask: Callable[[str], str] = input,
+) -> int:
+    """Run one remediation from flags; return the exit status (0, 1 or 2)."""
+    from remediations.actions import ACTIONS, parse_wish
+    from remediations.engine import run_action
+
+    action = ACTIONS[action_name]
+    settings = settings_from(config)
+    try:
+        missing = [k for k, v in values.items() if v is None]
+        for key in missing:
+            raise InputError(f"--{key.replace('_', '-')} is required for {action_name}.")
+        wish = parse_wish(action, values)
+        transport = open_transport(settings, err=err)
+    except InputError as exc:
+        return _report_error(exc, as_json=as_json, out=out, err=err)
+    audit = _audit(settings, transport, ticket)
+
+    def preview(plan: Any) -> None:
+        if not as_json:
+            out.write(render_preview(plan, transport=transport, dry_run=dry_run))
+
+    confirm = _confirmer(yes=yes, transport=transport, err=err, ask=ask)
+
+    try:
+        outcome = run_action(
+            action,
+            wish,
+            transport=transport,
+            audit=audit,
+            dry_run=dry_run,
+            preview=preview,
+            confirm=confirm,
+        )
+    except RemediationError as exc:
+        return _report_error(exc, as_json=as_json, out=out, err=err)
+    finally:
+        transport.close()
+    if as_json:
+        out.write(json.dumps(outcome.to_json(), indent=2) + "\n")
+    else:
+        out.write(render_result(outcome, audit_path=audit.path))
+    return 0
+
+
+def _confirmer(
+    *, yes: bool, transport: Any, err: TextIO, ask: Callable[[str], str]
+) -> Callable[[Any], bool]:
+    """Apply without asking on the sandbox or with --yes; a real tenant asks after the preview."""
+
+    def confirm(_plan: Any) -> bool:
+        if yes or transport.name == "sandbox":
+            return True
+        if not sys.stdin.isatty():
+            err.write("Not applied: a real tenant needs confirmation; pass --yes.\n")
+            return False
+        return ask("Apply these changes? [y/N] ").strip().lower() in ("y", "yes")
+
+    return confirm
+
+
+def _report_error(exc: RemediationError, *, as_json: bool, out: TextIO, err: TextIO) -> int:
+    if as_json:
+        doc = (
+            exc.outcome.to_json()
+            if exc.outcome is not None
+            else {
+                "run_id": None,
+                "dry_run": None,
+                "outcome": "refused" if isinstance(exc, InputError) else "failed",
+                "changes": [],
+            }
+        )
+        doc["error"] = str(exc)
+        out.write(json.dumps(doc, indent=2) + "\n")
+    err.write(f"{exc}\n")
+    return exc.exit_code
+
+
+def render_preview(plan: Any, *, transport: Any, dry_run: bool) -> str:
+    """The plan for people: the diff, then the PowerShell it equals."""
+    lines = [f"{plan.action} on {transport.tenant} ({transport.name})"]
+    if plan.is_noop:
+        lines.append("No change needed: already as wished.")
+    else:
+        count = len(plan.changes)
+        lines.append(f"Plan ({count} change{'s' if count != 1 else ''}):")
+        lines.append(plan.render_diff())
+        lines.append("Equivalent Exchange Online PowerShell:")
+        lines.extend(f"  {line}" for line in plan.render_powershell().splitlines())
+    lines.extend(f"Note: {note}" for note in plan.notes)
+    return "\n".join(lines) + "\n"
+
+
+def render_result(outcome: Any, *, audit_path: Path) -> str:
+    """One closing line: what happened, and where the record is."""
+    where = f"Audit log: {audit_path} (run {outcome.run_id})."
+    if outcome.outcome == "planned":
+        return f"Dry run: nothing changed. Run without --dry-run to apply. {where}\n"
+    if outcome.outcome == "no-change":
+        return f"Nothing to do. {where}\n"
+    if outcome.outcome == "cancelled":
+        return f"Not applied. {where}\n"
+    count = len(outcome.applied)
+    return f"Applied and verified {count} change{'s' if count != 1 else ''}. {where}\n"
+
+
+def playbooks_dir(config: Any) -> Path:
+    """``playbooks.dir`` (INVOKE_PLAYBOOKS_DIR), else the shipped ``playbooks/``."""
+    from remediations.playbooks import SHIPPED_DIR
+
+    raw = str((config.get("playbooks") or {}).get("dir") or "")
+    return Path(raw) if raw else SHIPPED_DIR

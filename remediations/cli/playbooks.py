@@ -1,0 +1,171 @@
+"""Playbook tasks: list, show, validate, run (and resume)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any, TextIO
+
+from remediations.cli import (
+    _audit,
+    _confirmer,
+    _report_error,
+    open_transport,
+    playbooks_dir,
+    settings_from,
+)
+from remediations.errors import InputError, RemediationError
+
+__all__ = [
+    "playbook_list_task",
+    "playbook_run_task",
+    "playbook_show_task",
+    "playbook_validate_task",
+]
+
+
+def playbook_list_task(
+    config: Any, *, as_json: bool = False, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+) -> int:
+    """``playbook.list``: every playbook's name, description and the causes it answers."""
+    from remediations.playbooks import Playbook, list_playbooks
+    from remediations.playbooks.render import render_list
+
+    found = list_playbooks(playbooks_dir(config))
+    if as_json:
+        doc = [
+            item.to_json() if isinstance(item, Playbook) else {"path": str(p), "error": str(item)}
+            for p, item in found
+        ]
+        out.write(json.dumps(doc, indent=2) + "\n")
+    else:
+        out.write(render_list(found))
+    return 0
+
+
+def playbook_show_task(
+    config: Any,
+    name: str,
+    *,
+    as_json: bool = False,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+) -> int:
+    """``playbook.show NAME``: its parameters and steps."""
+    from remediations.playbooks import find_playbook
+    from remediations.playbooks.render import render_show
+
+    try:
+        playbook = find_playbook(name, playbooks_dir(config))
+    except InputError as exc:
+        return _report_error(exc, as_json=as_json, out=out, err=err)
+    if as_json:
+        out.write(json.dumps(playbook.to_json(), indent=2) + "\n")
+    else:
+        out.write(render_show(playbook))
+    return 0
+
+
+def playbook_validate_task(
+    config: Any,
+    paths: list[str] | None = None,
+    *,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+) -> int:
+    """``playbook.validate [--path P ...]``: check files (or every shipped playbook)."""
+    from remediations.playbooks import PlaybookError, find_playbook, playbook_files
+
+    directory = playbooks_dir(config)
+    targets = list(paths or []) or [str(p) for p in playbook_files(directory)]
+    if not targets:
+        err.write(f"No playbooks to validate in {directory}.\n")
+        return 2
+    bad = 0
+    for target in targets:
+        try:
+            playbook = find_playbook(target, directory)
+        except PlaybookError as exc:
+            bad += 1
+            out.write(f"invalid  {target}\n")
+            err.writelines(f"{problem}\n" for problem in exc.problems)
+            continue
+        count = len(playbook.steps)
+        out.write(
+            f"ok       {playbook.source}  ({playbook.name}, version {playbook.version}, "
+            f"{count} step{'s' if count != 1 else ''})\n"
+        )
+    if bad:
+        err.write(f"{bad} of {len(targets)} playbooks are invalid.\n")
+        return 2
+    return 0
+
+
+def playbook_run_task(
+    config: Any,
+    name: str,
+    params: list[str] | None = None,
+    *,
+    dry_run: bool,
+    as_json: bool,
+    ticket: str,
+    yes: bool,
+    resume: str = "",
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+    ask: Callable[[str], str] = input,
+) -> int:
+    """``playbook.run NAME --param K=V ...``: plan it all, preview, apply step by step."""
+    from remediations.audit import AUDIT_FILE
+    from remediations.playbooks import (
+        bind,
+        find_playbook,
+        find_run,
+        parse_param_args,
+        resume_parameters,
+        run_playbook,
+    )
+    from remediations.playbooks.render import render_preview, render_result
+
+    settings = settings_from(config)
+    prior = None
+    try:
+        playbook = find_playbook(name, playbooks_dir(config))
+        given: Mapping[str, Any] = parse_param_args(params or [])
+        if resume:
+            prior = find_run(settings.audit_dir / AUDIT_FILE, resume)
+            given = resume_parameters(playbook, prior, given)
+        bound = bind(playbook, given)
+        transport = open_transport(settings, err=err)
+    except InputError as exc:
+        return _report_error(exc, as_json=as_json, out=out, err=err)
+    audit = _audit(settings, transport, ticket)
+
+    def preview(outcome: Any) -> None:
+        if not as_json:
+            out.write(render_preview(outcome))
+
+    confirm = _confirmer(yes=yes, transport=transport, err=err, ask=ask)
+
+    try:
+        outcome = run_playbook(
+            bound,
+            transport=transport,
+            audit=audit,
+            dry_run=dry_run,
+            resume=prior,
+            preview=preview,
+            confirm=confirm,
+        )
+    except RemediationError as exc:
+        if not as_json and exc.outcome is not None:
+            out.write(render_result(exc.outcome, audit_path=audit.path))
+        return _report_error(exc, as_json=as_json, out=out, err=err)
+    finally:
+        transport.close()
+    if as_json:
+        out.write(json.dumps(outcome.to_json(), indent=2) + "\n")
+    else:
+        out.write(render_result(outcome, audit_path=audit.path))
+    return 0

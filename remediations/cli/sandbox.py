@@ -1,0 +1,152 @@
+"""Sandbox tasks: reset, load, show, and send a test message."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from remediations.cli import (
+    open_transport,
+    settings_from,
+)
+from remediations.errors import InputError
+
+__all__ = ["sandbox_load_task", "sandbox_reset_task", "sandbox_send_task", "sandbox_show_task"]
+
+
+def sandbox_reset_task(config: Any, *, out: TextIO = sys.stdout) -> int:
+    """``sandbox.reset``: write the demo tenant to the configured sandbox path."""
+    from remediations.sandbox import reset_sandbox
+
+    settings = settings_from(config)
+    state = reset_sandbox(settings.sandbox_path)
+    out.write(
+        f"Reset the sandbox to the demo tenant {state.organization} "
+        f"({len(state.recipients)} recipients) at {settings.sandbox_path}.\n"
+    )
+    return 0
+
+
+def sandbox_load_task(
+    config: Any, file: str, *, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+) -> int:
+    """``sandbox.load FILE``: replace the sandbox with a YAML tenant file's tenant."""
+    from remediations.sandbox import load_tenant
+
+    settings = settings_from(config)
+    try:
+        state = load_tenant(Path(file), settings.sandbox_path)
+    except InputError as exc:
+        err.write(f"{exc}\n")
+        return exc.exit_code
+    out.write(
+        f"Loaded {state.organization} ({len(state.recipients)} recipients, "
+        f"{len(state.transport_rules)} rules) from {file} into {settings.sandbox_path}.\n"
+    )
+    return 0
+
+
+def sandbox_show_task(
+    config: Any,
+    identity: str = "",
+    *,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+) -> int:
+    """``sandbox.show [--identity X]``: the tenant's objects, or one in full."""
+    from remediations.sandbox.show import render_object, render_tenant
+    from remediations.sandbox.state import load_state
+
+    settings = settings_from(config)
+    try:
+        state = load_state(settings.sandbox_path)
+        out.write(render_object(state, identity) if identity else render_tenant(state))
+    except InputError as exc:
+        err.write(f"{exc}\n")
+        return exc.exit_code
+    return 0
+
+
+def sandbox_send_task(
+    config: Any,
+    *,
+    sender: str | None,
+    recipient: str | None,
+    size_kb: int = 10,
+    client_ip: str = "",
+    as_json: bool = False,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+) -> int:
+    """``sandbox.send``: send a test message through the sandbox's mail flow."""
+    import ipaddress
+
+    from remediations.actions._common import check_address
+    from remediations.sandbox.mailflow import send
+
+    settings = settings_from(config)
+    try:
+        if not sender or not recipient:
+            raise InputError(
+                "--sender and --recipient are both required, e.g. --sender "
+                "partner@fabrikam.com --recipient escalations@contoso.com."
+            )
+        sender = check_address(sender, "--sender")
+        recipient = check_address(recipient, "--recipient")
+        if size_kb < 1:
+            raise InputError(
+                f"--size-kb {size_kb} is not a size; give a whole number of KB, 1 or more."
+            )
+        if client_ip:
+            try:
+                ipaddress.ip_address(client_ip)
+            except ValueError:
+                raise InputError(
+                    f"--client-ip {client_ip!r} is not an IP address, e.g. 192.0.2.25."
+                ) from None
+        transport = open_transport(settings, err=err)
+    except InputError as exc:
+        err.write(f"{exc}\n")
+        return exc.exit_code
+    now = datetime.now(UTC).replace(microsecond=0)
+    delivery = send(
+        transport.state,
+        sender=sender,
+        recipient=recipient,
+        arrival=now,
+        size_kb=size_kb,
+        client_ip=client_ip or None,
+    )
+    path = None
+    if delivery.ndr is not None:
+        folder = settings.sandbox_path.parent / "ndr"
+        folder.mkdir(parents=True, exist_ok=True)
+        safe = "".join(c if c.isalnum() or c in "@.-" else "_" for c in recipient)
+        path = folder / f"{now:%Y%m%dT%H%M%SZ}-{safe}.eml"
+        counter = 1
+        while path.exists():
+            counter += 1
+            path = folder / f"{now:%Y%m%dT%H%M%SZ}-{safe}-{counter}.eml"
+        path.write_bytes(delivery.ndr.as_bytes())
+    suggestion = None
+    if delivery.outcome == "held":
+        suggestion = (
+            f"invoke bypass-moderation --group {shlex.quote(recipient)} "
+            f"--sender {shlex.quote(sender)}"
+        )
+    if as_json:
+        doc = delivery.to_json(str(path) if path else None)
+        doc["suggestion"] = suggestion
+        out.write(json.dumps(doc, indent=2) + "\n")
+        return 0
+    out.write(f"{delivery.outcome}: {delivery.reason}.\n")
+    if suggestion:
+        out.write(f"To let this sender past moderation: {suggestion}\n")
+    if delivery.status:
+        out.write(f"Status {delivery.status}. NDR written to {path}\n")
+        out.write(f"Diagnose it: invoke diagnose --ndr {path}\n")
+    return 0
