@@ -6,12 +6,16 @@ Heavy modules (and every tenant SDK) are imported inside task bodies, so
 
 from __future__ import annotations
 
+import signal
 from typing import Any
 
 from invoke.collection import Collection
 from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
+
+# Piped into `head` or `less`: stop quietly when the reader goes, as Unix tools do.
+signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 
 COMMON_HELP = {
     "dry_run": "preview only: show the diff and the PowerShell; change nothing",

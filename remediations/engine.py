@@ -152,7 +152,7 @@ def log_plan(plan: Plan, outcome: Outcome, log: AuditLog) -> None:
     outcome.plan = plan
     for index, change in enumerate(plan.changes):
         outcome.status[index] = "planned"
-        log.event("change-planned", **_change_fields(change))
+        log.event("change-planned", outcome="planned", **_change_fields(change))
     for note in plan.notes:
         log.event("note", note=note)
 
@@ -190,10 +190,10 @@ def _apply(
             outcome.status[index] = "failed"
             for later in range(index + 1, len(plan.changes)):
                 outcome.status[later] = "not-applied"
-            log.event("change-failed", error=str(exc), **_change_fields(change))
+            log.event("change-failed", outcome="failed", error=str(exc), **_change_fields(change))
             raise _fail(outcome, log, exc, end_event) from exc
         outcome.status[index] = "applied"
-        log.event("change-applied", **_change_fields(change))
+        log.event("change-applied", outcome="applied", **_change_fields(change))
 
 
 def _fail(
@@ -240,10 +240,12 @@ def _verify(
         actual = after.value(change.target, change.attribute)
         if actual == change.after:
             outcome.status[index] = "verified"
-            log.event("change-verified", **_change_fields(change))
+            log.event("change-verified", outcome="verified", **_change_fields(change))
         else:
             mismatches.append((change, actual))
-            log.event("verify-failed", actual=_plain(actual), **_change_fields(change))
+            log.event(
+                "verify-failed", outcome="mismatch", actual=_plain(actual), **_change_fields(change)
+            )
     remaining = action.plan(after, wish)
     if mismatches or not remaining.is_noop:
         detail = (

@@ -21,6 +21,12 @@ REQUIRED = {
     "action",
     "dry_run",
     "ticket",
+    "target",
+    "before",
+    "after",
+    "cmdlets",
+    "outcome",
+    "error",
 }
 
 
@@ -48,6 +54,11 @@ def test_a_real_run_logs_every_step(run_task: Callable[..., CliResult], audit_di
         assert (event["tenant"], event["transport"]) == ("contoso.com", "sandbox")
         assert event["time"].endswith("Z")
         assert event["dry_run"] is False
+    assert {e["outcome"] for e in run if e["event"].startswith("change-")} == {
+        "planned",
+        "applied",
+        "verified",
+    }
     applied = [e for e in run if e["event"] == "change-applied"]
     assert applied[0]["cmdlets"] == [
         {
@@ -74,7 +85,7 @@ def test_a_dry_run_is_logged_as_a_plan(run_task: Callable[..., CliResult], audit
     kinds = [(e["event"], e.get("outcome"), e["dry_run"]) for e in events(audit_dir)]
     assert kinds == [
         ("run-start", None, True),
-        ("change-planned", None, True),
+        ("change-planned", "planned", True),
         ("run-end", "planned", True),
     ]
 

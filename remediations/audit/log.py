@@ -37,6 +37,9 @@ _SECRET_WORDS = (
     "private_key",
 )
 REDACTED = "[redacted]"
+#: Fields every event has (null where they do not apply), so a reviewer's query
+#: never has to guess whether a key is missing or empty.
+STANDARD_FIELDS = ("target", "attribute", "before", "after", "cmdlets", "outcome", "error")
 
 Clock = Callable[[], datetime]
 
@@ -147,7 +150,9 @@ class AuditLog:
         return clone
 
     def event(self, event: str, **fields: Any) -> None:
-        """Append one event, durably."""
+        """Append one event, durably; every event carries every standard field."""
+        for key in STANDARD_FIELDS:
+            fields.setdefault(key, None)
         self._logger.info(event, **fields)
 
 
