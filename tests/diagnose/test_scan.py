@@ -68,6 +68,8 @@ DEMO_CASES = [
     ("transport-rule", "Board accepts no external mail", None),
     ("domain-dns", "contoso.net", None),
     ("hybrid-connector", "contoso.net", None),
+    ("unregistered-domain", "contoso-sales.com", None),
+    ("domain-dns", "contoso-sales.com", None),
 ]
 
 
@@ -115,7 +117,12 @@ class TestDemoTenant:
         """The healthy objects (people, Board itself, contoso.com, the connectors) are not."""
         report = run_scan(sandbox)
         assert listed(report) == {(cause, target) for cause, target, _ in DEMO_CASES}
-        assert [f.target for f in report.by_cause["domain-dns"]] == ["contoso.net"] * 2
+        assert sorted(f.target for f in report.by_cause["domain-dns"]) == [
+            "contoso-sales.com",
+            "contoso-sales.com",
+            "contoso.net",
+            "contoso.net",
+        ]
         assert report.exit_code == 3
 
     def test_grouped_in_the_designs_order_of_causes(self, sandbox: SandboxTransport) -> None:
@@ -128,6 +135,7 @@ class TestDemoTenant:
             "large-group-moderation",
             "disabled-account",
             "transport-rule",
+            "unregistered-domain",
             "domain-dns",
             "hybrid-connector",
         ]
@@ -257,6 +265,7 @@ class TestAfterAFix:
         zones["contoso.net"]["MX"] = ["0 contoso-net.mail.protection.outlook.com"]
         zones["contoso.net"]["TXT"] = ["v=spf1 include:spf.protection.outlook.com -all"]
         state.data["connectors"]["outbound"][0]["RecipientDomains"].append("contoso.net")
+        del state.data["dns"]["domains"]["contoso-sales.com"]  # the unverified one, removed
         save_state(state, tenant_path)
         causes = run_scan(SandboxTransport(tenant_path)).by_cause
         assert not {"domain-dns", "hybrid-connector", "unregistered-domain"} & set(causes)
@@ -416,7 +425,7 @@ class TestCommand:
         """Sections per cause with a count, each object with its fix line."""
         result = scan()
         assert result.code == 3
-        assert result.out.startswith("Scan of contoso.com (sandbox): 12 problems under 9 causes.")
+        assert result.out.startswith("Scan of contoso.com (sandbox): 16 problems under 10 causes.")
         assert "Known partners: none (no mail contacts; add --partner ADDRESS)." in result.out
         assert (
             "public-folder-auth (1): public folders outside senders cannot mail (5.7.1 "
@@ -433,7 +442,7 @@ class TestCommand:
         """--json: status, partners, and the findings under their cause ids."""
         doc = scan("partner@fabrikam.com", as_json=True).json()
         assert doc["status"] == "problems"
-        assert doc["problems"] == 12
+        assert doc["problems"] == 16
         assert doc["partners"] == ["partner@fabrikam.com"]
         assert doc["errors"] == []
         assert doc["causes"]["large-group-moderation"][0]["commands"] == [
