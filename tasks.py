@@ -6,16 +6,46 @@ Heavy modules (and every tenant SDK) are imported inside task bodies, so
 
 from __future__ import annotations
 
+import re
 import signal
 from typing import Any
 
 from invoke.collection import Collection
 from invoke.context import Context
-from invoke.exceptions import Exit
+from invoke.exceptions import Exit, ParseError
+from invoke.program import Program
 from invoke.tasks import task
 
 # Piped into `head` or `less`: stop quietly when the reader goes, as Unix tools do.
 signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+
+
+def _bad_flags_exit_2(parse_tasks: Any) -> Any:
+    """Invoke exits 1 on flags it cannot parse; here bad input is one sentence and exit 2."""
+
+    def parse(self: Program) -> None:
+        try:
+            parse_tasks(self)
+        except ParseError as exc:
+            task_name = getattr(exc.context, "name", None) or "TASK"
+            text = str(exc)
+            missing = re.match(r"Flag <Argument: (\w+)", text)
+            unknown = re.match(r"No idea what '(.+)' is!", text)
+            if missing:
+                text = f"--{missing.group(1).replace('_', '-')} needs a value"
+            elif unknown:
+                text = f"{unknown.group(1)!r} is neither a flag of {task_name} nor a task"
+            raise Exit(
+                f"{text}; 'invoke --help {task_name}' lists the flags and what they take.",
+                code=2,
+            ) from None
+
+    parse.wrapped = True  # type: ignore[attr-defined]
+    return parse
+
+
+if not getattr(Program.parse_tasks, "wrapped", False):
+    Program.parse_tasks = _bad_flags_exit_2(Program.parse_tasks)  # type: ignore[method-assign]
 
 COMMON_HELP = {
     "dry_run": "preview only: show the diff and the PowerShell; change nothing",
@@ -391,7 +421,7 @@ def sandbox_send(
     c: Context,
     sender: str | None = None,
     recipient: str | None = None,
-    size_kb: int = 10,
+    size_kb: str = "10",
     client_ip: str = "",
     json: bool = False,
 ) -> None:

@@ -234,3 +234,42 @@ def test_audit_verify_detects_an_edited_line(invoke_cli: Invoke, audit_dir: Path
     assert bad.returncode == 1
     assert "line 3: was changed after it was written" in bad.stderr
     assert len(events(audit_dir)) == len(lines)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["fix-public-folder", "--foldr", "x"],
+            "'--foldr' is neither a flag of fix-public-folder nor a task; "
+            "'invoke --help fix-public-folder' lists the flags and what they take.",
+        ),
+        (
+            ["fix-public-folder", "--folder"],
+            "--folder needs a value; 'invoke --help fix-public-folder' lists the flags and what "
+            "they take.",
+        ),
+        (
+            [
+                "sandbox.send",
+                "--sender",
+                "a@fabrikam.com",
+                "--recipient",
+                "cfo@contoso.com",
+                "--size-kb",
+                "abc",
+            ],
+            "--size-kb 'abc' is not a size; give a whole number of KB, 1 or more.",
+        ),
+    ],
+    ids=["unknown-flag", "flag-without-value", "not-a-number"],
+)
+def test_flags_invoke_cannot_parse_exit_2(
+    invoke_cli: Invoke, tenant_path: Path, args: list[str], message: str
+) -> None:
+    """Misspelt flags and missing values are bad input too: one sentence, exit 2."""
+    before = tenant_path.read_bytes()
+    proc = invoke_cli(*args)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == message
+    assert tenant_path.read_bytes() == before

@@ -76,7 +76,7 @@ def sandbox_send_task(
     *,
     sender: str | None,
     recipient: str | None,
-    size_kb: int = 10,
+    size_kb: int | str = 10,
     client_ip: str = "",
     as_json: bool = False,
     out: TextIO = sys.stdout,
@@ -97,9 +97,10 @@ def sandbox_send_task(
             )
         sender = check_address(sender, "--sender")
         recipient = check_address(recipient, "--recipient")
-        if size_kb < 1:
+        size = int(size_kb) if str(size_kb).strip().isdigit() else 0
+        if size < 1:
             raise InputError(
-                f"--size-kb {size_kb} is not a size; give a whole number of KB, 1 or more."
+                f"--size-kb {size_kb!r} is not a size; give a whole number of KB, 1 or more."
             )
         if client_ip:
             try:
@@ -118,7 +119,7 @@ def sandbox_send_task(
         sender=sender,
         recipient=recipient,
         arrival=now,
-        size_kb=size_kb,
+        size_kb=size,
         client_ip=client_ip or None,
     )
     path = None
