@@ -121,3 +121,9 @@ def test_metacharacters_are_plain_values_in_the_sandbox(
 
     again = run_task("add-allowed-sender", {"recipient": NASTY_NAME, "sender": NASTY_SENDER})
     assert "No change needed" in again.out
+
+
+def test_null_and_empty_list_are_different_values() -> None:
+    """None clears a property ($null); an empty list is an empty array (@())."""
+    cmd = Cmdlet.of("Set-X", Identity="a", Clear=None, Nothing=())
+    assert cmd.to_powershell() == "Set-X -Identity 'a' -Clear $null -Nothing @()"

@@ -75,7 +75,10 @@ class RemoveLicense:
             attribute=LICENSES,
             before=current,
             after=tuple(s for s in current if s not in removing),
-            cmdlet=Cmdlet.of("Set-MgUserLicense", UserId=upn, RemoveLicenses=removing),
+            # Graph PowerShell requires -AddLicenses even when it adds nothing.
+            cmdlet=Cmdlet.of(
+                "Set-MgUserLicense", UserId=upn, AddLicenses=(), RemoveLicenses=removing
+            ),
             why="a leaver keeps no license; mail still arrives for about 30 days unless a "
             "mail-flow rule stops it (block-delicensed-user)",
         )

@@ -145,7 +145,7 @@ def _ps_value(value: ParamValue) -> str:
             pairs.append("Remove=" + ",".join(ps_quote(v) for v in value.remove))
         return "@{" + "; ".join(pairs) + "}"
     if not value:
-        return "$null"
+        return "@()"  # an empty array; None is the one that renders as $null
     return ",".join(ps_quote(v) for v in value)
 
 

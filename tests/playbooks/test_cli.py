@@ -89,6 +89,6 @@ def test_remove_license_task(invoke_cli: Invoke, leaver_tenant: Path) -> None:
     result = invoke_cli("remove-license", "--user", "jordan.lee@contoso.com", "--dry-run")
     assert result.returncode == 0, result.stderr
     assert (
-        "Set-MgUserLicense -UserId 'jordan.lee@contoso.com' "
+        "Set-MgUserLicense -UserId 'jordan.lee@contoso.com' -AddLicenses @() "
         "-RemoveLicenses 'ENTERPRISEPACK','POWER_BI_STANDARD'" in result.stdout
     )

@@ -43,7 +43,7 @@ class TestRemoveLicense:
         assert change.before == ("ENTERPRISEPACK", "POWER_BI_STANDARD")
         assert change.after == ()
         assert change.cmdlet.to_powershell() == (
-            "Set-MgUserLicense -UserId 'jordan.lee@contoso.com' "
+            "Set-MgUserLicense -UserId 'jordan.lee@contoso.com' -AddLicenses @() "
             "-RemoveLicenses 'ENTERPRISEPACK','POWER_BI_STANDARD'"
         )
         assert licenses(leaver_tenant) == ["ENTERPRISEPACK", "POWER_BI_STANDARD"]
