@@ -735,6 +735,26 @@ SANDBOX_REJECTIONS: Mapping[str, Rejection] = MappingProxyType(
             ),
         ),
         "transport-rule": transport_rule_rejection(),
+        "relay-denied": Rejection(
+            smtp_code=550,
+            status="5.7.1",
+            # exchange.md 5.1: "Unable to relay" (the recipient's domain is not accepted).
+            diagnostic="Unable to relay",
+            # unconfirmed: user text.
+            human_text=(
+                "Your message couldn't be delivered because the recipient's domain isn't one the"
+                " receiving organization accepts mail for."
+            ),
+        ),
+        "recipient-not-found": Rejection(
+            smtp_code=550,
+            status="5.1.10",
+            # The NDR table: recipient not found by SMTP address lookup.
+            diagnostic="RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup",
+            # unconfirmed: user text.
+            human_text="Your message couldn't be delivered because the recipient's address wasn't"
+            " found.",
+        ),
         "ip-blocklist": Rejection(
             # unconfirmed: the SMTP code; the article quotes the line from "5.7.1" on.
             smtp_code=550,

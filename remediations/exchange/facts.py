@@ -2,8 +2,10 @@
 
 Each entry says where it comes from (see ``shared/reference/exchange.md``).
 Entries marked ``UNCONFIRMED`` are assumptions that no source states; they are
-kept here, and only here, so that a check against a real tenant changes one
-line.
+kept here so that a check against a real tenant changes one line.  The texts
+of NDRs (status codes, diagnostic and user texts) are the other table of facts,
+in :mod:`remediations.diagnose.codes`, with its assumptions marked
+``# unconfirmed:``; nothing else in the code states an Exchange text.
 """
 
 from __future__ import annotations
@@ -100,7 +102,3 @@ REFERENCES_AS_GUIDS = True
 # UNCONFIRMED: the size above which a group of more than 5,000 members rejects a message
 # (the article says only "large messages can't be sent").
 LARGE_GROUP_MAX_MESSAGE_KB = 2048
-# [doc] Exchange Online's text when the recipient's domain is not an accepted domain.
-UNABLE_TO_RELAY = "Unable to relay"
-# [doc] the NDR table: recipient not found by SMTP address lookup (5.1.10).
-RECIPIENT_NOT_FOUND = "RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup"

@@ -41,22 +41,6 @@ __all__ = ["Delivery", "send"]
 
 Outcome = Literal["delivered", "held", "rejected", "deleted"]
 
-_RELAY = Rejection(
-    smtp_code=550,
-    status="5.7.1",
-    diagnostic=facts.UNABLE_TO_RELAY,
-    human_text=(
-        "Your message couldn't be delivered because the recipient's domain isn't one the "
-        "receiving organization accepts mail for."
-    ),
-)
-_NOT_FOUND = Rejection(
-    smtp_code=550,
-    status="5.1.10",
-    diagnostic=facts.RECIPIENT_NOT_FOUND,
-    human_text="Your message couldn't be delivered because the recipient's address wasn't found.",
-)
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Delivery:
@@ -131,7 +115,10 @@ def send(
 
     if not state.is_internal(recipient):
         if outside:
-            return reject(_RELAY, f"{recipient.rpartition('@')[2]} is not an accepted domain")
+            return reject(
+                SANDBOX_REJECTIONS["relay-denied"],
+                f"{recipient.rpartition('@')[2]} is not an accepted domain",
+            )
         return Delivery(
             outcome="delivered",
             sender=sender,
@@ -140,7 +127,9 @@ def send(
         )
     found = [r for r in candidates(state, recipient, None) if r.get("PrimarySmtpAddress")]
     if len(found) != 1:
-        return reject(_NOT_FOUND, f"no recipient has the address {recipient}")
+        return reject(
+            SANDBOX_REJECTIONS["recipient-not-found"], f"no recipient has the address {recipient}"
+        )
     rec = found[0]
 
     for rule in state.transport_rules:

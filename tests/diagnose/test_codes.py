@@ -163,6 +163,8 @@ SANDBOX_CAUSES: dict[str, tuple[codes.RecipientKind | None, str]] = {
     "disabled-account": (None, "disabled-account"),
     "transport-rule": (None, "transport-rule"),
     "ip-blocklist": (None, "ip-blocklist"),
+    "relay-denied": (None, "relay-denied"),
+    "recipient-not-found": (None, "unknown"),  # 5.1.10 is not a 5.7.x cause
 }
 
 
