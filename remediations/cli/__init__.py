@@ -98,10 +98,11 @@ def open_transport(settings: Settings, *, err: TextIO = sys.stderr) -> Any:
     return SandboxTransport(settings.sandbox_path, faults=faults)
 
 
-def _audit(settings: Settings, transport: Any, ticket: str) -> Any:
-    from remediations.audit import AuditLog
+def _audit(settings: Settings, transport: Any, ticket: str, sink: Any = None) -> Any:
+    """The run's audit log; bad input (``AuditSetupError``) if it cannot be written at all."""
+    from remediations.audit import AuditFile, AuditLog
 
-    return AuditLog(
+    log = AuditLog(
         settings.audit_dir,
         clock=lambda: datetime.now(UTC),
         context={
@@ -110,7 +111,10 @@ def _audit(settings: Settings, transport: Any, ticket: str) -> Any:
             "transport": transport.name,
             "ticket": ticket,
         },
+        sink=sink or AuditFile,
     )
+    log.check()
+    return log
 
 
 def run_action_task(
@@ -125,8 +129,12 @@ def run_action_task(
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
     ask: Callable[[str], str] = input,
+    audit_sink: Any = None,
 ) -> int:
-    """Run one remediation from flags; return the exit status (0, 1 or 2)."""
+    """Run one remediation from flags; return the exit status (0, 1, 2, 130 or 143).
+
+    ``audit_sink`` replaces the audit file writer (tests: a disk that fills up).
+    """
     from remediations.actions import ACTIONS, parse_wish
     from remediations.engine import run_action
 
@@ -140,7 +148,11 @@ def run_action_task(
         transport = open_transport(settings, err=err)
     except InputError as exc:
         return _report_error(exc, as_json=as_json, out=out, err=err)
-    audit = _audit(settings, transport, ticket)
+    try:
+        audit = _audit(settings, transport, ticket, audit_sink)
+    except InputError as exc:
+        transport.close()
+        return _report_error(exc, as_json=as_json, out=out, err=err)
 
     def preview(plan: Any) -> None:
         if not as_json:

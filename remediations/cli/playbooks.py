@@ -115,6 +115,7 @@ def playbook_run_task(
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
     ask: Callable[[str], str] = input,
+    audit_sink: Any = None,
 ) -> int:
     """``playbook.run NAME --param K=V ...``: plan it all, preview, apply step by step."""
     from remediations.audit import AUDIT_FILE
@@ -140,7 +141,11 @@ def playbook_run_task(
         transport = open_transport(settings, err=err)
     except InputError as exc:
         return _report_error(exc, as_json=as_json, out=out, err=err)
-    audit = _audit(settings, transport, ticket)
+    try:
+        audit = _audit(settings, transport, ticket, audit_sink)
+    except InputError as exc:
+        transport.close()
+        return _report_error(exc, as_json=as_json, out=out, err=err)
 
     def preview(outcome: Any) -> None:
         if not as_json:
