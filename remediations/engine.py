@@ -226,18 +226,16 @@ def unrecorded(outcome: Outcome, exc: AuditUnwritable) -> ApplyFailed:
 def unrecorded_message(
     exc: AuditUnwritable, applied: tuple[Change, ...], not_applied: tuple[Change, ...]
 ) -> str:
-    """One sentence: the log failed, what reached the tenant, what did not."""
+    """The log failed: what reached the tenant (the log may lack it) and what did not."""
     if not applied:
-        reached = "nothing reached the tenant"
-    else:
-        reached = (
-            f"these changes reached the tenant and the log could not record all of it: "
-            f"{describe_changes(applied)}"
+        return (
+            f"Stopped because {exc}; nothing reached the tenant. Make the log writable, "
+            "then run the same command again."
         )
-    left = f"; not changed: {describe_changes(not_applied)}" if not_applied else ""
     return (
-        f"Stopped because {exc}: {reached}{left}. Make the log writable, then run the "
-        "same command again to finish."
+        f"Stopped because {exc}, so it may not record all that reached the tenant. "
+        f"Changed: {describe_changes(applied)}. Not changed: {describe_changes(not_applied)}. "
+        "Make the log writable, then run the same command again to finish."
     )
 
 

@@ -186,11 +186,15 @@ class AuditFile:
         """Write every byte (a short write is retried with the rest), then fsync."""
         view = memoryview(data)
         while view:
-            written = os.write(fd, view)
+            written = self._write(fd, view)
             if written <= 0:  # pragma: no cover - os.write raises instead
                 raise OSError(errno.EIO, "the write made no progress")
             view = view[written:]
         os.fsync(fd)
+
+    def _write(self, fd: int, data: memoryview) -> int:
+        """One ``write(2)``: it may write less than asked."""
+        return os.write(fd, data)
 
 
 def _chained_line(event: Mapping[str, Any], prev: str) -> tuple[bytes, str]:
