@@ -156,6 +156,7 @@ _STATUS_WORDS = {
     "ok": "ok, no change",
     "verified": "applied and verified",
     "failed": "FAILED",
+    "interrupted": "INTERRUPTED",
     "not-started": "not started",
 }
 
@@ -192,7 +193,7 @@ def render_result(outcome: PlaybookOutcome, *, audit_path: Path) -> str:
         return f"{table}Nothing to do: every step is already as wished. {where}\n"
     if outcome.outcome == "cancelled":
         return f"{table}Not applied. {where}\n"
-    if outcome.outcome in ("failed", "refused"):
+    if outcome.outcome in ("failed", "refused", "interrupted"):
         return f"{table}{where}\n"
     applied = sum(len(r.plan.changes) for r in outcome.steps if r.status == "verified" and r.plan)
     steps = len(outcome.ids("verified"))
