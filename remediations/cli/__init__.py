@@ -26,8 +26,10 @@ __all__ = [
     "Settings",
     "open_transport",
     "playbooks_dir",
+    "project_dir",
     "render_preview",
     "render_result",
+    "resolve_setting",
     "run_action_task",
     "settings_from",
 ]
@@ -64,14 +66,40 @@ def _whoami() -> str:
         return f"uid:{os.getuid()}"
 
 
+def project_dir(config: Any) -> Path | None:
+    """The project folder: the one holding the ``tasks.py`` Invoke loaded.
+
+    Invoke records it on its config (``set_project_location``); a plain mapping
+    (tests) may give ``project_dir``.  None when neither says (then relative
+    settings stay relative to the working directory).
+    """
+    prefix = getattr(config, "_project_prefix", None)
+    if not prefix and isinstance(config, Mapping):
+        prefix = config.get("project_dir")
+    return Path(str(prefix)) if prefix else None
+
+
+def resolve_setting(raw: str | Path, project: Path | None) -> Path:
+    """A path setting: ``~`` expanded; relative ones resolved against the project folder."""
+    path = Path(raw).expanduser()
+    if path.is_absolute() or project is None:
+        return path
+    return project / path
+
+
 def settings_from(config: Any) -> Settings:
-    """Read ``sandbox.path``, ``sandbox.faults``, ``audit.dir``, ``actor``, ``target``."""
+    """Read ``sandbox.path``, ``sandbox.faults``, ``audit.dir``, ``actor``, ``target``.
+
+    Relative paths resolve against the project folder, so every command finds the
+    same tenant and log from any subdirectory.
+    """
     sandbox = config.get("sandbox") or {}
     audit = config.get("audit") or {}
     raw_path = str(sandbox.get("path") or "")
+    project = project_dir(config)
     return Settings(
-        sandbox_path=Path(raw_path) if raw_path else DEFAULT_SANDBOX,
-        audit_dir=Path(str(audit.get("dir") or DEFAULT_AUDIT_DIR)),
+        sandbox_path=resolve_setting(raw_path or DEFAULT_SANDBOX, project),
+        audit_dir=resolve_setting(str(audit.get("dir") or DEFAULT_AUDIT_DIR), project),
         faults=str(sandbox.get("faults") or ""),
         actor=str(config.get("actor") or ""),
         target=str(config.get("target") or "sandbox"),
@@ -244,8 +272,8 @@ def render_result(outcome: Any, *, audit_path: Path) -> str:
 
 
 def playbooks_dir(config: Any) -> Path:
-    """``playbooks.dir`` (INVOKE_PLAYBOOKS_DIR), else the shipped ``playbooks/``."""
+    """``playbooks.dir`` (INVOKE_PLAYBOOKS_DIR; relative to the project), else the shipped ones."""
     from remediations.playbooks import SHIPPED_DIR
 
     raw = str((config.get("playbooks") or {}).get("dir") or "")
-    return Path(raw) if raw else SHIPPED_DIR
+    return resolve_setting(raw, project_dir(config)) if raw else SHIPPED_DIR
