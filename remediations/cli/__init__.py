@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from remediations.errors import InputError, RemediationError
+from remediations.terminal import printable
 
 __all__ = [
     "DEFAULT_SANDBOX",
@@ -184,7 +185,7 @@ def run_action_task(
 
     def preview(plan: Any) -> None:
         if not as_json:
-            out.write(render_preview(plan, transport=transport, dry_run=dry_run))
+            out.write(printable(render_preview(plan, transport=transport, dry_run=dry_run)))
 
     confirm = _confirmer(yes=yes, transport=transport, err=err, ask=ask)
 
@@ -205,7 +206,7 @@ def run_action_task(
     if as_json:
         out.write(json.dumps(outcome.to_json(), indent=2) + "\n")
     else:
-        out.write(render_result(outcome, audit_path=audit.path))
+        out.write(printable(render_result(outcome, audit_path=audit.path)))
     return 0
 
 
@@ -239,7 +240,7 @@ def _report_error(exc: RemediationError, *, as_json: bool, out: TextIO, err: Tex
         )
         doc["error"] = str(exc)
         out.write(json.dumps(doc, indent=2) + "\n")
-    err.write(f"{exc}\n")
+    err.write(printable(f"{exc}\n"))
     return exc.exit_code
 
 
@@ -253,7 +254,7 @@ def render_preview(plan: Any, *, transport: Any, dry_run: bool) -> str:
         lines.append(f"Plan ({count} change{'s' if count != 1 else ''}):")
         lines.append(plan.render_diff())
         lines.append("Equivalent Exchange Online PowerShell:")
-        lines.extend(f"  {line}" for line in plan.render_powershell().splitlines())
+        lines.extend(f"  {line}" for line in plan.render_powershell().split("\n"))
     lines.extend(f"Note: {note}" for note in plan.notes)
     return "\n".join(lines) + "\n"
 

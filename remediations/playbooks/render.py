@@ -136,7 +136,7 @@ def render_preview(outcome: PlaybookOutcome) -> str:
         else:
             count = len(plan.changes)
             lines.append(f"  Plan ({count} change{'s' if count != 1 else ''}):")
-            lines.extend(f"  {line}" for line in plan.render_diff().splitlines())
+            lines.extend(f"  {line}" for line in plan.render_diff().split("\n"))
         lines.extend(f"  Note: {note}" for note in plan.notes)
     if not outcome.steps:
         lines.append("No steps: every for_each list is empty.")
@@ -147,7 +147,7 @@ def render_preview(outcome: PlaybookOutcome) -> str:
             if result.plan is None or result.plan.is_noop:
                 continue
             lines.append(f"  # step {result.bound.id}: {_title(result)}")
-            lines.extend(f"  {line}" for line in result.plan.render_powershell().splitlines())
+            lines.extend(f"  {line}" for line in result.plan.render_powershell().split("\n"))
     return "\n".join(lines) + "\n"
 
 
