@@ -136,3 +136,22 @@ def test_sigint_mid_playbook_then_resume_converges(tenant_path: Path, audit_dir:
     again = run(PLAYBOOK, tenant_path, audit_dir)
     assert again.returncode == 0, again.stderr
     assert events(audit_dir)[-1]["outcome"] == "no-change"
+
+
+def test_sigint_while_reading_changes_nothing_and_says_so(
+    tenant_path: Path, audit_dir: Path
+) -> None:
+    """Before anything is sent, Ctrl-C stops at once: exit 130, one sentence, run-end logged."""
+    proc = start(FIX, tenant_path, audit_dir, "latency_ms=300")
+    log = audit_dir / "audit.jsonl"
+    deadline = time.monotonic() + 60
+    while not (log.exists() and b'"run-start"' in log.read_bytes()):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.strip() == "Interrupted (SIGINT) before anything was applied: nothing changed."
+    end = events(audit_dir)[-1]
+    assert (end["event"], end["outcome"]) == ("run-end", "interrupted")
+    assert len(remaining(tenant_path)) == 3
