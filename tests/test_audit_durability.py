@@ -17,7 +17,7 @@ from remediations.audit import AuditLog, check_chain, read_events
 from remediations.cli import run_action_task
 from remediations.engine import prepare
 from remediations.sandbox import SandboxTransport
-from remediations.testing import full_disk_at
+from remediations.testing.full_disk import full_disk_at
 from tests.conftest import FIXED_TIME, CliResult, events
 
 Invoke = Callable[..., subprocess.CompletedProcess[str]]

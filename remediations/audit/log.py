@@ -298,7 +298,7 @@ class AuditLog:
         directory: where ``audit.jsonl`` lives.
         clock: returns an aware UTC datetime (injected so tests can fix time).
         context: fields every event carries (actor, tenant, transport).
-        sink: the file writer (tests pass one from ``remediations.testing``
+        sink: the file writer (tests pass one from ``remediations.testing.full_disk``
             that fails at a chosen append, as a full disk would).
     """
 
