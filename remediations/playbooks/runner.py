@@ -385,7 +385,7 @@ def _interrupted(outcome: PlaybookOutcome, log: AuditLog, exc: Interrupted) -> I
         for later in after:
             if later.status == "planned":
                 later.status = "not-started"
-    if applied or left:
+    if applied:
         message = (
             f"Playbook {outcome.playbook} interrupted ({exc.signal_name})"
             + (f" at {current.bound.label}" if current is not None else "")
