@@ -241,3 +241,17 @@ def test_a_damaged_audit_setup_is_bad_input(
     assert len(proc.stderr.strip().splitlines()) == 1
     assert named in proc.stderr
     assert remaining(tenant_path) == before
+
+
+@pytest.mark.parametrize("cut", [b"", b'{"event":"note","x":"' + b"y" * 9000])
+def test_long_lines_chain_across_read_blocks(audit_dir: Path, cut: bytes) -> None:
+    """Lines longer than a read block chain, and a long cut line is closed off as one."""
+    log = AuditLog(audit_dir, clock=lambda: FIXED_TIME, context={"actor": "tester"})
+    log.event("note", note="z" * 10000)
+    with (audit_dir / "audit.jsonl").open("ab") as handle:
+        handle.write(cut)
+    log.event("note", note="after")
+    report = check_chain(audit_dir / "audit.jsonl")
+    assert report.count == (3 if cut else 2)
+    assert len(report.damaged) == (1 if cut else 0)
+    assert [e["note"] for e in read_events(audit_dir / "audit.jsonl")][-1] == "after"
