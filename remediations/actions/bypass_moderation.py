@@ -69,6 +69,7 @@ class BypassModeration:
             },
             facts={
                 "target": target,
+                "family": family,
                 "sender": sender,
                 "moderated": bool(group["ModerationEnabled"]),
                 "moderators": resolve_entries(transport, group["ModeratedBy"]),
@@ -89,7 +90,7 @@ class BypassModeration:
         if sender.outside and before.facts["requires_auth"]:
             notes.append(
                 f"{target} requires authenticated senders, so {address} is still rejected "
-                "(invoke open-group-to-external)."
+                f"(invoke open-to-external --recipient {target})."
             )
         if address.lower() in {m.lower() for m in before.facts["moderators"]}:
             notes.append(f"{address} moderates {target}; moderators are never moderated.")
@@ -105,8 +106,8 @@ class BypassModeration:
                 attribute=BYPASS,
                 before=current,
                 after=tuple(sorted((*current, address), key=str.lower)),
-                cmdlet=Cmdlet.of(
-                    "Set-DistributionGroup", Identity=target, **{BYPASS: AddRemove(add=(address,))}
+                cmdlet=before.facts["family"].set_cmdlet(
+                    target, **{BYPASS: AddRemove(add=(address,))}
                 ),
                 why="messages from senders on this list are delivered without approval",
             ),

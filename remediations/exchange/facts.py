@@ -1,6 +1,9 @@
 """Exchange texts and defaults the toolkit relies on, in one place.
 
-Each entry says where it comes from (see ``shared/reference/exchange.md``).
+Each entry says where it comes from (see ``shared/reference/exchange.md``, whose
+section 9 corrects the earlier ones): ``[doc: <page>]`` a Microsoft page,
+``[code]`` an open-source client that quotes the text, ``[PowerShell]`` the
+shell's own binder.
 Entries marked ``UNCONFIRMED`` are assumptions that no source states; they are
 kept here so that a check against a real tenant changes one line.  The texts
 of NDRs (status codes, diagnostic and user texts) are the other table of facts,
@@ -73,6 +76,54 @@ THROTTLED = (
     "Please wait and try again."
 )
 
+# [doc: Set-DistributionGroup; KB 2731947] Set-DistributionGroup by an admin who is not in
+# the group's ManagedBy, without -BypassSecurityGroupManagerCheck.
+NOT_GROUP_MANAGER = (
+    "You don't have sufficient permissions. This operation can only be performed by a "
+    "manager of the group."
+)
+# [PowerShell] a value that does not convert to the parameter's type.
+NOT_CONVERTIBLE = (
+    "Cannot process argument transformation on parameter '{name}'. "
+    'Cannot convert value "{value}" to type "{type}".'
+)
+# [PowerShell] a value outside a parameter's enumeration.
+NOT_ONE_OF = "Cannot bind parameter '{name}'. \"{value}\" is not one of {choices}."
+# UNCONFIRMED: the text for a property value longer than its limit (Name, reason text).
+TOO_LONG = (
+    "The length of the property is too long. The maximum length is {limit} and the length "
+    "of the value provided is {length}."
+)
+# UNCONFIRMED: the text for a -Priority outside the rules' range.
+BAD_PRIORITY = "The value of parameter Priority must be between 0 and {highest}."
+# UNCONFIRMED: New-MailContact with an ExternalEmailAddress that is not an SMTP address.
+BAD_SMTP_ADDRESS = (
+    "Cannot process argument transformation on parameter 'ExternalEmailAddress'. "
+    '"{value}" is not a valid SMTP address.'
+)
+# UNCONFIRMED: Graph's 400 for a value of removeLicenses/addLicenses that is not a GUID
+# (OData's literal-conversion error; assignLicense takes skuId GUIDs [doc: user:
+# assignLicense]).
+GRAPH_NOT_A_GUID = "Cannot convert the literal '{value}' to the expected type 'Edm.Guid'."
+# UNCONFIRMED: Graph's 400 for removing a license the user does not hold.
+GRAPH_LICENSE_NOT_ASSIGNED = "User license is not assigned: {sku}."
+# UNCONFIRMED: Graph's 400 for removing a license the user holds through a group
+# (group-based licensing [doc: assign licenses to a group]).
+GRAPH_LICENSE_INHERITED = (
+    "User license is inherited from a group membership and it cannot be removed directly "
+    "from the user."
+)
+# [doc: Get-MgUser; Microsoft Q&A 973533] the properties Graph returns without $select
+# (-Property): the default set (a subset; AccountEnabled and AssignedLicenses are not in it).
+GRAPH_USER_DEFAULT_PROPERTIES = (
+    "Id",
+    "DisplayName",
+    "GivenName",
+    "Surname",
+    "Mail",
+    "UserPrincipalName",
+)
+
 # --- defaults (exchange.md 2.2, 2.3) ------------------------------------------------
 
 # [doc] New-TransportRule: text and code when a reject action gives only one of them.
@@ -102,3 +153,11 @@ REFERENCES_AS_GUIDS = True
 # UNCONFIRMED: the size above which a group of more than 5,000 members rejects a message
 # (the article says only "large messages can't be sent").
 LARGE_GROUP_MAX_MESSAGE_KB = 2048
+
+# --- licensing and the directory (exchange.md 9) ------------------------------------
+
+# [doc: Microsoft 365 product names and service plan identifiers for licensing] the
+# skuId of Office 365 E3 (ENTERPRISEPACK); other SKUs in tenant files get a stable GUID.
+KNOWN_SKU_IDS = {"ENTERPRISEPACK": "6fd2c87f-b296-42f0-b197-1e91e994b900"}
+# [doc: Get-AcceptedDomain] the initial domain every tenant has: <name>.onmicrosoft.com.
+INITIAL_DOMAIN_SUFFIX = ".onmicrosoft.com"

@@ -255,14 +255,14 @@ def _graph_domains(state: SandboxState) -> dict[str, dict[str, Any]]:
 
 
 def _present_domain(state: SandboxState, name: str, entry: Mapping[str, Any]) -> dict[str, Any]:
-    default = any(
-        d.get("Default") and normalize_name(d["DomainName"]) == name for d in state.accepted_domains
-    )
+    accepted = [d for d in state.accepted_domains if normalize_name(d["DomainName"]) == name]
+    default = any(d.get("Default") for d in accepted)
+    initial = any(d.get("InitialDomain") for d in accepted)
     return {
         "Id": name,
         "IsVerified": bool(entry.get("verified", True)),
         "IsDefault": default,
-        "IsInitial": False,
+        "IsInitial": initial,
         "IsRoot": True,
         "AuthenticationType": "Managed",
         "SupportedServices": list(entry.get("services", ["Email"])),
