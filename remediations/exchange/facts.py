@@ -161,3 +161,7 @@ LARGE_GROUP_MAX_MESSAGE_KB = 2048
 KNOWN_SKU_IDS = {"ENTERPRISEPACK": "6fd2c87f-b296-42f0-b197-1e91e994b900"}
 # [doc: Get-AcceptedDomain] the initial domain every tenant has: <name>.onmicrosoft.com.
 INITIAL_DOMAIN_SUFFIX = ".onmicrosoft.com"
+# UNCONFIRMED: the MX and SPF Microsoft publishes for an initial domain (its DNS is
+# Microsoft's): <name>.mail.protection.outlook.com and Exchange Online's SPF include.
+INITIAL_DOMAIN_MX = "{name}.mail.protection.outlook.com"
+INITIAL_DOMAIN_SPF = "v=spf1 include:spf.protection.outlook.com -all"
