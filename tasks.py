@@ -194,7 +194,7 @@ def bypass_moderation(
     ticket: str = "",
     yes: bool = False,
 ) -> None:
-    """Let a sender bypass moderation of a large group (held mail, 5.7.124)."""
+    """Let a sender bypass moderation of a large group (held mail; no NDR)."""
     _run(
         c,
         "bypass-moderation",

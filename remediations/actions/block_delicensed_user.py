@@ -20,12 +20,13 @@ from typing import Any, ClassVar, Literal
 from remediations.actions._common import check_identity, read_mailbox_user
 from remediations.actions.remove_license import read_skus
 from remediations.errors import InputError, Refused
+from remediations.exchange import facts
 from remediations.exchange.cmdlet import Cmdlet, Transport
 from remediations.exchange.facts import MAX_NAME_LENGTH
 from remediations.plan import Change, Plan, Snapshot
 
 RULE_PREFIX = "Block mail to leaver "
-REJECT_CODE = "5.7.1"
+REJECT_CODE = facts.DEFAULT_REJECT_CODE
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

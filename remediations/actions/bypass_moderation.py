@@ -1,4 +1,8 @@
-"""Let a sender bypass moderation of a large or moderated group (held mail, 5.7.124)."""
+"""Let a sender bypass moderation of a large or moderated group (held mail).
+
+A moderation hold sends no NDR; 5.7.124 is a delivery restriction (the accept
+list: add-allowed-sender).  The bypass list matters only while moderation is on.
+"""
 
 from __future__ import annotations
 
@@ -39,7 +43,7 @@ class BypassModeration:
     """Add a sender to a distribution group's moderation bypass list."""
 
     name: ClassVar[str] = "bypass-moderation"
-    summary: ClassVar[str] = "Let a sender bypass moderation of a large group (held mail, 5.7.124)."
+    summary: ClassVar[str] = "Let a sender bypass moderation of a large group (held mail)."
     wish_type: ClassVar[type[Wish]] = Wish
 
     def read(self, transport: Transport, wish: Wish) -> Snapshot:

@@ -13,6 +13,8 @@ in :mod:`remediations.diagnose.codes`, with its assumptions marked
 
 from __future__ import annotations
 
+from typing import Any
+
 # --- error texts (exchange.md 2.5) -----------------------------------------------
 
 # [doc/code] ManagementObjectNotFoundException for -Identity.
@@ -35,11 +37,13 @@ VALUE_AMBIGUOUS = (
 NO_CHANGE_WARNING = (
     "The command completed successfully but no settings of '{identity}' have been modified."
 )
-# PowerShell's own parameter-binding and command-lookup texts.
+# [PowerShell] parameter binding: a parameter the cmdlet does not have.
 NO_SUCH_PARAMETER = "A parameter cannot be found that matches parameter name '{name}'."
+# [PowerShell] parameter binding: a mandatory parameter not given.
 MISSING_MANDATORY = (
     "Cannot process command because of one or more missing mandatory parameters: {names}."
 )
+# [PowerShell] command lookup: no such cmdlet.
 NO_SUCH_CMDLET = (
     "The term '{name}' is not recognized as a name of a cmdlet, function, script file, "
     "or executable program."
@@ -51,16 +55,17 @@ PROXY_IN_USE = (
 )
 # UNCONFIRMED: the exact text for a duplicate transport-rule name (exchange.md 2.5).
 DUPLICATE_RULE = "A transport rule with the name '{name}' already exists. Specify a different name."
-# UNCONFIRMED: the text for a recipient name that is already taken.
-DUPLICATE_NAME = "The name '{name}' is already being used. Please try another name."
+# [doc: exchange.md 9, "Duplicate names"] a recipient name that is already taken.
+DUPLICATE_NAME = 'The name "{name}" is already being used. Please try another name.'
 # UNCONFIRMED: text for Add/Remove on a property that takes only overwrite (Set-UnifiedGroup).
 NO_ADD_REMOVE = (
     "Cannot process argument transformation on parameter '{name}'. "
     "Add and Remove are not supported for this parameter."
 )
-# [doc] paraphrase of "you can't use ... in the same command".
+# UNCONFIRMED: paraphrase of the pages' "you can't use ... in the same command".
 SAME_COMMAND = "The {first} and {second} parameters can't be used in the same command."
-# [doc] New-TransportRule: RejectMessageEnhancedStatusCode "5.7.1 or between 5.7.900 and 5.7.999".
+# UNCONFIRMED: the text; the range is [doc: New-TransportRule] RejectMessageEnhancedStatusCode
+# "5.7.1 or between 5.7.900 and 5.7.999".
 BAD_REJECT_CODE = (
     "The value '{value}' isn't a valid enhanced status code. Valid values are 5.7.1 or "
     "5.7.900 through 5.7.999."
@@ -128,7 +133,10 @@ GRAPH_USER_DEFAULT_PROPERTIES = (
 
 # [doc] New-TransportRule: text and code when a reject action gives only one of them.
 DEFAULT_REJECT_TEXT = "Delivery not authorized, message refused"
+# [doc: New-TransportRule] the code when a reject action gives only its text.
 DEFAULT_REJECT_CODE = "5.7.1"
+# [doc: New-TransportRule] RejectMessageEnhancedStatusCode: 5.7.1, or 5.7.900 to 5.7.999.
+CUSTOM_REJECT_CODES = range(900, 1000)
 # [doc] groups: RequireSenderAuthenticationEnabled defaults to $true.
 DEFAULT_GROUP_REQUIRES_AUTH = True
 # UNCONFIRMED: user mailboxes default to $false.
@@ -148,6 +156,38 @@ MAX_REJECT_TEXT = 1024
 # them, and actions resolve every entry with Get-Recipient whatever its form.
 REFERENCES_AS_GUIDS = True
 
+# [doc: Get-OutboundConnector, Get-InboundConnector, New-OutboundConnector,
+# New-InboundConnector] (exchange.md 2.2) what Get-*Connector shows for a property a
+# connector was created without.
+OUTBOUND_CONNECTOR_DEFAULTS: dict[str, Any] = {
+    "ConnectorType": "Partner",
+    "SmartHosts": [],
+    "RecipientDomains": [],
+    "UseMXRecord": True,
+    "Enabled": True,
+    "IsTransportRuleScoped": False,
+    "RouteAllMessagesViaOnPremises": False,
+    "CloudServicesMailEnabled": False,
+    "TlsSettings": None,
+    "TlsDomain": None,
+    "Comment": "",
+}
+# [doc: Get-InboundConnector, New-InboundConnector] (exchange.md 2.2) likewise, inbound.
+INBOUND_CONNECTOR_DEFAULTS: dict[str, Any] = {
+    "ConnectorType": "Partner",
+    "ConnectorSource": "Default",
+    "SenderDomains": [],
+    "SenderIPAddresses": [],
+    "RestrictDomainsToIPAddresses": False,
+    "RestrictDomainsToCertificate": False,
+    "RequireTls": True,
+    "TlsSenderCertificateName": None,
+    "CloudServicesMailEnabled": False,
+    "Enabled": True,
+    "Comment": "",
+}
+
+
 # --- mail flow (the 5.7.1 article, the NDR table) -----------------------------------
 
 # UNCONFIRMED: the size above which a group of more than 5,000 members rejects a message
@@ -164,4 +204,5 @@ INITIAL_DOMAIN_SUFFIX = ".onmicrosoft.com"
 # UNCONFIRMED: the MX and SPF Microsoft publishes for an initial domain (its DNS is
 # Microsoft's): <name>.mail.protection.outlook.com and Exchange Online's SPF include.
 INITIAL_DOMAIN_MX = "{name}.mail.protection.outlook.com"
+# UNCONFIRMED: likewise, the initial domain's SPF record.
 INITIAL_DOMAIN_SPF = "v=spf1 include:spf.protection.outlook.com -all"

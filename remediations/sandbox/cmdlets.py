@@ -552,7 +552,7 @@ def _valid_reject_code(code: str) -> bool:
     if code == "5.7.1":
         return True
     match = re.fullmatch(r"5\.7\.(\d{3})", code)
-    return match is not None and 900 <= int(match.group(1)) <= 999
+    return match is not None and int(match.group(1)) in facts.CUSTOM_REJECT_CODES
 
 
 def _check_priority(state: SandboxState, cmdlet: Cmdlet, highest: int) -> int | None:

@@ -43,34 +43,10 @@ __all__ = [
 
 Handler = Callable[[SandboxState, Cmdlet], CmdletResult]
 
-# property -> default, per direction (exchange.md 2.2); the type of the default is the
-# type a tenant file must give (a list means a multi-valued property of strings).
-_OUTBOUND: dict[str, Any] = {
-    "ConnectorType": "Partner",
-    "SmartHosts": [],
-    "RecipientDomains": [],
-    "UseMXRecord": True,
-    "Enabled": True,
-    "IsTransportRuleScoped": False,
-    "RouteAllMessagesViaOnPremises": False,
-    "CloudServicesMailEnabled": False,
-    "TlsSettings": None,
-    "TlsDomain": None,
-    "Comment": "",
-}
-_INBOUND: dict[str, Any] = {
-    "ConnectorType": "Partner",
-    "ConnectorSource": "Default",
-    "SenderDomains": [],
-    "SenderIPAddresses": [],
-    "RestrictDomainsToIPAddresses": False,
-    "RestrictDomainsToCertificate": False,
-    "RequireTls": True,
-    "TlsSenderCertificateName": None,
-    "CloudServicesMailEnabled": False,
-    "Enabled": True,
-    "Comment": "",
-}
+# property -> default, per direction (facts.py); the type of the default is the type a
+# tenant file must give (a list means a multi-valued property of strings).
+_OUTBOUND: dict[str, Any] = dict(facts.OUTBOUND_CONNECTOR_DEFAULTS)
+_INBOUND: dict[str, Any] = dict(facts.INBOUND_CONNECTOR_DEFAULTS)
 _CHOICES: dict[str, tuple[str | None, ...]] = {
     "ConnectorType": ("Partner", "OnPremises"),
     "ConnectorSource": ("Default", "HybridWizard", "Migrated"),
