@@ -154,9 +154,9 @@ class RemoveLicense:
         if inherited:
             lic = inherited[0]
             raise Refused(
-                f"--user {wish.user!r}: the {lic.part} license comes through the group "
-                f"{', '.join(lic.groups)} (group-based licensing) and cannot be removed from "
-                "the user; remove the user from that group instead"
+                f"--user {wish.user!r}: the {lic.part} license is assigned through the group "
+                f"{', '.join(lic.groups)} and cannot be removed from the user (group-based "
+                "licensing); remove the user from that group instead"
                 + (", or name the others with --sku." if len(inherited) < len(removing) else ".")
             )
         current = tuple(lic.part for lic in held)

@@ -124,9 +124,9 @@ class TestRemoveLicense:
         with pytest.raises(Refused) as info:
             plan(sandbox, "remove-license", user="riley.chen@contoso.com")
         assert str(info.value) == (
-            "--user 'riley.chen@contoso.com': the ENTERPRISEPACK license comes through the "
-            "group Licensed Staff (licensed-staff@contoso.com) (group-based licensing) and "
-            "cannot be removed from the user; remove the user from that group instead."
+            "--user 'riley.chen@contoso.com': the ENTERPRISEPACK license is assigned through "
+            "the group Licensed Staff (licensed-staff@contoso.com) and cannot be removed from "
+            "the user (group-based licensing); remove the user from that group instead."
         )
 
     def test_an_enabled_account_is_refused(self, sandbox: SandboxTransport) -> None:
