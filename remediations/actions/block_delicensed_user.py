@@ -125,7 +125,8 @@ class BlockDelicensedUser:
             raise Refused(
                 f"--user {wish.user!r} looks active (account enabled, licensed: "
                 f"{', '.join(licenses)}); blocking mail to an active user is refused. Remove "
-                "the license or disable the account first, or pass --even-if-active."
+                "the license or disable the account first, or pass --even-if-active (in a "
+                "playbook, even_if_active=true)."
             )
         notes = []
         if licenses:

@@ -148,7 +148,7 @@ class RemoveLicense:
             raise Refused(
                 f"--user {wish.user!r} is an enabled account; removing the licenses of someone "
                 "who has not left is refused. Disable the account first (on premises, if "
-                "synced), or pass --even-if-active."
+                "synced), or pass --even-if-active (in a playbook, even_if_active=true)."
             )
         inherited = [lic for lic in removing if not lic.direct]
         if inherited:
