@@ -269,6 +269,15 @@ def _getter(types: Types, *, by_address: bool = True) -> Handler:
     return get
 
 
+def _get_group_members(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
+    """Get-DistributionGroupMember: the members the tenant holds (not MemberCount's rest)."""
+    group = _resolve_identity(state, cmdlet, GROUP_TYPES)
+    members = [state.by_guid(g) for g in group.get("Members", ())]
+    return CmdletResult(
+        objects=tuple(present_recipient(state, m) for m in members if m is not None)
+    )
+
+
 def _as_tuple(value: ParamValue) -> tuple[str, ...]:
     if isinstance(value, tuple):
         return value
@@ -800,6 +809,11 @@ CMDLETS: dict[str, tuple[frozenset[str], tuple[str, ...], Handler]] = {
         _SET_GROUP_PARAMS,
         ("Identity",),
         _setter(_DG, manager_check=True),
+    ),
+    "get-distributiongroupmember": (
+        frozenset({"Identity", "ResultSize"}),
+        ("Identity",),
+        _get_group_members,
     ),
     "get-unifiedgroup": (_GET_NO_TYPE_PARAMS, (), _getter(_UG)),
     "set-unifiedgroup": (_UNIFIED_PARAMS, ("Identity",), _setter(_UG, overwrite_only=True)),

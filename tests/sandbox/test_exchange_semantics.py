@@ -250,6 +250,16 @@ class TestIdentities:
         anr = sandbox.send(Cmdlet.of("Get-Recipient", Anr="Orders")).objects
         assert {o["Guid"] for o in anr} == {folder["Guid"], group["Guid"]}
 
+    def test_group_members(self, sandbox: SandboxTransport) -> None:
+        """Get-DistributionGroupMember lists the members the tenant file names."""
+        members = sandbox.send(
+            Cmdlet.of("Get-DistributionGroupMember", Identity="Finance Approvers")
+        )
+        assert sorted(m["PrimarySmtpAddress"] for m in members.objects) == [
+            "alex.kim@contoso.com",
+            "cfo@contoso.com",
+        ]
+
     def test_get_recipient_filters_by_recipienttypedetails(self, sandbox: SandboxTransport) -> None:
         """With -Identity too."""
         found = one(
