@@ -9,7 +9,7 @@
     * CmdletError                        a cmdlet answered with an error record; .category
       * NotFound                         category "NotFound": the object named does not exist
       * Ambiguous                        category "Ambiguous": several objects answer to it
-      * PermissionDenied                 category "PermissionDenied": the role or permission is missing
+      * PermissionDenied                 category "PermissionDenied": a role or permission missing
       * RejectedByServer                 any other refusal (bad argument, duplicate name, ...)
     * Throttled                          the tenant asked us to slow down, past the run's budget
     * Unavailable (= BackendUnavailable) the tenant did not answer

@@ -73,6 +73,14 @@ THROTTLED = (
     "Please wait and try again."
 )
 
+# [code] the warning a Get-* gives when -ResultSize stopped it (default 1000); that the admin
+# API sends it in @adminapi.warnings (rather than paging) is UNCONFIRMED.
+RESULT_SIZE_WARNING = (
+    "There are more results available than are currently displayed. To view them, increase "
+    "the value for the ResultSize parameter."
+)
+RESULT_SIZE_WARNING_START = "There are more results available"
+
 # --- defaults (exchange.md 2.2, 2.3) ------------------------------------------------
 
 # [doc] New-TransportRule: text and code when a reject action gives only one of them.
