@@ -94,8 +94,8 @@ class LoopbackTenant:
         self,
         sandbox: SandboxTransport,
         *,
-        token: str = "loopback-token",
-        tenant: str = "",  # noqa: S107
+        token: str = "loopback-token",  # noqa: S107 - the loopback server's own test token
+        tenant: str = "",
     ) -> None:
         self.sandbox = sandbox
         self.directory = SandboxDirectory(sandbox)
