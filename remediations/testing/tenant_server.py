@@ -72,6 +72,7 @@ class LoggedRequest:
 
     method: str
     path: str
+    #: header names in lower case
     headers: Mapping[str, str]
     cmdlet: str = ""
     parameters: Mapping[str, Any] = field(default_factory=dict)
@@ -102,6 +103,9 @@ class LoopbackTenant:
         self.token = token
         self.tenant = tenant or sandbox.tenant
         self.requests: list[LoggedRequest] = []
+        #: UPN (lower case) -> [(SKU GUID, group id)]: licenses a user holds through a group,
+        #: added to ``licenseAssignmentStates`` (the sandbox has no group licensing)
+        self.group_licenses: dict[str, list[tuple[str, str]]] = {}
         self._faults: list[list[Any]] = []  # [Fault, remaining]
         self._pages: dict[str, tuple[str, list[Any]]] = {}
         self._lock = threading.Lock()
@@ -196,7 +200,10 @@ class _Handler(BaseHTTPRequestHandler):
         with server._lock:
             server.requests.append(
                 LoggedRequest(
-                    method=self.command, path=self.path, headers=dict(self.headers), **kwargs
+                    method=self.command,
+                    path=self.path,
+                    headers={k.lower(): v for k, v in self.headers.items()},
+                    **kwargs,
                 )
             )
 
@@ -328,7 +335,7 @@ class _Handler(BaseHTTPRequestHandler):
             if fault.retry_after is not None:
                 headers["Retry-After"] = f"{fault.retry_after:g}"
             status = 429 if fault.kind in ("throttle", "concurrency") else fault.status
-            self._send(status, _graph_error("TooManyRequests", "Too many requests."), headers)
+            self._send(status, _GRAPH_FAULTS.get(status, _GRAPH_FAULTS[503]), headers)
             return
         segments = [unquote(s) for s in path.strip("/").split("/")]
         try:
@@ -356,14 +363,23 @@ class _Handler(BaseHTTPRequestHandler):
         directory = server.directory
         match (method, segments):
             case ("GET", ["users", user]):
-                return 200, _graph_user(directory.user(user))
+                return 200, self._user(user)
             case ("POST", ["users", user, "assignLicense"]):
                 if body is None or body.get("addLicenses") is None:
                     return 400, _graph_error(
                         "Request_BadRequest", "addLicenses is required (an empty list adds none)."
                     )
-                directory.remove_licenses(user, tuple(str(s) for s in body.get("removeLicenses")))
-                return 200, _graph_user(directory.user(user))
+                removing = tuple(str(s) for s in body.get("removeLicenses"))
+                for sku in removing:
+                    groups = [g for s, g in server.group_licenses.get(user.lower(), []) if s == sku]
+                    if groups:
+                        return 400, _graph_error(
+                            "Request_BadRequest",
+                            f"User license is inherited from a group membership and it cannot "
+                            f"be removed directly from the user: {sku} (group {groups[0]}).",
+                        )
+                directory.remove_licenses(user, removing)
+                return 200, self._user(user)
             case ("GET", ["subscribedSkus"]):
                 return 200, {"value": _subscribed_skus(server)}
             case ("GET", ["domains"]):
@@ -384,6 +400,17 @@ class _Handler(BaseHTTPRequestHandler):
             "Request_ResourceNotFound", f"No route for /v1.0/{'/'.join(segments)}."
         )
 
+    def _user(self, user: str) -> dict[str, Any]:
+        server = self.tenant_server
+        found = server.directory.user(user)
+        doc = _graph_user(found)
+        for sku, group in server.group_licenses.get(found.user_principal_name.lower(), []):
+            doc["assignedLicenses"].append({"skuId": sku, "disabledPlans": []})
+            doc["licenseAssignmentStates"].append(
+                {"skuId": sku, "assignedByGroup": group, "state": "Active", "disabledPlans": []}
+            )
+        return doc
+
 
 # --- shapes ------------------------------------------------------------------------------
 
@@ -403,6 +430,16 @@ def _admin_error(code: str, category: str, message: str) -> dict[str, Any]:
 
 def _graph_error(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "innerError": {"request-id": "loopback"}}}
+
+
+# [doc] Graph's texts for throttling and a missing permission; the 503 text is this server's.
+_GRAPH_FAULTS = {
+    429: _graph_error("TooManyRequests", "Too many requests."),
+    403: _graph_error(
+        "Authorization_RequestDenied", "Insufficient privileges to complete the operation."
+    ),
+    503: _graph_error("ServiceUnavailable", "The service is unavailable."),
+}
 
 
 def _max_page_size(prefer: str) -> int:

@@ -99,7 +99,7 @@ def test_wire_format_and_headers(server: LoopbackTenant, exo: AdminApiTransport)
             },
         }
     }
-    headers = {k.lower(): v for k, v in seen.headers.items()}
+    headers = seen.headers
     assert headers["authorization"] == "Bearer loopback-token"
     assert headers["x-anchormailbox"].startswith("APP:SystemMailbox{bb558c35-")
     assert headers["prefer"] == "odata.maxpagesize=1000"
