@@ -41,6 +41,7 @@ __all__ = [
     "make_credential",
     "read_secret",
     "token_claims",
+    "token_sources",
 ]
 
 INSTALL_HINT = "install the tenant SDKs with: pip install -e '.[tenants]'"
@@ -56,42 +57,34 @@ class AccessToken(NamedTuple):
 
 
 class EnvTokenCredential:
-    """``kind: token``: access tokens an engineer already holds, read from the environment.
+    """``kind: token``: an access token an engineer already holds, read from the environment.
 
-    A scope for Microsoft Graph gets the token in ``graph_env``; any other
-    scope (Exchange Online) the one in ``exchange_env``.  The variables are read
-    when a token is asked for, so a missing one is reported by name then.
+    One per service (Exchange, Graph): the variable is read when a token is
+    asked for, so a missing one is reported by name then, before anything is sent.
     """
 
-    def __init__(self, *, exchange_env: str, graph_env: str, graph_hosts: tuple[str, ...]) -> None:
-        self.exchange_env = exchange_env
-        self.graph_env = graph_env
-        self.graph_hosts = graph_hosts
+    def __init__(self, *, env: str, key: str, service: str) -> None:
+        self.env = env
+        self.key = key
+        self.service = service
 
     def __repr__(self) -> str:
-        return (
-            f"EnvTokenCredential(exchange_env={self.exchange_env!r}, graph_env={self.graph_env!r})"
-        )
+        return f"EnvTokenCredential(env={self.env!r})"
 
     def get_token(self, *scopes: str, **_: Any) -> AccessToken:
-        """The token for the first scope's service, valid (as far as we know) for an hour."""
-        scope = scopes[0] if scopes else ""
-        is_graph = any(host in scope for host in self.graph_hosts)
-        env = self.graph_env if is_graph else self.exchange_env
-        key = "graph_token_env" if is_graph else "exchange_token_env"
-        if not env:
+        """The token, valid until its ``exp`` claim (an hour when it carries none)."""
+        if not self.env:
             raise InputError(
-                f"credential.{key} is not set; name the environment variable holding the "
-                f"{'Graph' if is_graph else 'Exchange'} access token."
+                f"credential.{self.key} is not set; name the environment variable holding "
+                f"the {self.service} access token."
             )
-        value = os.environ.get(env, "").strip()
+        value = os.environ.get(self.env, "").strip()
         if not value:
             raise InputError(
-                f"the environment variable {env} (credential.{key}) is empty or unset; "
-                "export the access token in it."
+                f"the environment variable {self.env} (credential.{self.key}) is empty or "
+                "unset; export the access token in it."
             )
-        claims = token_claims(value)
-        expires = claims.get("exp")
+        expires = token_claims(value).get("exp")
         expires_on = int(expires) if isinstance(expires, int) else int(time.time()) + 3600
         return AccessToken(value, expires_on)
 
@@ -158,13 +151,28 @@ def read_secret(*, env: str, file: Path | None, what: str) -> str:
     raise InputError(f"{what} is missing; give the name of an environment variable or a file.")
 
 
-def make_credential(spec: CredentialSpec, *, tenant: str, graph_hosts: tuple[str, ...]) -> Any:
-    """The credential ``spec.kind`` names; imports azure-identity only for the kinds that use it."""
+def token_sources(spec: CredentialSpec, *, tenant: str) -> tuple[BearerTokens, BearerTokens]:
+    """The run's token sources for Exchange and Graph: one credential, or a variable each."""
     if spec.kind == "token":
-        return EnvTokenCredential(
-            exchange_env=spec.exchange_token_env,
-            graph_env=spec.graph_token_env,
-            graph_hosts=graph_hosts,
+        return (
+            BearerTokens(
+                EnvTokenCredential(
+                    env=spec.exchange_token_env, key="exchange_token_env", service="Exchange"
+                )
+            ),
+            BearerTokens(
+                EnvTokenCredential(env=spec.graph_token_env, key="graph_token_env", service="Graph")
+            ),
+        )
+    shared = BearerTokens(make_credential(spec, tenant=tenant))
+    return shared, shared
+
+
+def make_credential(spec: CredentialSpec, *, tenant: str) -> Any:
+    """The azure-identity credential ``spec.kind`` names, imported only now."""
+    if spec.kind == "token":
+        raise InputError(
+            "credential.kind 'token' takes tokens from the environment; see token_sources."
         )
     try:
         import azure.identity as identity

@@ -83,13 +83,6 @@ CREDENTIAL_KINDS = (
 ONPREM_AUTH = ("kerberos", "negotiate", "certificate", "basic")
 GLOBAL_EXCHANGE = "https://outlook.office365.com"
 GLOBAL_GRAPH = "https://graph.microsoft.com"
-# the Graph hosts of the global and national clouds (a token scope naming one is a Graph scope)
-GRAPH_HOSTS = (
-    "graph.microsoft.com",
-    "graph.microsoft.us",
-    "dod-graph.microsoft.us",
-    "microsoftgraph.chinacloudapi.cn",
-)
 
 _COMMON_KEYS = frozenset({"kind"})
 _KEYS = {
@@ -465,22 +458,20 @@ def _sandbox_target(config: Any, spec: TargetSpec, err: TextIO, dry_run: bool) -
 
 
 def _online_target(spec: TargetSpec, budget: RetryBudget, dry_run: bool) -> Target:
-    from remediations.credentials import BearerTokens, make_credential
+    from remediations.credentials import token_sources
     from remediations.diagnose._dns import SystemResolver
     from remediations.exchange.adminapi import AdminApiTransport
     from remediations.exchange.dryrun import DryRun
 
     assert spec.credential is not None  # checked when the settings were read
-    tokens = BearerTokens(
-        make_credential(spec.credential, tenant=spec.tenant, graph_hosts=_graph_hosts(spec))
-    )
+    exchange_tokens, graph_tokens = token_sources(spec.credential, tenant=spec.tenant)
     transport = AdminApiTransport(
         tenant=spec.tenant,
         endpoint=spec.exchange_endpoint,
-        token=tokens.token,
+        token=exchange_tokens.token,
         budget=budget,
     )
-    directory = _graph_directory(spec, tokens, budget, dry_run)
+    directory = _graph_directory(spec, graph_tokens, budget, dry_run)
     exchange: Transport = DryRun(transport) if dry_run else transport
     return Target(
         name=spec.name,
@@ -494,13 +485,8 @@ def _online_target(spec: TargetSpec, budget: RetryBudget, dry_run: bool) -> Targ
             f"{spec.name}: Exchange Online {spec.tenant} (admin API at {spec.exchange_endpoint}); "
             f"directory: Microsoft Graph at {spec.graph_endpoint}"
         ),
-        _closers=(transport.close, directory.close, tokens.close),
+        _closers=(transport.close, directory.close, exchange_tokens.close, graph_tokens.close),
     )
-
-
-def _graph_hosts(spec: TargetSpec) -> tuple[str, ...]:
-    host = urlsplit(spec.graph_endpoint).netloc
-    return (*GRAPH_HOSTS, host) if host not in GRAPH_HOSTS else GRAPH_HOSTS
 
 
 def _graph_directory(spec: TargetSpec, tokens: Any, budget: RetryBudget, dry_run: bool) -> Any:

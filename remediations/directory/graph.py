@@ -213,7 +213,7 @@ class GraphDirectory:
         token, scope = self._token, self.scope
         host = urlsplit(self.endpoint).hostname or ""
 
-        class _Tokens(AccessTokenProvider):  # type: ignore[misc]
+        class _Tokens(AccessTokenProvider):  # type: ignore[misc,valid-type]
             async def get_authorization_token(
                 self, uri: str, additional_authentication_context: Any = None
             ) -> str:
@@ -324,13 +324,14 @@ def _sdk() -> SimpleNamespace:
                 )
                 from kiota_abstractions.base_request_configuration import RequestConfiguration
                 from kiota_http.middleware.options import RetryHandlerOption
-                from msgraph import GraphRequestAdapter, GraphServiceClient
                 from msgraph.generated.users.item.assign_license.assign_license_post_request_body import (  # noqa: E501
                     AssignLicensePostRequestBody,
                 )
                 from msgraph.generated.users.item.user_item_request_builder import (
                     UserItemRequestBuilder,
                 )
+                from msgraph.graph_request_adapter import GraphRequestAdapter
+                from msgraph.graph_service_client import GraphServiceClient
                 from msgraph_core import GraphClientFactory
         except ImportError:
             raise InputError(
