@@ -420,9 +420,17 @@ def open_target(
     from remediations.budget import RetryBudget
 
     budget = budget or RetryBudget()
-    if spec.kind == "exchange-online":
-        return _online_target(spec, budget, dry_run)
-    return _onprem_target(spec, budget, dry_run)
+    try:
+        if spec.kind == "exchange-online":
+            return _online_target(spec, budget, dry_run)
+        return _onprem_target(spec, budget, dry_run)
+    except ImportError as exc:
+        from remediations.credentials import INSTALL_HINT
+
+        raise InputError(
+            f"target {spec.name!r} needs the tenant SDKs ({exc.name or exc} is missing); "
+            f"{INSTALL_HINT}."
+        ) from None
 
 
 def _sandbox_target(config: Any, spec: TargetSpec, err: TextIO, dry_run: bool) -> Target:

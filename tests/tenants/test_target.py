@@ -332,3 +332,38 @@ def test_sandbox_targets_import_no_tenant_sdk(tenant_path: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("missing", "credential"),
+    [
+        ("httpx", {"kind": "token", "exchange_token_env": "X"}),
+        ("azure", {"kind": "azure-cli"}),
+    ],
+)
+def test_without_the_tenant_sdks_one_sentence_says_what_to_install(
+    missing: str, credential: dict[str, Any]
+) -> None:
+    """A real target without the extra installed: exit 2 and the pip command, no traceback."""
+    config = {
+        "targets": {
+            "t": {"kind": "exchange-online", "tenant": "contoso.com", "credential": credential}
+        }
+    }
+    code = textwrap.dedent(
+        f"""
+        import sys
+        sys.modules[{missing!r}] = None  # as if the package were not installed
+        from remediations.errors import InputError
+        from remediations.target import open_target
+        try:
+            open_target({config!r}, "t")
+        except InputError as exc:
+            print(exc.exit_code, exc)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.startswith("2 ")
+    assert "pip install -e '.[tenants]'" in out.stdout
