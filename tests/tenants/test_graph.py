@@ -15,6 +15,7 @@ from remediations.errors import (
     CmdletError,
     DryRunWrite,
     NotFound,
+    OutcomeUnknown,
     PermissionDenied,
     RejectedByServer,
     Throttled,
@@ -149,3 +150,26 @@ def test_preview_is_labelled_as_graph() -> None:
         "-AddLicenses @() -RemoveLicenses @('6fd2c87f-0000')"
     ) in preview
     assert "Exchange Online PowerShell" not in preview
+
+
+def test_a_lost_assign_license_answer_is_not_resent(
+    server: LoopbackTenant, graph: GraphDirectory, served_path: Path
+) -> None:
+    """assignLicense ran but its answer was lost: OutcomeUnknown, one POST, read back to see."""
+    held = graph.user("alex.kim@contoso.com").assigned_licenses
+    server.inject(Fault(kind="drop", cmdlet="assignLicense"))
+    with pytest.raises(OutcomeUnknown, match="read the user back"):
+        graph.remove_licenses("alex.kim@contoso.com", held)
+    assert len(server.writes()) == 1
+    saved = SandboxDirectory(SandboxTransport(served_path))
+    assert saved.user("alex.kim@contoso.com").assigned_licenses == ()
+
+
+def test_an_unavailable_read_is_retried(
+    server: LoopbackTenant, graph: GraphDirectory, clock: FakeClock
+) -> None:
+    """A 503 on a read: back off, try again, answer."""
+    server.inject(Fault(kind="status", status=503))
+    assert graph.service_records("contoso.com")
+    assert clock.sleeps == [1.0]
+    assert [r.outcome for r in server.requests] == ["status", "ok"]
