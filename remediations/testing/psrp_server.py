@@ -40,6 +40,7 @@ from remediations.errors import CmdletError, TransportError
 from remediations.exchange.adminapi import CATEGORY_EXCEPTIONS
 from remediations.exchange.cmdlet import AddRemove, Cmdlet, ParamValue
 from remediations.sandbox.transport import SandboxTransport
+from remediations.testing.tenant_server import refuse_graph_cmdlet
 
 __all__ = ["LoopbackExchangeServer", "PsrpCall"]
 
@@ -170,6 +171,7 @@ class LoopbackExchangeServer:
                 cmdlet = Cmdlet(
                     command.command_text, tuple((k, _param(v)) for k, v in params.items())
                 )
+                refuse_graph_cmdlet(cmdlet)
                 with self.lock:
                     result = self.sandbox.send(cmdlet)
             except CmdletError as exc:

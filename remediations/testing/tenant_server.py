@@ -39,7 +39,7 @@ from remediations.exchange.adminapi import CATEGORY_EXCEPTIONS, HASHTABLE_TYPE
 from remediations.exchange.cmdlet import AddRemove, Cmdlet, ParamValue
 from remediations.sandbox.transport import SandboxTransport
 
-__all__ = ["Fault", "LoggedRequest", "LoopbackTenant"]
+__all__ = ["Fault", "LoggedRequest", "LoopbackTenant", "refuse_graph_cmdlet"]
 
 # [code] the ExCode prefix seen on a not-found; the others are this server's own.
 _EX_CODES = {"NotFound": "Ex6F9304"}
@@ -269,6 +269,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             cmdlet = Cmdlet(name, tuple((k, _from_wire(v)) for k, v in params.items()))
+            refuse_graph_cmdlet(cmdlet)
             with server._lock:
                 result = server.sandbox.send(cmdlet)
         except Throttled as exc:
@@ -413,6 +414,18 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 # --- shapes ------------------------------------------------------------------------------
+
+
+def refuse_graph_cmdlet(cmdlet: Cmdlet) -> None:
+    """Exchange has no Microsoft Graph PowerShell cmdlets (``Get-MgUser``...): refuse them.
+
+    The sandbox answers them for its own directory; a server that stands for
+    Exchange must not, or code sending them to Exchange would pass its tests.
+    """
+    if cmdlet.name.partition("-")[2].lower().startswith("mg"):
+        raise CmdletError(
+            facts.NO_SUCH_CMDLET.format(name=cmdlet.name), cmdlet=cmdlet, category="CommandNotFound"
+        )
 
 
 def _admin_error(code: str, category: str, message: str) -> dict[str, Any]:

@@ -316,3 +316,11 @@ def test_unreachable_server_is_an_error(budget: RetryBudget) -> None:
     with pytest.raises(TransportError, match="did not answer Get-AcceptedDomain"):
         dead.send(Cmdlet.of("Get-AcceptedDomain"))
     dead.close()
+
+
+def test_graph_cmdlets_are_not_exchange_cmdlets(exo: AdminApiTransport) -> None:
+    """Get-MgUser is Graph PowerShell: Exchange Online does not know it (use the Directory)."""
+    with pytest.raises(RejectedByServer) as caught:
+        exo.send(Cmdlet.of("Get-MgUser", UserId="alex.kim@contoso.com"))
+    assert caught.value.category == "CommandNotFound"
+    assert "'Get-MgUser' is not recognized" in str(caught.value)

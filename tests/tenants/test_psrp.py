@@ -210,3 +210,9 @@ def test_an_onprem_target_from_settings(
     )
     assert outcome.outcome == "applied"
     target.close()
+
+
+def test_graph_cmdlets_are_not_exchange_cmdlets(onprem: PsrpTransport) -> None:
+    """Exchange Server does not run Graph PowerShell either."""
+    with pytest.raises(RejectedByServer, match="'Set-MgUserLicense' is not recognized"):
+        onprem.send(Cmdlet.of("Set-MgUserLicense", UserId="alex.kim@contoso.com"))
