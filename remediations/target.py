@@ -84,7 +84,6 @@ ONPREM_AUTH = ("kerberos", "negotiate", "certificate", "basic")
 GLOBAL_EXCHANGE = "https://outlook.office365.com"
 GLOBAL_GRAPH = "https://graph.microsoft.com"
 
-_COMMON_KEYS = frozenset({"kind"})
 _KEYS = {
     "exchange-online": frozenset({"kind", "tenant", "credential", "endpoints", "onprem"}),
     "exchange-onprem": frozenset(

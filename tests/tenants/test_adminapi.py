@@ -324,3 +324,47 @@ def test_graph_cmdlets_are_not_exchange_cmdlets(exo: AdminApiTransport) -> None:
         exo.send(Cmdlet.of("Get-MgUser", UserId="alex.kim@contoso.com"))
     assert caught.value.category == "CommandNotFound"
     assert "'Get-MgUser' is not recognized" in str(caught.value)
+
+
+PLAYBOOK = """\
+name: contact-then-bypass
+description: Let a partner mail Finance Approvers, then skip All Staff's moderation.
+answers:
+  causes: [restricted-recipient, large-group-moderation]
+parameters:
+  sender:
+    type: address
+    description: the partner's address
+steps:
+  - name: Allow the partner on Finance Approvers
+    action: add-allowed-sender
+    inputs:
+      recipient: finance-approvers@contoso.com
+      sender: ${sender}
+  - name: Let the partner bypass moderation of All Staff
+    action: bypass-moderation
+    inputs:
+      group: allstaff@contoso.com
+      sender: ${sender}
+"""
+
+
+def test_a_playbook_through_rest_ends_as_on_the_sandbox(
+    tmp_path: Path, served_path: Path, exo: AdminApiTransport, audit: AuditLog
+) -> None:
+    """A two-step playbook applied over the admin API leaves the tenant as the sandbox run does."""
+    from remediations.playbooks import bind, load_playbook, run_playbook
+
+    path = tmp_path / "contact-then-bypass.yaml"
+    path.write_text(PLAYBOOK)
+    playbook = bind(load_playbook(path), {"sender": "partner@fabrikam.com"})
+    direct_path = tmp_path / "direct.json"
+    reset_sandbox(direct_path)
+    direct = run_playbook(
+        playbook, transport=SandboxTransport(direct_path), audit=audit, dry_run=False
+    )
+    rest = run_playbook(playbook, transport=exo, audit=audit, dry_run=False)
+    assert direct.outcome == rest.outcome == "applied"
+    assert [s.status for s in rest.steps] == [s.status for s in direct.steps]
+    served = json.loads(served_path.read_text())
+    assert served["recipients"] == json.loads(direct_path.read_text())["recipients"]
