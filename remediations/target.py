@@ -477,6 +477,7 @@ def _online_target(spec: TargetSpec, budget: RetryBudget, dry_run: bool) -> Targ
         endpoint=spec.exchange_endpoint,
         token=exchange_tokens.token,
         budget=budget,
+        onprem=spec.onprem,
     )
     directory = _graph_directory(spec, graph_tokens, budget, dry_run)
     exchange: Transport = DryRun(transport) if dry_run else transport

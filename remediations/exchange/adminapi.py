@@ -141,8 +141,11 @@ class AdminApiTransport:
         page_size: int = 1000,
         timeout: float = 900.0,
         client: httpx.Client | None = None,
+        onprem: str = "",
     ) -> None:
         self.tenant = tenant
+        #: the configured exchange-onprem target that changes directory-synced objects
+        self.onprem = onprem
         self.endpoint = endpoint.rstrip("/")
         self.url = f"{self.endpoint}/adminapi/beta/{quote(tenant, safe='')}/InvokeCommand"
         self.scope = f"{self.endpoint}/.default"
@@ -258,7 +261,7 @@ class AdminApiTransport:
                         cmdlet=cmdlet,
                     )
                 else:
-                    raise _error(response, cmdlet)
+                    raise _error(response, cmdlet, onprem=self.onprem)
             if not self.budget.wait(attempt, retry_after):
                 raise failure
             attempt += 1
@@ -328,9 +331,21 @@ def _server_message(response: httpx.Response) -> str:
     return _error_parts(response)[2]
 
 
-def _error(response: httpx.Response, cmdlet: Cmdlet) -> TransportError:
+def _error(response: httpx.Response, cmdlet: Cmdlet, *, onprem: str = "") -> TransportError:
     code, exc_type, message = _error_parts(response)
     message = message or f"HTTP {response.status_code} {response.reason_phrase}"
+    if facts.DIR_SYNCED_MARK in message:
+        where = (
+            f"run it against the on-premises target {onprem!r}"
+            if onprem
+            else "configure an exchange-onprem target and name it in this target's 'onprem'"
+        )
+        return CmdletError.of(
+            f"{message} (The object is synchronized from on premises: {where}.)",
+            category="DirSynced",
+            cmdlet=cmdlet,
+            code=code,
+        )
     if response.status_code in (401, 403):
         return PermissionDenied(
             f"Exchange Online refused {cmdlet.name} (HTTP {response.status_code}): {message}",

@@ -80,6 +80,14 @@ RESULT_SIZE_WARNING = (
     "the value for the ResultSize parameter."
 )
 RESULT_SIZE_WARNING_START = "There are more results available"
+# UNCONFIRMED (widely quoted, not in exchange.md): Exchange Online refusing a change to a
+# directory-synced object (exchange.md 9: such objects are changed on premises).
+DIR_SYNCED_REFUSAL = (
+    "The action '{cmdlet}', '{parameter}', can't be performed on the object '{identity}' "
+    "because the object is being synchronized from your on-premises organization. This "
+    "action should be performed on the object in your on-premises organization."
+)
+DIR_SYNCED_MARK = "being synchronized from your on-premises organization"
 
 # --- defaults (exchange.md 2.2, 2.3) ------------------------------------------------
 

@@ -52,7 +52,8 @@ class Fault:
     ``kind``: ``"throttle"`` (429; ``retry_after`` seconds sent as
     ``Retry-After`` when given), ``"concurrency"`` (a 400 whose body is
     Exchange's "maximum number of concurrent requests" text), ``"status"``
-    (``status`` with an error body, the cmdlet not run), ``"drop"`` (the cmdlet
+    (``status`` with an error body, the cmdlet not run), ``"error"`` (``status``
+    with ``message`` as the server's error text, the cmdlet not run), ``"drop"`` (the cmdlet
     runs, the answer is never sent), ``"warning"`` (the cmdlet runs and
     ``warning`` is added to ``@adminapi.warnings``).  ``cmdlet`` limits it to one cmdlet name
     (admin API) or path fragment (Graph); ``times`` is how many requests it hits.
@@ -63,6 +64,7 @@ class Fault:
     retry_after: float | None = None
     status: int = 503
     warning: str = ""
+    message: str = ""
     times: int = 1
 
 
@@ -319,6 +321,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(429, _admin_error("TooManyRequests", "", facts.THROTTLED), headers)
         elif fault.kind == "concurrency":
             self._send(400, _admin_error("BadRequest", "", facts.THROTTLED))
+        elif fault.kind == "error":
+            self._send(fault.status, _admin_error("BadRequest", "", fault.message))
         else:
             self._send(
                 fault.status, _admin_error("ServiceUnavailable", "", "The service is unavailable.")

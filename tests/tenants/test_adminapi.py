@@ -368,3 +368,35 @@ def test_a_playbook_through_rest_ends_as_on_the_sandbox(
     assert [s.status for s in rest.steps] == [s.status for s in direct.steps]
     served = json.loads(served_path.read_text())
     assert served["recipients"] == json.loads(direct_path.read_text())["recipients"]
+
+
+def test_a_directory_synced_object_names_the_onprem_target(
+    server: LoopbackTenant, budget: RetryBudget
+) -> None:
+    """Exchange Online refuses a change to a synced object: say so and name where to do it."""
+    refusal = facts.DIR_SYNCED_REFUSAL.format(
+        cmdlet="Set-DistributionGroup",
+        parameter="AcceptMessagesOnlyFrom",
+        identity="Finance Approvers",
+    )
+    hybrid = AdminApiTransport(
+        tenant=server.tenant,
+        endpoint=server.url,
+        token=lambda scope: "loopback-token",
+        budget=budget,
+        onprem="hq-onprem",
+    )
+    server.inject(Fault(kind="error", status=400, message=refusal))
+    with pytest.raises(RejectedByServer) as caught:
+        hybrid.send(
+            Cmdlet.of(
+                "Set-DistributionGroup",
+                Identity="Finance Approvers",
+                AcceptMessagesOnlyFrom=AddRemove(add=("alex.kim@contoso.com",)),
+            )
+        )
+    assert caught.value.category == "DirSynced"
+    assert refusal in str(caught.value)
+    assert "on-premises target 'hq-onprem'" in str(caught.value)
+    assert server.writes()[0].outcome == "error"
+    hybrid.close()
