@@ -4,15 +4,32 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from remediations.budget import RetryBudget
 from remediations.exchange.adminapi import AdminApiTransport
+from remediations.exchange.cmdlet import Cmdlet
 from remediations.sandbox import SandboxTransport, reset_sandbox
 from remediations.testing import LoopbackTenant
 
 TOKEN = "loopback-token"
+
+
+def tenant_view(path: Path) -> dict[str, Any]:
+    """The tenant at ``path`` as Exchange shows it, read through a fresh sandbox transport.
+
+    Read through cmdlets, not the file, so it compares the tenant whatever the store.
+    """
+    transport = SandboxTransport(path)
+    try:
+        return {
+            "recipients": [dict(o) for o in transport.send(Cmdlet.of("Get-Recipient")).objects],
+            "rules": [dict(o) for o in transport.send(Cmdlet.of("Get-TransportRule")).objects],
+        }
+    finally:
+        transport.close()
 
 
 class FakeClock:

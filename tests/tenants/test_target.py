@@ -37,7 +37,7 @@ from remediations.target import (
 )
 from remediations.testing import LoopbackTenant
 
-from .conftest import TOKEN
+from .conftest import TOKEN, tenant_view
 
 ISSUE_EXAMPLE = """
 target: northwind
@@ -162,7 +162,7 @@ def test_the_sandbox_target(tenant_path: Path) -> None:
     assert isinstance(target.directory, SandboxDirectory)
     assert target.directory.user("alex.kim@contoso.com").account_enabled
     copy = target.planning_copy()
-    before = tenant_path.read_bytes()
+    before = tenant_view(tenant_path)
     copy.send(
         Cmdlet.of(
             "Set-MailPublicFolder",
@@ -170,7 +170,7 @@ def test_the_sandbox_target(tenant_path: Path) -> None:
             RequireSenderAuthenticationEnabled=False,
         )
     )
-    assert tenant_path.read_bytes() == before
+    assert tenant_view(tenant_path) == before
     answer = target.dns_resolver.resolve("contoso.com", "MX")
     assert answer
     target.close()
@@ -179,7 +179,7 @@ def test_the_sandbox_target(tenant_path: Path) -> None:
 def test_a_dry_run_sandbox_target_refuses_writes(tenant_path: Path) -> None:
     """dry_run=True wraps the Exchange side: a write raises and the file is untouched."""
     target = open_target({"sandbox": {"path": str(tenant_path)}}, dry_run=True)
-    before = tenant_path.read_bytes()
+    before = tenant_view(tenant_path)
     with pytest.raises(DryRunWrite):
         target.exchange.send(
             Cmdlet.of(
@@ -188,7 +188,7 @@ def test_a_dry_run_sandbox_target_refuses_writes(tenant_path: Path) -> None:
                 RequireSenderAuthenticationEnabled=False,
             )
         )
-    assert tenant_path.read_bytes() == before
+    assert tenant_view(tenant_path) == before
 
 
 def _loopback_config(server: LoopbackTenant) -> dict[str, Any]:
