@@ -218,7 +218,7 @@ class _Handler(BaseHTTPRequestHandler):
             {
                 "error": {
                     "code": "InvalidAuthenticationToken",
-                    "message": "Access token is invalid.",
+                    "message": facts.ADMINAPI_UNAUTHORIZED,
                 }
             },
         )
@@ -395,11 +395,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return 200, {"value": [_graph_record(r) for r in directory.service_records(name)]}
             case ("GET", ["groups", group, "transitiveMembers", "$count"]):
                 if (self.headers.get("ConsistencyLevel") or "").lower() != "eventual":
-                    return 400, _graph_error(
-                        "Request_BadRequest",
-                        "Count is not supported without the ConsistencyLevel header "
-                        "set to eventual.",
-                    )
+                    return 400, _graph_error("Request_BadRequest", facts.GRAPH_COUNT_NEEDS_EVENTUAL)
                 return 200, str(directory.transitive_member_count(group))
         return 404, _graph_error(
             "Request_ResourceNotFound", f"No route for /v1.0/{'/'.join(segments)}."
@@ -449,12 +445,10 @@ def _graph_error(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "innerError": {"request-id": "loopback"}}}
 
 
-# [doc] Graph's texts for throttling and a missing permission; the 503 text is this server's.
+# Graph's throttling and missing-permission answers (texts in facts); the 503 is this server's.
 _GRAPH_FAULTS = {
-    429: _graph_error("TooManyRequests", "Too many requests."),
-    403: _graph_error(
-        "Authorization_RequestDenied", "Insufficient privileges to complete the operation."
-    ),
+    429: _graph_error("TooManyRequests", facts.GRAPH_THROTTLED),
+    403: _graph_error("Authorization_RequestDenied", facts.GRAPH_FORBIDDEN),
     503: _graph_error("ServiceUnavailable", "The service is unavailable."),
 }
 
@@ -505,18 +499,27 @@ def _graph_user(user: Any) -> dict[str, Any]:
 
 
 def _subscribed_skus(server: LoopbackTenant) -> list[dict[str, Any]]:
+    """The sandbox's SKUs: its Get-MgSubscribedSku, else the part numbers its users hold."""
     from remediations.directory.sandbox import sku_guid
 
-    parts = sorted({str(p) for u in server.sandbox.state.users for p in u["AssignedLicenses"]})
+    tenant = server.sandbox.tenant
+    try:
+        listed = server.sandbox.send(Cmdlet.of("Get-MgSubscribedSku")).objects
+        pairs = [(str(o["SkuId"]), str(o["SkuPartNumber"])) for o in listed]
+    except CmdletError as exc:
+        if exc.category != "CommandNotFound":
+            raise
+        parts = sorted({str(p) for u in server.sandbox.state.users for p in u["AssignedLicenses"]})
+        pairs = [(sku_guid(tenant, p), p) for p in parts]
     return [
         {
-            "id": f"{server.sandbox.tenant}_{sku_guid(server.sandbox.tenant, p)}",
-            "skuId": sku_guid(server.sandbox.tenant, p),
-            "skuPartNumber": p,
+            "id": f"{tenant}_{guid}",
+            "skuId": guid,
+            "skuPartNumber": part,
             "appliesTo": "User",
             "capabilityStatus": "Enabled",
         }
-        for p in parts
+        for guid, part in pairs
     ]
 
 
