@@ -80,6 +80,7 @@ def test_wire_format_and_headers(server: LoopbackTenant, exo: AdminApiTransport)
             Identity="Finance Approvers",
             AcceptMessagesOnlyFrom=AddRemove(add=("alex.kim@contoso.com",)),
             RequireSenderAuthenticationEnabled=False,
+            BypassSecurityGroupManagerCheck=True,
         )
     )
     seen = server.requests[-1]
@@ -94,6 +95,7 @@ def test_wire_format_and_headers(server: LoopbackTenant, exo: AdminApiTransport)
                     "Add": ["alex.kim@contoso.com"],
                 },
                 "RequireSenderAuthenticationEnabled": False,
+                "BypassSecurityGroupManagerCheck": True,
             },
         }
     }

@@ -97,12 +97,14 @@ def test_hashtables_and_lists_arrive_typed(
             Identity="Finance Approvers",
             AcceptMessagesOnlyFrom=AddRemove(add=("alex.kim@contoso.com",)),
             RequireSenderAuthenticationEnabled=False,
+            BypassSecurityGroupManagerCheck=True,
         )
     )
     assert endpoint.calls[-1].parameters == {
         "Identity": "Finance Approvers",
         "AcceptMessagesOnlyFrom": {"Add": ["alex.kim@contoso.com"]},
         "RequireSenderAuthenticationEnabled": False,
+        "BypassSecurityGroupManagerCheck": True,
     }
 
 
