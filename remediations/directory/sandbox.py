@@ -10,7 +10,8 @@ The sandbox keeps licenses as part numbers (``ENTERPRISEPACK``); Graph
 identifies them by SKU GUID.  Where the sandbox has no ``Get-MgSubscribedSku``,
 each part number gets a stable synthetic GUID (uuid5 of the tenant and the part
 number) so that both sides speak GUIDs; real tenants' GUIDs come from Graph.
-A sandbox user's licenses are all direct (the sandbox has no group licensing).
+A sandbox user's ``LicenseAssignmentStates`` are read when the sandbox gives
+them; without them every license counts as assigned directly.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ _USER_PROPERTIES = (
     "Mail",
     "AccountEnabled",
     "AssignedLicenses",
+    "LicenseAssignmentStates",
     "OnPremisesSyncEnabled",
 )
 
@@ -66,6 +68,21 @@ class SandboxDirectory:
         cmdlet = Cmdlet.of("Get-MgUser", UserId=user, Property=_USER_PROPERTIES)
         raw = self.transport.send(cmdlet).objects[0]
         skus = tuple(self._guid(str(lic["SkuId"])) for lic in raw.get("AssignedLicenses") or ())
+        states = raw.get("LicenseAssignmentStates")
+        license_states = (
+            tuple(
+                LicenseState(
+                    sku_id=self._guid(str(s["SkuId"])),
+                    assigned_by_group=str(s["AssignedByGroup"])
+                    if s.get("AssignedByGroup")
+                    else None,
+                    state=str(s.get("State") or "Active"),
+                )
+                for s in states
+            )
+            if states is not None
+            else tuple(LicenseState(sku_id=s) for s in skus)
+        )
         return User(
             id=str(raw["Id"]),
             user_principal_name=str(raw["UserPrincipalName"]),
@@ -73,7 +90,7 @@ class SandboxDirectory:
             mail=str(raw.get("Mail") or ""),
             account_enabled=bool(raw.get("AccountEnabled")),
             assigned_licenses=skus,
-            license_states=tuple(LicenseState(sku_id=s) for s in skus),
+            license_states=license_states,
             on_premises_sync_enabled=bool(raw.get("OnPremisesSyncEnabled")),
         )
 
