@@ -65,6 +65,7 @@ __all__ = [
     "CredentialSpec",
     "Target",
     "TargetSpec",
+    "is_loopback_url",
     "open_target",
     "read_targets",
     "target_name",
@@ -365,6 +366,11 @@ def _path(value: Any, where: str) -> Path | None:
     if value is None:
         return None
     return Path(_text(value, where, hint="a file path")).expanduser()
+
+
+def is_loopback_url(url: str) -> bool:
+    """Whether the address points at this machine (127.0.0.0/8, ::1, localhost)."""
+    return _is_loopback(urlsplit(url).hostname or "")
 
 
 def _is_loopback(host: str) -> bool:

@@ -224,12 +224,18 @@ class GraphDirectory:
 
         import httpx
 
+        from remediations.target import is_loopback_url
+
         # Our own pool, closed by close(): the SDK's transport wrapper does not close it.
-        self._pool = httpx.AsyncHTTPTransport()
+        # The environment's proxy applies (an explicit transport does not read it itself),
+        # except to a loopback test server.
+        self._pool = httpx.AsyncHTTPTransport(proxy=_env_proxy(self.endpoint))
         retry = sdk.RetryHandlerOption
         http = sdk.GraphClientFactory.create_with_default_middleware(
             client=httpx.AsyncClient(
-                transport=self._pool, base_url=f"{self.endpoint}/v1.0", trust_env=False
+                transport=self._pool,
+                base_url=f"{self.endpoint}/v1.0",
+                trust_env=not is_loopback_url(self.endpoint),
             ),
             options={retry.get_key(): retry(max_retries=0)},
         )
@@ -286,6 +292,18 @@ class GraphDirectory:
 
 async def _awaited(awaitable: Awaitable[T]) -> T:
     return await awaitable
+
+
+def _env_proxy(endpoint: str) -> str | None:
+    """The proxy the environment names for ``endpoint`` (HTTPS_PROXY, NO_PROXY), if any."""
+    import urllib.request
+
+    from remediations.target import is_loopback_url
+
+    parts = urlsplit(endpoint)
+    if is_loopback_url(endpoint) or urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    return urllib.request.getproxies().get(parts.scheme)
 
 
 def _config(query: Any) -> Any:

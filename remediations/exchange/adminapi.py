@@ -153,8 +153,13 @@ class AdminApiTransport:
         self.budget = budget or RetryBudget()
         self.page_size = page_size
         self.connection_id = str(uuid.uuid4())
-        # [doc] REST-backed cmdlets time out after 15 minutes.
-        self._client = client or httpx.Client(timeout=timeout, trust_env=False)
+        from remediations.target import is_loopback_url
+
+        # [doc] REST-backed cmdlets time out after 15 minutes.  Proxy settings from the
+        # environment apply, except to a loopback test server.
+        self._client = client or httpx.Client(
+            timeout=timeout, trust_env=not is_loopback_url(self.endpoint)
+        )
 
     def __repr__(self) -> str:
         return f"AdminApiTransport(tenant={self.tenant!r}, endpoint={self.endpoint!r})"

@@ -172,3 +172,16 @@ def test_an_unavailable_read_is_retried(
     assert graph.service_records("contoso.com")
     assert clock.sleeps == [1.0]
     assert [r.outcome for r in server.requests] == ["status", "ok"]
+
+
+def test_the_environments_proxy_applies_but_not_to_loopback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """HTTPS_PROXY is used for Graph; a loopback test server is always reached directly."""
+    from remediations.directory.graph import _env_proxy
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "graph.example.net")
+    assert _env_proxy("https://graph.microsoft.com") == "http://proxy.example:3128"
+    assert _env_proxy("https://graph.example.net") is None
+    assert _env_proxy("http://127.0.0.1:8080") is None
