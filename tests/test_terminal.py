@@ -95,3 +95,31 @@ def test_playbook_output_escapes_tenant_names(evil_tenant: Path, config: dict[st
     assert code == 0, err.getvalue()
     assert f"PACK{SHOWN}" in out.getvalue()
     assert_safe(out.getvalue() + err.getvalue())
+
+
+def test_sandbox_show_escapes_object_names(evil_tenant: Path, config: dict[str, Any]) -> None:
+    """The tenant list and one object in full show the escape sequence, not obey it."""
+    from remediations.cli.sandbox import sandbox_show_task
+
+    for identity in ("", "evil@contoso.com"):
+        out, err = io.StringIO(), io.StringIO()
+        assert sandbox_show_task(config, identity, out=out, err=err) == 0, err.getvalue()
+        assert "Evil\\x1b[2J\\x1b[31mGroup\\r\\u202e" in out.getvalue()
+        assert_safe(out.getvalue())
+
+
+def test_diagnose_escapes_ndr_text(config: dict[str, Any], tmp_path: Path) -> None:
+    """An NDR's diagnostic text reaches the terminal escaped."""
+    from remediations.cli.diagnose import diagnose_task
+
+    ndr = tmp_path / "bounce.txt"
+    ndr.write_text(
+        "Remote Server returned '550 5.7.1 RESOLVER.RST.NotAuthorized; not authorized"
+        f" {ESC}[2J{ESC}]0;pwned\a'\n",
+        encoding="utf-8",
+    )
+    out, err = io.StringIO(), io.StringIO()
+    diagnose_task(config, str(ndr), out=out, err=err)
+    assert "\\x1b[2J" in out.getvalue() + err.getvalue()
+    assert_safe(out.getvalue() + err.getvalue())
+    assert "\a" not in out.getvalue() + err.getvalue()

@@ -14,6 +14,7 @@ from remediations.cli import (
     settings_from,
 )
 from remediations.errors import InputError, RemediationError
+from remediations.terminal import printable
 
 __all__ = ["check_domain_task", "diagnose_task", "open_resolver", "scan_task"]
 
@@ -44,10 +45,10 @@ def diagnose_task(
         raw = _read_ndr(ndr, stdin if stdin is not None else sys.stdin)
         report = parse_ndr(raw)
     except NotAnNdr as exc:
-        err.write(f"--ndr {ndr!r}: {exc}\n")
+        err.write(printable(f"--ndr {ndr!r}: {exc}\n"))
         return 2
     except InputError as exc:
-        err.write(f"{exc}\n")
+        err.write(printable(f"{exc}\n"))
         return exc.exit_code
     checks: list[Any] = []
     try:
@@ -61,7 +62,7 @@ def diagnose_task(
         else:
             diagnoses = list(diagnose(report))
     except RemediationError as exc:
-        err.write(f"{exc}\n")
+        err.write(printable(f"{exc}\n"))
         return exc.exit_code
     from remediations.playbooks.library import suggest_runs
 
@@ -84,7 +85,7 @@ def diagnose_task(
                     f"  check:      {_check_word(check_item.confirmed)}: {check_item.evidence}"
                 )
             extended.append("\n".join([block, *extra]))
-        out.write("\n\n".join(extended) + "\n")
+        out.write(printable("\n\n".join(extended) + "\n"))
     if fix:
         done: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
         for index, item in enumerate(diagnoses):
@@ -96,7 +97,8 @@ def diagnose_task(
             done.add(key)
             buffer = io.StringIO() if as_json else out
             if not as_json:
-                out.write(f"\nRunning: {item.fix.command}{' --dry-run' if dry_run else ''}\n")
+                running = f"\nRunning: {item.fix.command}{' --dry-run' if dry_run else ''}\n"
+                out.write(printable(running))
             status = run_action_task(
                 config,
                 item.fix.action,
@@ -175,7 +177,7 @@ def _check_failed(
     if as_json:
         status = "refused" if isinstance(exc, InputError) else "failed"
         out.write(json.dumps({**doc, "status": status, "error": message}, indent=2) + "\n")
-    err.write(f"{message}\n")
+    err.write(printable(f"{message}\n"))
     return exc.exit_code
 
 
@@ -210,7 +212,7 @@ def check_domain_task(
     if as_json:
         out.write(json.dumps(report.to_json(), indent=2) + "\n")
     else:
-        out.write(render_domain_text(report))
+        out.write(printable(render_domain_text(report)))
     return report.exit_code
 
 
@@ -243,5 +245,5 @@ def scan_task(
     if as_json:
         out.write(json.dumps(report.to_json(), indent=2) + "\n")
     else:
-        out.write(render_scan_text(report))
+        out.write(printable(render_scan_text(report)))
     return report.exit_code

@@ -14,6 +14,7 @@ from remediations.cli import (
     settings_from,
 )
 from remediations.errors import InputError
+from remediations.terminal import printable
 
 __all__ = ["sandbox_load_task", "sandbox_reset_task", "sandbox_send_task", "sandbox_show_task"]
 
@@ -41,7 +42,7 @@ def sandbox_load_task(
     try:
         state = load_tenant(Path(file), settings.sandbox_path)
     except InputError as exc:
-        err.write(f"{exc}\n")
+        err.write(printable(f"{exc}\n"))
         return exc.exit_code
     out.write(
         f"Loaded {state.organization} ({len(state.recipients)} recipients, "
@@ -64,9 +65,9 @@ def sandbox_show_task(
     settings = settings_from(config)
     try:
         state = load_state(settings.sandbox_path)
-        out.write(render_object(state, identity) if identity else render_tenant(state))
+        out.write(printable(render_object(state, identity) if identity else render_tenant(state)))
     except InputError as exc:
-        err.write(f"{exc}\n")
+        err.write(printable(f"{exc}\n"))
         return exc.exit_code
     return 0
 
@@ -111,7 +112,7 @@ def sandbox_send_task(
                 ) from None
         transport = open_transport(settings, err=err)
     except InputError as exc:
-        err.write(f"{exc}\n")
+        err.write(printable(f"{exc}\n"))
         return exc.exit_code
     now = datetime.now(UTC).replace(microsecond=0)
     delivery = send(
@@ -144,9 +145,9 @@ def sandbox_send_task(
         doc["suggestion"] = suggestion
         out.write(json.dumps(doc, indent=2) + "\n")
         return 0
-    out.write(f"{delivery.outcome}: {delivery.reason}.\n")
+    out.write(printable(f"{delivery.outcome}: {delivery.reason}.\n"))
     if suggestion:
-        out.write(f"To let this sender past moderation: {suggestion}\n")
+        out.write(printable(f"To let this sender past moderation: {suggestion}\n"))
     if delivery.status:
         out.write(f"Status {delivery.status}. NDR written to {path}\n")
         out.write(f"Diagnose it: invoke diagnose --ndr {path}\n")
