@@ -111,6 +111,10 @@ def diagnose_task(
                 err=err,
             )
             code = max(code, status)
+            if status > 128:  # interrupted (SIGINT/SIGTERM): run no further fix
+                if as_json and isinstance(buffer, io.StringIO):
+                    out.write(buffer.getvalue())
+                return status
             if as_json and isinstance(buffer, io.StringIO):
                 runs.append(json.loads(buffer.getvalue()))
     if as_json:
