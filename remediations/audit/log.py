@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import hashlib
+import hmac
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping
@@ -38,7 +39,9 @@ __all__ = [
     "AuditUnwritable",
     "ChainError",
     "ChainReport",
+    "Head",
     "check_chain",
+    "read_key",
     "read_events",
     "redact",
     "verify_chain",
@@ -70,6 +73,46 @@ def _canonical(event: Mapping[str, Any]) -> str:
 
 def _chain_hash(prev: str, body: str) -> str:
     return hashlib.sha256((prev + "\n" + body).encode("utf-8")).hexdigest()
+
+
+def _mac(key: bytes, digest: str) -> str:
+    """The keyed seal of a line: HMAC-SHA256 of its chain hash (which covers all before it)."""
+    return hmac.new(key, digest.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """The end of the chain: how many events it holds and the hash of the last one.
+
+    Recorded in a ticket, it lets ``audit.verify --head HASH --count N`` prove
+    later that nothing was cut off the end (the chain alone cannot).
+    """
+
+    count: int
+    hash: str
+
+    def __str__(self) -> str:
+        return f"event {self.count}, hash {self.hash}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"count": self.count, "hash": self.hash}
+
+
+def read_key(path: Path) -> bytes:
+    """The operators' secret for the keyed chain (``audit.key_file``); bad input if unusable."""
+    try:
+        key = path.read_bytes().strip()
+    except OSError as exc:
+        raise AuditSetupError(
+            f"The audit key file {path} cannot be read ({exc.strerror or exc}); set "
+            "audit.key_file (INVOKE_AUDIT_KEY_FILE) to a readable file holding the key."
+        ) from None
+    if not key:
+        raise AuditSetupError(
+            f"The audit key file {path} is empty; put a long random secret in it "
+            "(for example: head -c 32 /dev/urandom | base64)."
+        )
+    return key
 
 
 def redact(value: Any, key: str = "") -> Any:
@@ -113,10 +156,14 @@ class AuditFile:
     log tampered with.
     """
 
-    __slots__ = ("path",)
+    __slots__ = ("head", "key", "path")
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        #: The operators' secret: when set, every line also carries an HMAC (``mac``).
+        self.key: bytes | None = None
+        #: The chain's head after this writer's last append.
+        self.head: Head | None = None
 
     def check(self) -> None:
         """Bad input if the folder or file cannot hold the log (one sentence, exit 2)."""
@@ -144,13 +191,13 @@ class AuditFile:
                 "folder that is."
             ) from None
 
-    def msg(self, **event: Any) -> None:
+    def msg(self, **event: Any) -> Head:
         with deferred():
-            self._append(event)
+            return self._append(event)
 
     info = msg
 
-    def _append(self, event: dict[str, Any]) -> None:
+    def _append(self, event: dict[str, Any]) -> Head:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o640)
@@ -159,8 +206,8 @@ class AuditFile:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             size = os.lseek(fd, 0, os.SEEK_END)
-            prev, damage = _tail(fd, size)
-            data = b""
+            prev, seq, damage, pad = _tail(fd, size)
+            data = b"\n" if pad else b""
             if damage is not None:
                 marker = {
                     "event": DAMAGED_EVENT,
@@ -170,9 +217,11 @@ class AuditFile:
                     "damaged_bytes": len(damage.line),
                 }
                 data += b"" if damage.newline else b"\n"
-                marker_line, prev = _chained_line(marker, prev)
+                seq += 1
+                marker_line, prev = _chained_line(marker, prev, seq, self.key)
                 data += marker_line
-            line, _ = _chained_line(event, prev)
+            seq += 1
+            line, digest = _chained_line(event, prev, seq, self.key)
             data += line
             try:
                 self._write_all(fd, data)
@@ -181,6 +230,8 @@ class AuditFile:
                 raise AuditUnwritable(self.path, exc) from None
         finally:
             os.close(fd)  # closing releases the lock
+        self.head = Head(seq, digest)
+        return self.head
 
     def _write_all(self, fd: int, data: bytes) -> None:
         """Write every byte (a short write is retried with the rest), then fsync."""
@@ -197,11 +248,16 @@ class AuditFile:
         return os.write(fd, data)
 
 
-def _chained_line(event: Mapping[str, Any], prev: str) -> tuple[bytes, str]:
-    body = _canonical(event)
-    digest = _chain_hash(prev, body)
-    line = _canonical({**event, "prev": prev, "hash": digest})
-    return (line + "\n").encode("utf-8"), digest
+def _chained_line(
+    event: Mapping[str, Any], prev: str, seq: int, key: bytes | None
+) -> tuple[bytes, str]:
+    """The line for an event: numbered (``seq``), chained (``prev``, ``hash``), sealed (``mac``)."""
+    numbered = {**event, "seq": seq}
+    digest = _chain_hash(prev, _canonical(numbered))
+    sealed: dict[str, Any] = {**numbered, "prev": prev, "hash": digest}
+    if key is not None:
+        sealed["mac"] = _mac(key, digest)
+    return (_canonical(sealed) + "\n").encode("utf-8"), digest
 
 
 def _cut_back(fd: int, size: int) -> None:
@@ -235,15 +291,23 @@ class _Damage:
         self.reason = reason
 
 
-def _tail(fd: int, size: int) -> tuple[str, _Damage | None]:
-    """The hash to chain from, and the damaged last line to close off (if any).
+def _tail(fd: int, size: int) -> tuple[str, int, _Damage | None, bool]:
+    """Where the next line chains from: the last good line's hash and number.
 
+    Also the damaged last line to close off (if any), and whether a newline must
+    come first (the file ends in blank space without one: whitespace, not damage).
     Reads backwards from the end only as far as the last good line.
     """
     if size == 0:
-        return GENESIS, None
-    newline = os.pread(fd, 1, size - 1) == b"\n"
-    end = size - 1 if newline else size
+        return GENESIS, 0, None, False
+    ends_in_newline = os.pread(fd, 1, size - 1) == b"\n"
+    content_end = _content_end(fd, size)
+    if content_end == 0:  # only blank space
+        return GENESIS, 0, None, not ends_in_newline
+    cut = os.pread(fd, size - content_end, content_end).find(b"\n")
+    newline = cut >= 0
+    end = content_end + cut if newline else size
+    pad = newline and not ends_in_newline
     data = b""
     pos = end
     damage: _Damage | None = None
@@ -254,17 +318,50 @@ def _tail(fd: int, size: int) -> tuple[str, _Damage | None]:
         lines = data.split(b"\n")
         complete = lines if pos == 0 else lines[1:]  # the first may be cut by the block
         for index in range(len(complete) - 1, -1, -1):
+            if not complete[index].strip():
+                continue  # a blank line is whitespace
             event = _parse(complete[index])
             last = damage is None and index == len(complete) - 1
             if event is not None:
                 if last and not newline:
                     damage = _Damage(complete[index], newline=False, reason=NO_NEWLINE)
-                return str(event["hash"]), damage
+                return str(event["hash"]), _seq_of(fd, size, event), damage, pad
             if last:
                 reason = UNFINISHED if not newline else NOT_AN_EVENT
                 damage = _Damage(complete[index], newline=newline, reason=reason)
         if pos == 0:
-            return GENESIS, damage
+            return GENESIS, 0, damage, pad
+
+
+def _content_end(fd: int, size: int) -> int:
+    """The offset just after the file's last byte that is not blank space (0: none)."""
+    pos = size
+    while pos > 0:
+        step = min(4096, pos)
+        block = os.pread(fd, step, pos - step)
+        stripped = block.rstrip()
+        if stripped:
+            return pos - step + len(stripped)
+        pos -= step
+    return 0
+
+
+def _seq_of(fd: int, size: int, event: Mapping[str, Any]) -> int:
+    """The number of the last good line: its ``seq``, else (a log from before numbering) counted."""
+    seq = event.get("seq")
+    if isinstance(seq, int) and not isinstance(seq, bool):
+        return seq
+    count = 0
+    with os.fdopen(os.dup(fd), "rb") as handle:
+        handle.seek(0)
+        remaining = size
+        for raw in handle:
+            remaining -= len(raw)
+            if remaining < 0:
+                break
+            if _parse(raw.rstrip(b"\n")) is not None:
+                count += 1
+    return count
 
 
 NO_NEWLINE = "the last line had no newline"
@@ -309,9 +406,11 @@ class AuditLog:
         clock: Clock,
         context: Mapping[str, Any],
         sink: Callable[[Path], AuditFile] = AuditFile,
+        key: bytes | None = None,
     ) -> None:
         self.path = directory / AUDIT_FILE
         self._file = sink(self.path)
+        self._file.key = key
         self._logger = structlog.wrap_logger(
             self._file,
             processors=[_StampUtc(clock), _redact, _pass_dict],
@@ -331,15 +430,23 @@ class AuditLog:
         clone._logger = self._logger.bind(**context)
         return clone
 
-    def event(self, event: str, **fields: Any) -> None:
+    @property
+    def head(self) -> Head | None:
+        """The chain's head after this log's last append (None before the first)."""
+        return self._file.head
+
+    def event(self, event: str, **fields: Any) -> Head:
         """Append one event, durably; every event carries every standard field.
+
+        Returns the chain's head: the line just written (its number and hash).
 
         Raises:
             AuditUnwritable: the line did not reach the disk (nothing of it is left).
         """
         for key in STANDARD_FIELDS:
             fields.setdefault(key, None)
-        self._logger.info(event, **fields)
+        head: Head = self._logger.info(event, **fields)
+        return head
 
 
 def _lines(path: Path) -> Iterator[tuple[int, bytes, bool]]:
@@ -380,24 +487,39 @@ class ChainError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class ChainReport:
-    """An intact chain: how many events, and the damaged lines it closed off."""
+    """An intact chain: how many events, its head, the damaged lines it closed off.
+
+    ``found`` is the number of the event whose hash is the one asked for
+    (``check_chain(..., find=HASH)``), None when no event has it; ``keyed`` says
+    whether every line's HMAC was checked.
+    """
 
     count: int
     damaged: tuple[tuple[int, str], ...] = ()
+    head: Head | None = None
+    found: int | None = None
+    keyed: bool = False
 
 
-def check_chain(path: Path) -> ChainReport:
+def check_chain(path: Path, *, key: bytes | None = None, find: str | None = None) -> ChainReport:
     """Check every line's chain; report damaged lines; raise ChainError if tampered with.
 
     A damaged line followed by the ``damaged-line`` marker that closed it off is
     reported, not an error: the chain goes on from the last good line.  An
     unfinished last line (the next append will close it off) is reported too.
+    Blank lines are whitespace.  With ``key``, every line must carry the HMAC
+    that key gives: a chain recomputed by someone without the key fails.  With
+    ``find`` (a hash, or a prefix of at least 12 hex digits), the report says
+    which event has it.  One pass, constant memory.
     """
     prev = GENESIS
     count = 0
+    found: int | None = None
     damaged: list[tuple[int, str]] = []
     held: tuple[int, bytes, bool] | None = None  # a bad line waiting for its marker
     for number, line, newline in _lines(path):
+        if not line.strip():
+            continue  # blank space, not an event
         event = _parse(line)
         if held is not None:
             held_number, held_line, _ = held
@@ -414,22 +536,48 @@ def check_chain(path: Path) -> ChainReport:
             continue
         stored_prev = event.pop("prev", None)
         stored_hash = event.pop("hash")
+        stored_mac = event.pop("mac", None)
         if stored_prev != prev:
             raise ChainError(number, "does not follow the line before it (deleted or moved)")
         if _chain_hash(prev, _canonical(event)) != stored_hash:
             raise ChainError(number, "was changed after it was written")
+        seq = event.get("seq")
+        if seq is not None and seq != count + 1:
+            raise ChainError(
+                number, f"is numbered event {seq} but is event {count + 1} (lines removed)"
+            )
+        if key is not None:
+            if stored_mac is None:
+                raise ChainError(
+                    number,
+                    "carries no HMAC: written without the key, or the chain was recomputed",
+                )
+            if not hmac.compare_digest(str(stored_mac), _mac(key, stored_hash)):
+                raise ChainError(
+                    number,
+                    "has an HMAC the key does not give: the chain was recomputed without "
+                    "the key, or the key is not this log's",
+                )
         if event.get("event") == DAMAGED_EVENT and event.get("reason") == NO_NEWLINE:
             damaged.append((number - 1, f"{NO_NEWLINE}; closed off"))
         if not newline:
             damaged.append((number, f"{NO_NEWLINE}; the next run closes it off"))
         prev = stored_hash
         count += 1
+        if find is not None and found is None and stored_hash.startswith(find):
+            found = count
     if held is not None:
         held_number, _, newline = held
         if newline:
             raise ChainError(held_number, "not an audit event")
         damaged.append((held_number, f"{UNFINISHED}; the next run closes it off"))
-    return ChainReport(count=count, damaged=tuple(damaged))
+    return ChainReport(
+        count=count,
+        damaged=tuple(damaged),
+        head=Head(count, prev) if count else None,
+        found=found,
+        keyed=key is not None,
+    )
 
 
 def verify_chain(path: Path) -> int:
