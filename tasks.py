@@ -521,12 +521,19 @@ def sandbox_show(c: Context, identity: str = "") -> None:
 # --- the audit log ------------------------------------------------------------------
 
 
-@task(name="verify")
-def audit_verify(c: Context) -> None:
-    """Check the audit log's hash chain: every line present, none edited."""
+@task(
+    name="verify",
+    help={
+        "head": "a chain head hash a run printed: the log must still hold it",
+        "count": "the event count printed with that head: no event after it was cut off",
+        "json": "print one JSON document",
+    },
+)
+def audit_verify(c: Context, head: str = "", count: int = 0, json: bool = False) -> None:
+    """Check the audit log's hash chain: every line present, none edited, the end not cut off."""
     from remediations.cli.audit import audit_verify_task
 
-    code = audit_verify_task(c.config)
+    code = audit_verify_task(c.config, head=head or None, count=count or None, as_json=json)
     if code:
         raise Exit(code=code)
 

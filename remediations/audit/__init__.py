@@ -11,8 +11,8 @@ from remediations.audit.log import (
     ChainReport,
     Head,
     check_chain,
-    read_key,
     read_events,
+    read_key,
     redact,
     verify_chain,
 )
@@ -28,8 +28,8 @@ __all__ = [
     "ChainReport",
     "Head",
     "check_chain",
-    "read_key",
     "read_events",
+    "read_key",
     "redact",
     "verify_chain",
 ]

@@ -41,8 +41,8 @@ __all__ = [
     "ChainReport",
     "Head",
     "check_chain",
-    "read_key",
     "read_events",
+    "read_key",
     "redact",
     "verify_chain",
 ]

@@ -51,6 +51,7 @@ class Settings:
         actor: str = "",
         target: str = "sandbox",
         default_sandbox: bool = False,
+        audit_key_file: Path | None = None,
     ) -> None:
         self.sandbox_path = sandbox_path
         self.audit_dir = audit_dir
@@ -58,6 +59,7 @@ class Settings:
         self.actor = actor or _whoami()
         self.target = target
         self.default_sandbox = default_sandbox
+        self.audit_key_file = audit_key_file
 
 
 def _whoami() -> str:
@@ -105,6 +107,9 @@ def settings_from(config: Any) -> Settings:
         actor=str(config.get("actor") or ""),
         target=str(config.get("target") or "sandbox"),
         default_sandbox=not raw_path,
+        audit_key_file=(
+            resolve_setting(str(audit["key_file"]), project) if audit.get("key_file") else None
+        ),
     )
 
 
@@ -129,8 +134,9 @@ def open_transport(settings: Settings, *, err: TextIO = sys.stderr) -> Any:
 
 def _audit(settings: Settings, transport: Any, ticket: str, sink: Any = None) -> Any:
     """The run's audit log; bad input (``AuditSetupError``) if it cannot be written at all."""
-    from remediations.audit import AuditFile, AuditLog
+    from remediations.audit import AuditFile, AuditLog, read_key
 
+    key = read_key(settings.audit_key_file) if settings.audit_key_file else None
     log = AuditLog(
         settings.audit_dir,
         clock=lambda: datetime.now(UTC),
@@ -141,6 +147,7 @@ def _audit(settings: Settings, transport: Any, ticket: str, sink: Any = None) ->
             "ticket": ticket,
         },
         sink=sink or AuditFile,
+        key=key,
     )
     log.check()
     return log
@@ -200,13 +207,17 @@ def run_action_task(
             confirm=confirm,
         )
     except RemediationError as exc:
-        return _report_error(exc, as_json=as_json, out=out, err=err)
+        code = _report_error(exc, as_json=as_json, out=out, err=err, audit=audit)
+        if not as_json:
+            out.write(render_head(audit, exc))
+        return code
     finally:
         transport.close()
     if as_json:
-        out.write(json.dumps(outcome.to_json(), indent=2) + "\n")
+        out.write(json.dumps(with_head(outcome.to_json(), audit), indent=2) + "\n")
     else:
         out.write(printable(render_result(outcome, audit_path=audit.path)))
+        out.write(render_head(audit))
     return 0
 
 
@@ -226,7 +237,9 @@ def _confirmer(
     return confirm
 
 
-def _report_error(exc: RemediationError, *, as_json: bool, out: TextIO, err: TextIO) -> int:
+def _report_error(
+    exc: RemediationError, *, as_json: bool, out: TextIO, err: TextIO, audit: Any = None
+) -> int:
     if as_json:
         doc = (
             exc.outcome.to_json()
@@ -239,7 +252,7 @@ def _report_error(exc: RemediationError, *, as_json: bool, out: TextIO, err: Tex
             }
         )
         doc["error"] = str(exc)
-        out.write(json.dumps(doc, indent=2) + "\n")
+        out.write(json.dumps(with_head(doc, audit, exc), indent=2) + "\n")
     err.write(printable(f"{exc}\n"))
     return exc.exit_code
 
@@ -257,6 +270,31 @@ def render_preview(plan: Any, *, transport: Any, dry_run: bool) -> str:
         lines.extend(f"  {line}" for line in plan.render_powershell().split("\n"))
     lines.extend(f"Note: {note}" for note in plan.notes)
     return "\n".join(lines) + "\n"
+
+
+def render_head(audit: Any, exc: BaseException | None = None) -> str:
+    """The chain head after the run, for the ticket: proves later that no line was cut off.
+
+    Nothing when the run's end could not be written (the head would not be the run's).
+    """
+    from remediations.audit import AuditUnwritable
+
+    head = getattr(audit, "head", None)
+    if head is None or isinstance(getattr(exc, "cause", None), AuditUnwritable):
+        return ""
+    return (
+        f"Audit chain head: event {head.count}, hash {head.hash} "
+        f"(check later: invoke audit.verify --head {head.hash} --count {head.count}).\n"
+    )
+
+
+def with_head(doc: dict[str, Any], audit: Any, exc: BaseException | None = None) -> dict[str, Any]:
+    """A --json document with the chain head after the run (``chain_head``: count, hash)."""
+    from remediations.audit import AuditUnwritable
+
+    head = getattr(audit, "head", None)
+    unwritten = isinstance(getattr(exc, "cause", None), AuditUnwritable)
+    return {**doc, "chain_head": None if head is None or unwritten else head.to_json()}
 
 
 def render_result(outcome: Any, *, audit_path: Path) -> str:

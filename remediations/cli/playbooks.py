@@ -13,7 +13,9 @@ from remediations.cli import (
     _report_error,
     open_transport,
     playbooks_dir,
+    render_head,
     settings_from,
+    with_head,
 )
 from remediations.errors import InputError, RemediationError
 from remediations.terminal import printable
@@ -167,11 +169,15 @@ def playbook_run_task(
     except RemediationError as exc:
         if not as_json and exc.outcome is not None:
             out.write(printable(render_result(exc.outcome, audit_path=audit.path)))
-        return _report_error(exc, as_json=as_json, out=out, err=err)
+        code = _report_error(exc, as_json=as_json, out=out, err=err, audit=audit)
+        if not as_json:
+            out.write(render_head(audit, exc))
+        return code
     finally:
         transport.close()
     if as_json:
-        out.write(json.dumps(outcome.to_json(), indent=2) + "\n")
+        out.write(json.dumps(with_head(outcome.to_json(), audit), indent=2) + "\n")
     else:
         out.write(printable(render_result(outcome, audit_path=audit.path)))
+        out.write(render_head(audit))
     return 0
