@@ -539,7 +539,47 @@ def audit_verify(c: Context, head: str = "", count: int = 0, json: bool = False)
 
 
 sandbox = Collection("sandbox", sandbox_reset, sandbox_load, sandbox_show, sandbox_send)
-audit = Collection("audit", audit_verify)
+
+
+@task(
+    name="runs",
+    help={
+        "since": "only runs started at or after this date/time (UTC), e.g. 2026-11-30",
+        "target": "only runs against this tenant or target (sandbox, ...)",
+        "actor": "only runs by this actor",
+        "ticket": "only runs whose ticket contains this text",
+        "json": "print one JSON document",
+    },
+)
+def audit_runs(
+    c: Context,
+    since: str = "",
+    target: str = "",
+    actor: str = "",
+    ticket: str = "",
+    json: bool = False,
+) -> None:
+    """List the runs in the audit log: id, time, actor, target, ticket, what, outcome, changes."""
+    from remediations.cli.audit import audit_runs_task
+
+    code = audit_runs_task(
+        c.config, since=since, target=target, actor=actor, ticket=ticket, as_json=json
+    )
+    if code:
+        raise Exit(code=code)
+
+
+@task(name="show", help={"run_id": "the run to show", "json": "print one JSON document"})
+def audit_show(c: Context, run_id: str, json: bool = False) -> None:
+    """Show one run's events: plan, what was applied and verified, notes, errors."""
+    from remediations.cli.audit import audit_show_task
+
+    code = audit_show_task(c.config, run_id, as_json=json)
+    if code:
+        raise Exit(code=code)
+
+
+audit = Collection("audit", audit_verify, audit_runs, audit_show)
 playbook = Collection("playbook", playbook_list, playbook_show, playbook_validate, playbook_run)
 ns = Collection(
     fix_public_folder,

@@ -21,8 +21,9 @@ from remediations.cli import (
     settings_from,
 )
 from remediations.errors import InputError
+from remediations.terminal import printable
 
-__all__ = ["audit_verify_task"]
+__all__ = ["audit_runs_task", "audit_show_task", "audit_verify_task", "render_run"]
 
 _HASH = re.compile(r"[0-9a-f]{12,64}")
 
@@ -149,4 +150,147 @@ def _anchor_problem(report: Any, wanted: str | None, count: int | None, path: Pa
     return None
 
 
-# --- playbooks ----------------------------------------------------------------------
+def _log_path(config: Any) -> Path:
+    from remediations.audit import AUDIT_FILE
+
+    return Path(settings_from(config).audit_dir) / AUDIT_FILE
+
+
+def audit_runs_task(
+    config: Any,
+    *,
+    since: str = "",
+    target: str = "",
+    actor: str = "",
+    ticket: str = "",
+    as_json: bool = False,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+) -> int:
+    """``audit.runs``: a line per run (id, time, actor, target, ticket, what, outcome, changes)."""
+    from remediations.audit.reader import RunFilter, parse_since, summarize_runs
+
+    path = _log_path(config)
+    try:
+        chosen = RunFilter(
+            since=parse_since(since) if since else None, target=target, actor=actor, ticket=ticket
+        )
+    except InputError as exc:
+        err.write(f"{exc}\n")
+        return 2
+    if path.is_dir():
+        err.write(f"The audit log {path} is a folder, not a file; move it away.\n")
+        return 2
+    try:
+        runs = summarize_runs(path, chosen)
+    except OSError as exc:
+        err.write(f"The audit log {path} cannot be read ({exc.strerror or exc}).\n")
+        return 2
+    if as_json:
+        out.write(json.dumps([run.to_json() for run in runs], indent=2) + "\n")
+        return 0
+    if not runs:
+        out.write(f"No runs in {path} match.\n" if path.exists() else f"No audit log at {path}.\n")
+        return 0
+    rows = [("RUN", "STARTED", "ACTOR", "TARGET", "TICKET", "WHAT", "OUTCOME", "CHANGES")]
+    for run in runs:
+        what = run.what + (" (dry run)" if run.dry_run else "")
+        where = f"{run.tenant} ({run.transport})" if run.transport else run.tenant
+        rows.append(
+            (run.run_id, run.started[:19].replace("T", " "), run.actor, where, run.ticket or "-", what, run.outcome,
+             str(run.changes))
+        )  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        out.write(printable("  ".join([*cells, row[-1]]), one_line=True) + "\n")
+    return 0
+
+
+def audit_show_task(
+    config: Any,
+    run_id: str,
+    *,
+    as_json: bool = False,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+) -> int:
+    """``audit.show RUN_ID``: the run's events, readable (or ``--json``)."""
+    from remediations.audit.reader import run_events, summarize
+
+    path = _log_path(config)
+    wanted = run_id.strip()
+    if path.is_dir():
+        err.write(f"The audit log {path} is a folder, not a file; move it away.\n")
+        return 2
+    try:
+        events = list(run_events(path, wanted)) if wanted else []
+    except OSError as exc:
+        err.write(f"The audit log {path} cannot be read ({exc.strerror or exc}).\n")
+        return 2
+    run = summarize(wanted, events)
+    if run is None:
+        err.write(
+            printable(
+                f"No run {wanted!r} in the audit log {path}; `invoke audit.runs` lists the runs.\n"
+            )
+        )
+        return 2
+    if as_json:
+        out.write(json.dumps({"run": run.to_json(), "events": events}, indent=2) + "\n")
+        return 0
+    out.write(printable(render_run(run, events)))
+    return 0
+
+
+def _value(value: Any) -> str:
+    """A logged value for people (as the preview shows it)."""
+    from remediations.plan import render_value
+
+    return render_value(tuple(str(v) for v in value) if isinstance(value, list) else value)
+
+
+def render_run(run: Any, events: list[dict[str, Any]]) -> str:
+    """A run for people: who, where, what, then each event in order."""
+    what = run.what + (" (dry run)" if run.dry_run else "")
+    lines = [
+        f"Run {run.run_id}: {what}",
+        f"  actor {run.actor}, {run.tenant} ({run.transport}), ticket {run.ticket or '-'}",
+        f"  started {run.started}, ended {run.ended or '(no end recorded)'}",
+        f"  outcome {run.outcome}, {run.changes} change{'s' if run.changes != 1 else ''}"
+        + (" planned" if run.dry_run else " applied"),
+    ]
+    if run.head:
+        lines.append(f"  chain head at its end: event {run.head['count']}, hash {run.head['hash']}")
+    for key, value in run.links.items():
+        lines.append(f"  {key.replace('_', ' ')}: {value}")
+    lines.append("")
+    for event in events:
+        name = str(event.get("event"))
+        stamp = str(event.get("time") or "")
+        step = f"[{event['step']}] " if event.get("step") else ""
+        head = f"{stamp}  {step}{name}"
+        if event.get("target") is not None and event.get("attribute") is not None:
+            change = (
+                f"{event['target']} {event['attribute']}: "
+                f"{_value(event.get('before'))} -> {_value(event.get('after'))}"
+            )
+            lines.append(f"{head}  {change}")
+            if name in ("change-planned", "change-applying") and event.get("powershell"):
+                lines.append(f"      {event['powershell']}")
+            if name == "verify-failed":
+                lines.append(f"      the tenant holds {_value(event.get('actual'))}")
+        elif name == "run-start":
+            wish = ", ".join(f"{k}={v}" for k, v in (event.get("wish") or {}).items())
+            lines.append(f"{head}  {event.get('action')} {wish}".rstrip())
+        elif name == "playbook-start":
+            params = ", ".join(f"{k}={v}" for k, v in (event.get("parameters") or {}).items())
+            lines.append(f"{head}  {event.get('playbook')} {params}".rstrip())
+        elif name == "note":
+            lines.append(f"{head}  {event.get('note')}")
+        else:
+            outcome = event.get("outcome")
+            lines.append(f"{head}  {outcome}" if outcome else head)
+        if event.get("error"):
+            lines.append(f"      error: {event['error']}")
+    return "\n".join(lines) + "\n"
