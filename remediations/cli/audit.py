@@ -196,10 +196,11 @@ def audit_runs_task(
     for run in runs:
         what = run.what + (" (dry run)" if run.dry_run else "")
         where = f"{run.tenant} ({run.transport})" if run.transport else run.tenant
+        started = run.started[:19].replace("T", " ")
+        ticket = run.ticket or "-"
         rows.append(
-            (run.run_id, run.started[:19].replace("T", " "), run.actor, where, run.ticket or "-", what, run.outcome,
-             str(run.changes))
-        )  # fmt: skip
+            (run.run_id, started, run.actor, where, ticket, what, run.outcome, str(run.changes))
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
