@@ -73,6 +73,11 @@ COMMON_HELP = {
     "ticket": "ticket or change number to record in the audit log",
     "yes": "apply without asking (real tenants ask after the preview)",
 }
+ACTION_HELP = {
+    **COMMON_HELP,
+    "save_plan": "with --dry-run: save the plan to this file, to approve by its hash and "
+    "apply exactly with plan.apply",
+}
 
 
 def _run(c: Context, action: str, values: dict[str, Any], **flags: Any) -> None:
@@ -86,6 +91,7 @@ def _run(c: Context, action: str, values: dict[str, Any], **flags: Any) -> None:
         as_json=flags["json"],
         ticket=flags["ticket"],
         yes=flags["yes"],
+        save_plan=flags.get("save_plan", ""),
     )
     if code:
         raise Exit(code=code)
@@ -95,7 +101,7 @@ def _run(c: Context, action: str, values: dict[str, Any], **flags: Any) -> None:
     help={
         "folder": r"the public folder: path (e.g. '\Support\Escalations'), name or address",
         "all_senders": "also clear the accept-only-from lists, so every sender is accepted",
-        **COMMON_HELP,
+        **ACTION_HELP,
     }
 )
 def fix_public_folder(
@@ -106,6 +112,7 @@ def fix_public_folder(
     json: bool = False,
     ticket: str = "",
     yes: bool = False,
+    save_plan: str = "",
 ) -> None:
     """Let outside senders mail a public folder (5.7.1 RESOLVER.RST.AuthRequired)."""
     _run(
@@ -116,6 +123,7 @@ def fix_public_folder(
         json=json,
         ticket=ticket,
         yes=yes,
+        save_plan=save_plan,
     )
 
 
@@ -125,7 +133,7 @@ def fix_public_folder(
         "sender": "the sender's email address; an outside sender gets a mail contact",
         "only_listed_senders": "allow starting a list on a recipient that accepts everyone now "
         "(it will then accept only the listed senders)",
-        **COMMON_HELP,
+        **ACTION_HELP,
     }
 )
 def add_allowed_sender(
@@ -137,6 +145,7 @@ def add_allowed_sender(
     json: bool = False,
     ticket: str = "",
     yes: bool = False,
+    save_plan: str = "",
 ) -> None:
     """Add a sender to a restricted recipient's allowed senders (5.7.1 NotAuthorized, 5.7.124)."""
     _run(
@@ -147,6 +156,7 @@ def add_allowed_sender(
         json=json,
         ticket=ticket,
         yes=yes,
+        save_plan=save_plan,
     )
 
 
@@ -154,7 +164,7 @@ def add_allowed_sender(
     help={
         "recipient": "the distribution group, Microsoft 365 group, mailbox or mail user "
         "(name or address)",
-        **COMMON_HELP,
+        **ACTION_HELP,
     }
 )
 def open_to_external(
@@ -164,6 +174,7 @@ def open_to_external(
     json: bool = False,
     ticket: str = "",
     yes: bool = False,
+    save_plan: str = "",
 ) -> None:
     """Let outside senders mail a group, mailbox or mail user (5.7.133/193/134/136)."""
     _run(
@@ -174,10 +185,11 @@ def open_to_external(
         json=json,
         ticket=ticket,
         yes=yes,
+        save_plan=save_plan,
     )
 
 
-@task(help={"group": "the distribution group or Microsoft 365 group", **COMMON_HELP})
+@task(help={"group": "the distribution group or Microsoft 365 group", **ACTION_HELP})
 def open_group_to_external(
     c: Context,
     group: str | None = None,
@@ -185,6 +197,7 @@ def open_group_to_external(
     json: bool = False,
     ticket: str = "",
     yes: bool = False,
+    save_plan: str = "",
 ) -> None:
     """Let outside senders mail a group (5.7.133, 5.7.193); open-to-external for groups."""
     _run(
@@ -195,6 +208,7 @@ def open_group_to_external(
         json=json,
         ticket=ticket,
         yes=yes,
+        save_plan=save_plan,
     )
 
 
@@ -202,7 +216,7 @@ def open_group_to_external(
     help={
         "group": "the moderated distribution group (e.g. one over 5,000 members)",
         "sender": "the sender's email address",
-        **COMMON_HELP,
+        **ACTION_HELP,
     }
 )
 def bypass_moderation(
@@ -213,6 +227,7 @@ def bypass_moderation(
     json: bool = False,
     ticket: str = "",
     yes: bool = False,
+    save_plan: str = "",
 ) -> None:
     """Let a sender bypass moderation of a large group (held mail; no NDR)."""
     _run(
@@ -223,6 +238,7 @@ def bypass_moderation(
         json=json,
         ticket=ticket,
         yes=yes,
+        save_plan=save_plan,
     )
 
 
@@ -231,7 +247,7 @@ def bypass_moderation(
         "user": "the user who left (mailbox name or address)",
         "mode": "reject (sender gets an NDR 5.7.1 with a clear reason) or delete (silently)",
         "even_if_active": "block even though the account is enabled and licensed",
-        **COMMON_HELP,
+        **ACTION_HELP,
     }
 )
 def block_delicensed_user(
@@ -243,6 +259,7 @@ def block_delicensed_user(
     json: bool = False,
     ticket: str = "",
     yes: bool = False,
+    save_plan: str = "",
 ) -> None:
     """Stop mail to a user who left with a mail-flow rule (5.7.129, delicensed user)."""
     _run(
@@ -253,6 +270,7 @@ def block_delicensed_user(
         json=json,
         ticket=ticket,
         yes=yes,
+        save_plan=save_plan,
     )
 
 
@@ -262,7 +280,7 @@ def block_delicensed_user(
         "sku": "remove only this license (part number, e.g. ENTERPRISEPACK, or SKU GUID); "
         "default: every license",
         "even_if_active": "remove the licenses even though the account is still enabled",
-        **COMMON_HELP,
+        **ACTION_HELP,
     }
 )
 def remove_license(
@@ -274,6 +292,7 @@ def remove_license(
     json: bool = False,
     ticket: str = "",
     yes: bool = False,
+    save_plan: str = "",
 ) -> None:
     """Remove a leaver's licenses (5.7.129; then block-delicensed-user)."""
     _run(
@@ -284,6 +303,7 @@ def remove_license(
         json=json,
         ticket=ticket,
         yes=yes,
+        save_plan=save_plan,
     )
 
 
@@ -538,6 +558,38 @@ def audit_verify(c: Context, head: str = "", count: int = 0, json: bool = False)
         raise Exit(code=code)
 
 
+# --- saved plans ----------------------------------------------------------------------
+
+
+@task(name="show", help={"path": "the plan file --save-plan wrote", "json": "print the plan"})
+def plan_show(c: Context, path: str, json: bool = False) -> None:
+    """Show a saved plan: its hash, target, changes with PowerShell, and what it read."""
+    from remediations.cli.review import plan_show_task
+
+    code = plan_show_task(c.config, path, as_json=json)
+    if code:
+        raise Exit(code=code)
+
+
+@task(
+    name="apply",
+    help={
+        "path": "the plan file --save-plan wrote",
+        "ticket": "ticket to record (default: the plan's)",
+        **{k: COMMON_HELP[k] for k in ("json", "yes")},
+    },
+)
+def plan_apply(
+    c: Context, path: str, yes: bool = False, json: bool = False, ticket: str = ""
+) -> None:
+    """Apply exactly a saved plan; refuse it if stale, already applied, or for another target."""
+    from remediations.cli.review import plan_apply_task
+
+    code = plan_apply_task(c.config, path, yes=yes, as_json=json, ticket=ticket)
+    if code:
+        raise Exit(code=code)
+
+
 sandbox = Collection("sandbox", sandbox_reset, sandbox_load, sandbox_show, sandbox_send)
 
 
@@ -580,6 +632,7 @@ def audit_show(c: Context, run_id: str, json: bool = False) -> None:
 
 
 audit = Collection("audit", audit_verify, audit_runs, audit_show)
+plan = Collection("plan", plan_show, plan_apply)
 playbook = Collection("playbook", playbook_list, playbook_show, playbook_validate, playbook_run)
 ns = Collection(
     fix_public_folder,
@@ -594,6 +647,7 @@ ns = Collection(
     scan,
     sandbox,
     audit,
+    plan,
     playbook,
 )
 ns.configure(
@@ -603,7 +657,7 @@ ns.configure(
         # INVOKE_PLAYBOOKS_DIR (default: the shipped playbooks/).
         "sandbox": {"path": "", "faults": ""},
         "playbooks": {"dir": ""},
-        "audit": {"dir": "audit-logs"},
+        "audit": {"dir": "audit-logs", "key_file": ""},
         "actor": "",
         "target": "sandbox",
     }

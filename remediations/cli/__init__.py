@@ -166,10 +166,12 @@ def run_action_task(
     err: TextIO = sys.stderr,
     ask: Callable[[str], str] = input,
     audit_sink: Any = None,
+    save_plan: str = "",
 ) -> int:
     """Run one remediation from flags; return the exit status (0, 1, 2, 130 or 143).
 
     ``audit_sink`` replaces the audit file writer (tests: a disk that fills up).
+    ``save_plan`` (with ``dry_run``) writes the plan for ``plan.apply``.
     """
     from remediations.actions import ACTIONS, parse_wish
     from remediations.engine import run_action
@@ -180,6 +182,8 @@ def run_action_task(
         missing = [k for k, v in values.items() if v is None]
         for key in missing:
             raise InputError(f"--{key.replace('_', '-')} is required for {action_name}.")
+        if save_plan and not dry_run:
+            raise InputError("--save-plan needs --dry-run: a plan is saved to be applied later.")
         wish = parse_wish(action, values)
         transport = open_transport(settings, err=err)
     except InputError as exc:
@@ -195,6 +199,10 @@ def run_action_task(
             out.write(printable(render_preview(plan, transport=transport, dry_run=dry_run)))
 
     confirm = _confirmer(yes=yes, transport=transport, err=err, ask=ask)
+    if save_plan:
+        from remediations.audit.plans import RecordingAction
+
+        action = RecordingAction(action)  # type: ignore[assignment]
 
     try:
         outcome = run_action(
@@ -213,10 +221,25 @@ def run_action_task(
         return code
     finally:
         transport.close()
+    doc = outcome.to_json()
+    if save_plan:
+        from remediations.cli.review import save_plan_file
+
+        try:
+            doc["plan"] = save_plan_file(
+                Path(save_plan), action, wish, outcome, audit, settings, ticket
+            )
+        except RemediationError as exc:
+            return _report_error(exc, as_json=as_json, out=out, err=err, audit=audit)
     if as_json:
-        out.write(json.dumps(with_head(outcome.to_json(), audit), indent=2) + "\n")
+        out.write(json.dumps(with_head(doc, audit), indent=2) + "\n")
     else:
         out.write(printable(render_result(outcome, audit_path=audit.path)))
+        if save_plan:
+            out.write(
+                f"Plan saved to {doc['plan']['path']} (hash {doc['plan']['hash']}); "
+                f"apply exactly it with: invoke plan.apply {doc['plan']['path']}\n"
+            )
         out.write(render_head(audit))
     return 0
 

@@ -1,0 +1,191 @@
+"""Change-review tasks: saved plans (``--save-plan``, ``plan.show``, ``plan.apply``)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from remediations.cli import (
+    _audit,
+    _confirmer,
+    _report_error,
+    open_transport,
+    render_head,
+    render_result,
+    settings_from,
+    with_head,
+)
+from remediations.errors import RemediationError
+from remediations.terminal import printable
+
+__all__ = ["plan_apply_task", "plan_show_task", "save_plan_file"]
+
+
+def save_plan_file(
+    path: Path, action: Any, wish: Any, outcome: Any, audit: Any, settings: Any, ticket: str
+) -> dict[str, Any]:
+    """Write the dry run's plan to ``path`` and log ``plan-saved``; the path and hash."""
+    from remediations.audit.plans import make_plan, write_plan
+    from remediations.engine import wish_json
+    from remediations.plan import Plan
+
+    snapshot = action.snapshot
+    plan = outcome.plan or Plan(action=action.name)
+    doc = make_plan(
+        action=action.name,
+        wish=wish_json(wish),
+        snapshot=snapshot,
+        plan=plan,
+        tenant=outcome.tenant,
+        transport=outcome.transport,
+        made_by=settings.actor,
+        made_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        run_id=outcome.run_id,
+        ticket=ticket,
+    )
+    digest = write_plan(path, doc)
+    audit.bind(run_id=outcome.run_id, action=action.name, dry_run=True).event(
+        "plan-saved", saved_plan=digest, path=str(path), outcome="planned"
+    )
+    return {"path": str(path), "hash": digest}
+
+
+def plan_show_task(
+    config: Any, path: str, *, as_json: bool = False, out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+) -> int:  # fmt: skip
+    """``plan.show PATH``: the saved plan, its hash, and what it read."""
+    from remediations.audit.plans import load_plan
+
+    try:
+        saved = load_plan(Path(path))
+    except RemediationError as exc:
+        return _report_error(exc, as_json=as_json, out=out, err=err)
+    if as_json:
+        out.write(json.dumps(dict(saved.doc), indent=2) + "\n")
+        return 0
+    out.write(printable(render_saved(saved)))
+    return 0
+
+
+def render_saved(saved: Any) -> str:
+    """A saved plan for a reviewer: what, where, by whom, the changes, what it read."""
+    doc = saved.doc
+    wish = ", ".join(f"{k}={v}" for k, v in doc["wish"].items())
+    lines = [
+        f"Plan {saved.hash}",
+        f"  {doc['action']} {wish}",
+        f"  for {doc['tenant']} ({doc['transport']}), made by {doc.get('made_by')} at "
+        f"{doc.get('made_at')} (dry run {doc.get('dry_run_id')}), "
+        f"ticket {doc.get('ticket') or '-'}",
+    ]
+    changes = doc["changes"]
+    if not changes:
+        lines.append("No change: the tenant was already as wished.")
+    for change in changes:
+        lines.append(
+            f"  {change['target']} {change['attribute']}: {_value(change['before'])} -> "
+            f"{_value(change['after'])}"
+        )
+        lines.append(f"      {change['powershell']}")
+    lines.extend(f"Note: {note}" for note in doc.get("notes") or ())
+    lines.append(f"Read when planned ({len(doc['read'])}; any change refuses the plan):")
+    lines.extend(
+        f"  {item['target']} {item['attribute']} = {_value(item['value'])}" for item in doc["read"]
+    )
+    lines.append(f"Apply exactly this plan: invoke plan.apply {saved.path}")
+    return "\n".join(lines) + "\n"
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "(none)"
+    if isinstance(value, bool):
+        return "$true" if value else "$false"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) if value else "(empty)"
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def plan_apply_task(
+    config: Any,
+    path: str,
+    *,
+    yes: bool = False,
+    as_json: bool = False,
+    ticket: str = "",
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+    ask: Any = input,
+) -> int:
+    """``plan.apply PATH``: apply exactly the saved plan, or refuse (exit 1) saying why."""
+    from remediations.actions import ACTIONS, parse_wish
+    from remediations.audit.plans import PinnedAction, PlanRefused, applied_by, load_plan
+    from remediations.cli import render_preview
+    from remediations.engine import run_action
+
+    settings = settings_from(config)
+    try:
+        saved = load_plan(Path(path))
+        action = ACTIONS.get(saved.action)
+        if action is None:
+            raise PlanRefused(
+                f"The plan {path} is for {saved.action!r}, no action of this toolkit."
+            )
+        wish = parse_wish(action, saved.doc["wish"], source=f"plan {path}")
+        transport = open_transport(settings, err=err)
+    except RemediationError as exc:
+        return _report_error(exc, as_json=as_json, out=out, err=err)
+    try:
+        doc = saved.doc
+        if (transport.tenant, transport.name) != (doc["tenant"], doc["transport"]):
+            raise PlanRefused(
+                f"Not applied: plan {saved.hash[:12]} was made for {doc['tenant']} "
+                f"({doc['transport']}), and this target is {transport.tenant} "
+                f"({transport.name}); save a plan against this target."
+            )
+        audit = _audit(settings, transport, ticket or str(doc.get("ticket") or ""))
+        earlier = applied_by(audit.path, saved.hash)
+        if earlier is not None:
+            raise PlanRefused(
+                f"Not applied: plan {saved.hash[:12]} was already applied by run {earlier} "
+                f"(invoke audit.show {earlier}); save a new plan if more is needed."
+            )
+    except RemediationError as exc:
+        transport.close()
+        return _report_error(exc, as_json=as_json, out=out, err=err)
+
+    def preview(plan: Any) -> None:
+        if not as_json:
+            out.write(printable(render_preview(plan, transport=transport, dry_run=False)))
+
+    confirm = _confirmer(yes=yes, transport=transport, err=err, ask=ask)
+    log = audit.bind(plan_hash=saved.hash)
+    try:
+        outcome = run_action(
+            PinnedAction(action, saved),  # type: ignore[arg-type]
+            wish,
+            transport=transport,
+            audit=log,
+            dry_run=False,
+            preview=preview,
+            confirm=confirm,
+        )
+    except RemediationError as exc:
+        code = _report_error(exc, as_json=as_json, out=out, err=err, audit=audit)
+        if not as_json:
+            out.write(render_head(audit, exc))
+        return code
+    finally:
+        transport.close()
+    if as_json:
+        out.write(json.dumps(with_head({**outcome.to_json(), "plan_hash": saved.hash}, audit),
+                             indent=2) + "\n")  # fmt: skip
+        return 0
+    out.write(printable(render_result(outcome, audit_path=audit.path)))
+    out.write(f"Applied plan {saved.hash} as run {outcome.run_id}.\n")
+    out.write(render_head(audit))
+    return 0
