@@ -590,6 +590,30 @@ def plan_apply(
         raise Exit(code=code)
 
 
+# --- rollback --------------------------------------------------------------------------
+
+
+@task(
+    help={
+        "run_id": "the run to undo (invoke audit.runs lists them)",
+        "dry_run": "preview only: show what would be undone; change nothing",
+        "json": COMMON_HELP["json"],
+        "ticket": "ticket to record (default: the undone run's)",
+        "yes": COMMON_HELP["yes"],
+    }
+)
+def rollback(
+    c: Context, run_id: str, dry_run: bool = False, yes: bool = False, json: bool = False,
+    ticket: str = "",
+) -> None:  # fmt: skip
+    """Undo a run's changes, where the tenant still holds what it left (an audited run)."""
+    from remediations.cli.review import rollback_task
+
+    code = rollback_task(c.config, run_id, dry_run=dry_run, yes=yes, as_json=json, ticket=ticket)
+    if code:
+        raise Exit(code=code)
+
+
 sandbox = Collection("sandbox", sandbox_reset, sandbox_load, sandbox_show, sandbox_send)
 
 
@@ -645,6 +669,7 @@ ns = Collection(
     diagnose,
     check_domain,
     scan,
+    rollback,
     sandbox,
     audit,
     plan,

@@ -21,7 +21,7 @@ from remediations.cli import (
 from remediations.errors import RemediationError
 from remediations.terminal import printable
 
-__all__ = ["plan_apply_task", "plan_show_task", "save_plan_file"]
+__all__ = ["plan_apply_task", "plan_show_task", "rollback_task", "save_plan_file"]
 
 
 def save_plan_file(
@@ -187,5 +187,101 @@ def plan_apply_task(
         return 0
     out.write(printable(render_result(outcome, audit_path=audit.path)))
     out.write(f"Applied plan {saved.hash} as run {outcome.run_id}.\n")
+    out.write(render_head(audit))
+    return 0
+
+
+def rollback_task(
+    config: Any,
+    run_id: str,
+    *,
+    dry_run: bool = False,
+    yes: bool = False,
+    as_json: bool = False,
+    ticket: str = "",
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+    ask: Any = input,
+) -> int:
+    """``rollback RUN_ID``: undo what the run applied, where nothing changed it since."""
+    from remediations.actions import ACTIONS, parse_wish
+    from remediations.audit import AUDIT_FILE
+    from remediations.audit.rollback import (
+        RollbackAction,
+        RollbackWish,
+        applied_changes,
+        load_run,
+    )
+    from remediations.cli import render_preview
+    from remediations.engine import run_action
+    from remediations.errors import InputError
+
+    settings = settings_from(config)
+    wanted = run_id.strip()
+    try:
+        events = load_run(settings.audit_dir / AUDIT_FILE, wanted)
+        first = events[0]
+        if first.get("playbook"):
+            raise InputError(
+                f"Run {wanted} is a playbook run; rollback undoes single-action runs so far "
+                f"(invoke audit.show {wanted} lists its changes and their PowerShell)."
+            )
+        name = str(first.get("action") or "")
+        if name not in ACTIONS:
+            raise InputError(f"Run {wanted} ran {name!r}, which rollback cannot read again.")
+        start = next((e for e in events if e.get("event") == "run-start"), None)
+        if start is None:
+            raise InputError(f"Run {wanted} has no run-start event; its inputs are unknown.")
+        original = ACTIONS[name]
+        action = RollbackAction(
+            original, parse_wish(original, start.get("wish") or {}), applied_changes(events)
+        )
+        transport = open_transport(settings, err=err)
+    except RemediationError as exc:
+        return _report_error(exc, as_json=as_json, out=out, err=err)
+    if (transport.tenant, transport.name) != (first.get("tenant"), first.get("transport")):
+        transport.close()
+        return _report_error(
+            InputError(
+                f"Run {wanted} ran against {first.get('tenant')} ({first.get('transport')}); "
+                f"this target is {transport.tenant} ({transport.name})."
+            ),
+            as_json=as_json,
+            out=out,
+            err=err,
+        )
+    try:
+        audit = _audit(settings, transport, ticket or str(first.get("ticket") or ""))
+    except RemediationError as exc:
+        transport.close()
+        return _report_error(exc, as_json=as_json, out=out, err=err)
+
+    def preview(plan: Any) -> None:
+        if not as_json:
+            out.write(printable(render_preview(plan, transport=transport, dry_run=dry_run)))
+
+    confirm = _confirmer(yes=yes, transport=transport, err=err, ask=ask)
+    try:
+        outcome = run_action(
+            action,
+            RollbackWish(wanted),
+            transport=transport,
+            audit=audit.bind(rollback_of=wanted),
+            dry_run=dry_run,
+            preview=preview,
+            confirm=confirm,
+        )
+    except RemediationError as exc:
+        code = _report_error(exc, as_json=as_json, out=out, err=err, audit=audit)
+        if not as_json:
+            out.write(render_head(audit, exc))
+        return code
+    finally:
+        transport.close()
+    if as_json:
+        doc = {**outcome.to_json(), "rollback_of": wanted}
+        out.write(json.dumps(with_head(doc, audit), indent=2) + "\n")
+        return 0
+    out.write(printable(render_result(outcome, audit_path=audit.path)))
     out.write(render_head(audit))
     return 0

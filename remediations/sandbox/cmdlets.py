@@ -469,6 +469,19 @@ def _new_mail_contact(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
     return CmdletResult(objects=(present_recipient(state, rec),))
 
 
+def _remove_mail_contact(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
+    """Remove-MailContact: the contact goes, and so do the lists' links to it (backlinks)."""
+    rec = _resolve_identity(state, cmdlet, _MC)
+    guid = rec["Guid"]
+    state.recipients.remove(rec)
+    for other in state.recipients:
+        for key, value in list(other.items()):
+            if isinstance(value, list) and guid in value:
+                other[key] = [v for v in value if v != guid]
+    state.invalidate()
+    return CmdletResult()
+
+
 # --- transport rules ---------------------------------------------------------------
 
 
@@ -837,6 +850,7 @@ CMDLETS: dict[str, tuple[frozenset[str], tuple[str, ...], Handler]] = {
         ("Name", "ExternalEmailAddress"),
         _new_mail_contact,
     ),
+    "remove-mailcontact": (frozenset({"Identity", "Confirm"}), ("Identity",), _remove_mail_contact),
     "get-transportrule": (frozenset({"Identity", "State", "ResultSize"}), (), _get_transport_rule),
     "new-transportrule": (_NEW_RULE_PARAMS, ("Name",), _new_transport_rule),
     "set-transportrule": (_SET_RULE_PARAMS, ("Identity",), _set_transport_rule),
