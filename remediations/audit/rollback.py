@@ -136,6 +136,7 @@ class RollbackAction:
     def plan(self, before: Snapshot, wish: RollbackWish) -> Plan:
         changes: list[Change] = []
         notes: list[str] = []
+        kept: list[tuple[str, str, Value]] = []  # changes left alone: what still refers to what
         for logged in reversed(self.changes):
             target, attribute = str(logged["target"]), str(logged["attribute"])
             now = before.value(target, attribute)
@@ -148,8 +149,20 @@ class RollbackAction:
                     f"{render_value(_value(left))} as run {wish.run_id} left it; it was changed "
                     "since, so it is left as it is."
                 )
+                kept.append((target, attribute, _value(now)))
                 continue
             inverse = inverse_cmdlet(logged)
+            users = [
+                f"{t} {a}"
+                for t, a, v in kept
+                if isinstance(v, tuple) and target.lower() in (x.lower() for x in v)
+            ]
+            if users and not isinstance(inverse, str) and inverse.name.startswith("Remove-"):
+                notes.append(
+                    f"Not undone: {target} {attribute}: {', '.join(users)} still lists it, and "
+                    "removing it would change that list too; it is left as it is."
+                )
+                continue
             if isinstance(inverse, str):
                 notes.append(f"Not undone: {target} {attribute}: {inverse}.")
                 continue
