@@ -655,7 +655,24 @@ def audit_show(c: Context, run_id: str, json: bool = False) -> None:
         raise Exit(code=code)
 
 
-audit = Collection("audit", audit_verify, audit_runs, audit_show)
+@task(
+    name="report",
+    help={
+        "run_id": "the run to report on",
+        "format": "md (Markdown, the default) or html (one self-contained file)",
+        "output": "write the report to this file instead of printing it",
+    },
+)
+def audit_report(c: Context, run_id: str, format: str = "md", output: str = "") -> None:
+    """A run's report for reviewers: who, when, where, each change, verification, undo."""
+    from remediations.cli.audit import audit_report_task
+
+    code = audit_report_task(c.config, run_id, fmt=format, output=output)
+    if code:
+        raise Exit(code=code)
+
+
+audit = Collection("audit", audit_verify, audit_runs, audit_show, audit_report)
 plan = Collection("plan", plan_show, plan_apply)
 playbook = Collection("playbook", playbook_list, playbook_show, playbook_validate, playbook_run)
 ns = Collection(

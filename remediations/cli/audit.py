@@ -23,7 +23,13 @@ from remediations.cli import (
 from remediations.errors import InputError
 from remediations.terminal import printable
 
-__all__ = ["audit_runs_task", "audit_show_task", "audit_verify_task", "render_run"]
+__all__ = [
+    "audit_report_task",
+    "audit_runs_task",
+    "audit_show_task",
+    "audit_verify_task",
+    "render_run",
+]
 
 _HASH = re.compile(r"[0-9a-f]{12,64}")
 
@@ -295,3 +301,54 @@ def render_run(run: Any, events: list[dict[str, Any]]) -> str:
         if event.get("error"):
             lines.append(f"      error: {event['error']}")
     return "\n".join(lines) + "\n"
+
+
+def audit_report_task(
+    config: Any,
+    run_id: str,
+    *,
+    fmt: str = "md",
+    output: str = "",
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+) -> int:
+    """``audit.report RUN_ID [--format md|html] [--output PATH]``: a report a reviewer signs."""
+    from remediations.audit.reader import run_events
+    from remediations.audit.report import build_report, render_html, render_markdown
+
+    if fmt not in ("md", "html"):
+        err.write(f"--format {fmt!r} is not a report format; give md or html.\n")
+        return 2
+    path = _log_path(config)
+    wanted = run_id.strip()
+    if path.is_dir():
+        err.write(f"The audit log {path} is a folder, not a file; move it away.\n")
+        return 2
+    try:
+        events = list(run_events(path, wanted)) if wanted else []
+    except OSError as exc:
+        err.write(f"The audit log {path} cannot be read ({exc.strerror or exc}).\n")
+        return 2
+    if not events:
+        err.write(
+            printable(
+                f"No run {wanted!r} in the audit log {path}; `invoke audit.runs` lists the runs.\n"
+            )
+        )
+        return 2
+    report = build_report(wanted, events)
+    text = render_html(report) if fmt == "html" else render_markdown(report)
+    if not output:
+        out.write(printable(text))
+        return 0
+    target = Path(output)
+    try:
+        target.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        err.write(
+            f"--output {target} cannot be written ({exc.strerror or exc}); give a path in a "
+            "writable folder.\n"
+        )
+        return 2
+    out.write(f"Report on run {wanted} written to {target}.\n")
+    return 0
