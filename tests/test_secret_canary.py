@@ -38,7 +38,7 @@ def test_no_task_leaks_a_credential(
         "onprem": "NDR_ONPREM_PASSWORD",
     }
     env = {
-        **{name: CANARY for name in names.values()},
+        **dict.fromkeys(names.values(), CANARY),
         "AZURE_CLIENT_SECRET": CANARY,
         "AZURE_CLIENT_CERTIFICATE_PASSWORD": CANARY,
         "AZURE_PASSWORD": CANARY,
