@@ -109,20 +109,12 @@ def _norm(identity: str) -> str:
     return text.lower()
 
 
-def _answers_to(state: SandboxState, rec: dict[str, Any], key: str) -> bool:
-    if key in (rec["Guid"].lower(), rec["Name"].lower(), rec.get("Alias", "").lower()):
-        return True
-    if rec.get("FolderPath", "").lower() == key:
-        return True
-    return key in state.addresses_of(rec)
-
-
 def candidates(state: SandboxState, identity: str, types: Types) -> list[dict[str, Any]]:
-    key = _norm(identity)
+    """Recipients answering to an identity (Guid, name, alias, folder path, address)."""
     return [
         r
-        for r in state.recipients
-        if (types is None or r["RecipientTypeDetails"] in types) and _answers_to(state, r, key)
+        for r in state.find(_norm(identity))
+        if types is None or r["RecipientTypeDetails"] in types
     ]
 
 
@@ -361,11 +353,11 @@ def _new_mail_contact(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
             cmdlet=cmdlet,
             category="InvalidArgument",
         )
-    if any(r["Name"].lower() == name.lower() for r in state.recipients):
+    if state.find(name, ("name",)):
         raise CmdletError(
             facts.DUPLICATE_NAME.format(name=name), cmdlet=cmdlet, category="Duplicate"
         )
-    owner = next((r for r in state.recipients if external.lower() in state.addresses_of(r)), None)
+    owner = next(iter(state.find(external, ("smtp",))), None)
     if owner is not None:
         raise CmdletError(
             facts.PROXY_IN_USE.format(address=external, owner=owner["Name"]),
@@ -386,8 +378,7 @@ def _new_mail_contact(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
         "RequireSenderAuthenticationEnabled": False,
         "ModerationEnabled": bool(cmdlet.get("ModerationEnabled", False)),
     }
-    state.recipients.append(rec)
-    state.invalidate()
+    state.add_recipient(rec)
     return CmdletResult(objects=(present_recipient(state, rec),))
 
 
@@ -570,10 +561,9 @@ def _get_accepted_domain(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
 
 
 def _find_user(state: SandboxState, cmdlet: Cmdlet) -> dict[str, Any]:
-    key = str(cmdlet.get("UserId")).lower()
-    for user in state.users:
-        if key in (user["Id"].lower(), user["UserPrincipalName"].lower()):
-            return user
+    user = state.find_user(str(cmdlet.get("UserId")))
+    if user is not None:
+        return user
     raise CmdletError(
         facts.GRAPH_NOT_FOUND.format(identity=cmdlet.get("UserId")),
         cmdlet=cmdlet,

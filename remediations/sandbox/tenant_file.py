@@ -80,9 +80,9 @@ from remediations.errors import InputError
 from remediations.exchange import facts
 from remediations.sandbox.cmdlets import candidates, stable_guid
 from remediations.sandbox.directory import check_connectors_section, check_dns_section
-from remediations.sandbox.state import ALL_GROUP_TYPES, SCHEMA_VERSION, SandboxState
+from remediations.sandbox.state import ALL_GROUP_TYPES, SandboxState
 
-__all__ = ["DEMO_TENANT", "load_tenant_file", "tenant_from_mapping"]
+__all__ = ["DEMO_TENANT", "export_tenant", "load_tenant_file", "tenant_from_mapping"]
 
 DEMO_TENANT = Path(__file__).with_name("demo.yaml")
 
@@ -145,23 +145,41 @@ _RECIPIENT_KEYS = frozenset(
 )
 _USER_KEYS = frozenset({"licenses", "account_enabled", "synced", "upn"})
 _RULE_KEYS = frozenset(
-    {"name", "sent_to", "from_scope", "reject", "delete", "priority", "enabled", "mode", "comments"}
+    {
+        "name",
+        "sent_to",
+        "from_scope",
+        "reject",
+        "delete",
+        "priority",
+        "enabled",
+        "mode",
+        "stop_rule_processing",
+        "comments",
+    }
 )
 
 
 def load_tenant_file(path: Path) -> SandboxState:
-    """Read a YAML tenant file into a fresh sandbox state."""
-    import yaml
+    """Read a YAML (or JSON) tenant file into a fresh sandbox state.
+
+    A key written twice is an error (YAML alone would keep the last one).
+    """
+    from remediations.yaml_loader import load_yaml
 
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
+    except IsADirectoryError:
+        raise InputError(f"Cannot read tenant file {path}: it is a folder, not a file.") from None
     except OSError as exc:
         raise InputError(f"Cannot read tenant file {path}: {exc.strerror}.") from None
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InputError(f"{path} is not valid YAML: {exc}".rstrip(".") + ".") from None
-    return tenant_from_mapping(data, source=str(path))
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{path}: not UTF-8 text (byte {exc.start}); save the tenant file as UTF-8."
+        ) from None
+    return tenant_from_mapping(load_yaml(text, str(path)), source=str(path))
 
 
 def tenant_from_mapping(data: Any, *, source: str = "<tenant>") -> SandboxState:
@@ -175,9 +193,8 @@ def tenant_from_mapping(data: Any, *, source: str = "<tenant>") -> SandboxState:
     check_connectors_section(data.get("connectors"), f"{source}: connectors")
     org: str = data["organization"]
     domains = data.get("accepted_domains") or [org]
-    state = SandboxState(
+    state = SandboxState.new(
         {
-            "schema": SCHEMA_VERSION,
             "organization": org,
             "tenant_domain": data.get("tenant_domain", org.split(".")[0] + ".onmicrosoft.com"),
             "server": data.get("server", "AM7PR01MB4321.EURPRD01.PROD.OUTLOOK.COM"),
@@ -185,16 +202,12 @@ def tenant_from_mapping(data: Any, *, source: str = "<tenant>") -> SandboxState:
                 {"DomainName": d, "DomainType": "Authoritative", "Default": i == 0}
                 for i, d in enumerate(_strings(domains, f"{source}: accepted_domains"))
             ],
-            "recipients": [],
-            "transport_rules": [],
-            "users": [],
             "external_senders": _strings(
                 data.get("external_senders", []), f"{source}: external_senders"
             ),
             "dns": data.get("dns", {}),
             "connectors": data.get("connectors", {}),
             "blocked_ips": data.get("blocked_ips", []),
-            "journal": [],
         }
     )
     entries = data.get("recipients") or []
@@ -202,7 +215,6 @@ def tenant_from_mapping(data: Any, *, source: str = "<tenant>") -> SandboxState:
         raise InputError(f"{source}: recipients must be a list of mappings.")
     for index, entry in enumerate(entries):
         _add_recipient(state, entry, f"{source}: recipients[{index}]")
-    state.invalidate()
     for index, entry in enumerate(entries):
         _link_recipient(state, entry, f"{source}: recipients[{index}]")
     rules = data.get("transport_rules") or []
@@ -210,6 +222,7 @@ def tenant_from_mapping(data: Any, *, source: str = "<tenant>") -> SandboxState:
         raise InputError(f"{source}: transport_rules must be a list of mappings.")
     for index, entry in enumerate(rules):
         _add_rule(state, entry, index, f"{source}: transport_rules[{index}]")
+    state.flush()
     return state
 
 
@@ -237,8 +250,11 @@ def _add_recipient(state: SandboxState, entry: Any, where: str) -> None:
     name = entry.get("name")
     if not isinstance(name, str) or not name:
         raise InputError(f"{where}: 'name' is required.")
-    if any(r["Name"].lower() == name.lower() for r in state.recipients):
+    if state.find(name, ("name",)):
         raise InputError(f"{where}: the name {name!r} is used twice.")
+    for key in ("alias", "display_name", "external_address"):
+        if key in entry and not isinstance(entry[key], str):
+            raise InputError(f"{where} ({name}): {key!r} must be a text.")
     rtype, details, default_auth = _KINDS[kind]
     external = entry.get("external_address")
     address = entry.get("address") or external
@@ -276,9 +292,38 @@ def _add_recipient(state: SandboxState, entry: Any, where: str) -> None:
         rec["Members"] = []
         rec["MemberCount"] = 0
         rec["GroupType"] = "Universal, SecurityEnabled" if kind == "security-group" else "Universal"
+    _check_addresses(state, rec, kind, f"{where} ({name})")
     if "user" in entry:
         _add_user(state, rec, entry["user"], f"{where} ({name}): user")
-    state.recipients.append(rec)
+    state.add_recipient(rec)
+
+
+def _check_addresses(state: SandboxState, rec: dict[str, Any], kind: str, where: str) -> None:
+    """No address twice (in any case, primary or proxy); own addresses in accepted domains."""
+    seen: set[str] = set()
+    accepted = {d["DomainName"].lower() for d in state.accepted_domains}
+    addresses = [proxy.partition(":")[2] for proxy in rec["EmailAddresses"]]
+    external = rec.get("ExternalEmailAddress", "").partition(":")[2]
+    if external and external.lower() not in {a.lower() for a in addresses}:
+        addresses.append(external)
+    for address in addresses:
+        key = address.lower()
+        if key in seen:
+            raise InputError(f"{where}: the address {address!r} is listed twice.")
+        seen.add(key)
+        owner = state.find(key, ("smtp",))
+        if owner:
+            raise InputError(
+                f"{where}: the address {address!r} is already the address of "
+                f"{owner[0]['Name']!r}; every address belongs to one recipient."
+            )
+        domain = key.rpartition("@")[2]
+        if kind not in ("mail-contact", "mail-user") and domain not in accepted:
+            raise InputError(
+                f"{where}: the address {address!r} is not in an accepted domain of this "
+                f"tenant ({', '.join(sorted(accepted))}); only mail contacts and mail users "
+                "have outside addresses."
+            )
 
 
 def _add_user(state: SandboxState, rec: dict[str, Any], entry: Any, where: str) -> None:
@@ -287,7 +332,7 @@ def _add_user(state: SandboxState, rec: dict[str, Any], entry: Any, where: str) 
     _check_keys(entry, _USER_KEYS, where)
     upn = entry.get("upn") or rec["PrimarySmtpAddress"]
     rec["UserPrincipalName"] = upn
-    state.users.append(
+    state.add_user(
         {
             "Id": stable_guid(state.organization, "User", upn),
             "UserPrincipalName": upn,
@@ -312,7 +357,7 @@ def _refs(state: SandboxState, values: Any, where: str) -> list[str]:
 
 
 def _link_recipient(state: SandboxState, entry: dict[str, Any], where: str) -> None:
-    rec = state.recipients[[r["Name"] for r in state.recipients].index(entry["name"])]
+    rec = state.find(entry["name"], ("name",))[0]
     accept = _refs(
         state, entry.get("accept_messages_only_from", []), f"{where}: accept_messages_only_from"
     )
@@ -363,7 +408,7 @@ def _add_rule(state: SandboxState, entry: Any, index: int, where: str) -> None:
                 str(reject.get("text", facts.DEFAULT_REJECT_TEXT)) if reject else None
             ),
             "DeleteMessage": bool(entry.get("delete", False)),
-            "StopRuleProcessing": False,
+            "StopRuleProcessing": bool(entry.get("stop_rule_processing", False)),
             "Comments": str(entry.get("comments", "")),
         }
     )
@@ -373,3 +418,117 @@ def _from_scope(value: Any, where: str) -> str | None:
     if value in (None, "InOrganization", "NotInOrganization"):
         return value  # type: ignore[no-any-return]
     raise InputError(f"{where} is {value!r}; give InOrganization or NotInOrganization.")
+
+
+# --- export: the tenant back in this format --------------------------------------------
+
+_DEFAULT_SERVER = "AM7PR01MB4321.EURPRD01.PROD.OUTLOOK.COM"
+
+
+def export_tenant(state: SandboxState) -> dict[str, Any]:
+    """The whole tenant as a tenant-file mapping: ``tenant_from_mapping`` gives it back."""
+    kinds = {(rtype, details): kind for kind, (rtype, details, _) in _KINDS.items()}
+    org = state.organization
+    out: dict[str, Any] = {
+        "organization": org,
+        "tenant_domain": state.data.get("tenant_domain", org.split(".")[0] + ".onmicrosoft.com"),
+        "server": state.data.get("server", _DEFAULT_SERVER),
+        "accepted_domains": [d["DomainName"] for d in _default_first(state.accepted_domains)],
+    }
+    users = {u["UserPrincipalName"].lower(): u for u in state.users}
+    recipients = []
+    for rec in state.recipients:
+        kind = kinds.get((rec["RecipientType"], rec["RecipientTypeDetails"]))
+        if kind is None:
+            raise InputError(
+                f"The recipient {rec['Name']!r} is a {rec['RecipientTypeDetails']}, which a "
+                "tenant file cannot describe yet."
+            )
+        recipients.append(_export_recipient(state, rec, kind, users))
+    out["recipients"] = recipients
+    out["transport_rules"] = [_export_rule(state, rule) for rule in state.transport_rules]
+    for key in ("external_senders", "dns", "connectors", "blocked_ips"):
+        if state.data.get(key):
+            out[key] = state.data[key]
+    return out
+
+
+def _default_first(domains: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(domains, key=lambda d: not d.get("Default"))
+
+
+def _ref(state: SandboxState, guid: str) -> str:
+    """How a tenant file names a recipient: its name when that is unambiguous, else its Guid."""
+    rec = state.by_guid(guid)
+    if rec is not None and [r["Guid"] for r in candidates(state, rec["Name"], None)] == [guid]:
+        return str(rec["Name"])
+    return guid
+
+
+def _export_recipient(
+    state: SandboxState, rec: dict[str, Any], kind: str, users: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    primary = rec["PrimarySmtpAddress"]
+    entry: dict[str, Any] = {"kind": kind, "name": rec["Name"]}
+    if "FolderPath" in rec:
+        entry["path"] = rec["FolderPath"]
+    entry["address"] = primary
+    more = [p.partition(":")[2] for p in rec.get("EmailAddresses", ())[1:]]
+    if more:
+        entry["addresses"] = more
+    entry["alias"] = rec.get("Alias", "")
+    entry["display_name"] = rec.get("DisplayName", rec["Name"])
+    external = str(rec.get("ExternalEmailAddress", "")).partition(":")[2]
+    if external and external != primary:
+        entry["external_address"] = external
+    entry["require_sender_authentication"] = bool(rec.get("RequireSenderAuthenticationEnabled"))
+    accept = [
+        *rec.get("AcceptMessagesOnlyFrom", ()),
+        *rec.get("AcceptMessagesOnlyFromDLMembers", ()),
+    ]
+    for key, value in (
+        ("accept_messages_only_from", accept),
+        ("moderated_by", rec.get("ModeratedBy", ())),
+        ("bypass_moderation", rec.get("BypassModerationFromSendersOrMembers", ())),
+    ):
+        if value:
+            entry[key] = [_ref(state, g) for g in value]
+    if rec.get("ModerationEnabled"):
+        entry["moderation_enabled"] = True
+    if "Members" in rec:
+        if rec["Members"]:
+            entry["members"] = [_ref(state, g) for g in rec["Members"]]
+        if rec.get("MemberCount", 0) != len(rec["Members"]):
+            entry["member_count"] = rec["MemberCount"]
+    user = users.get(str(rec.get("UserPrincipalName", "")).lower())
+    if user is not None:
+        entry["user"] = {
+            "licenses": list(user["AssignedLicenses"]),
+            "account_enabled": bool(user["AccountEnabled"]),
+            "synced": bool(user["OnPremisesSyncEnabled"]),
+        }
+        if user["UserPrincipalName"] != primary:
+            entry["user"]["upn"] = user["UserPrincipalName"]
+    return entry
+
+
+def _export_rule(state: SandboxState, rule: dict[str, Any]) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": rule["Name"], "priority": rule["Priority"]}
+    if rule.get("SentTo"):
+        entry["sent_to"] = [_ref(state, g) for g in rule["SentTo"]]
+    if rule.get("FromScope"):
+        entry["from_scope"] = rule["FromScope"]
+    if rule.get("RejectMessageEnhancedStatusCode"):
+        entry["reject"] = {
+            "status": rule["RejectMessageEnhancedStatusCode"],
+            "text": rule.get("RejectMessageReasonText") or facts.DEFAULT_REJECT_TEXT,
+        }
+    if rule.get("DeleteMessage"):
+        entry["delete"] = True
+    entry["enabled"] = rule.get("State", "Enabled") == "Enabled"
+    entry["mode"] = rule.get("Mode", "Enforce")
+    if rule.get("StopRuleProcessing"):
+        entry["stop_rule_processing"] = True
+    if rule.get("Comments"):
+        entry["comments"] = rule["Comments"]
+    return entry

@@ -14,6 +14,7 @@ import pytest
 from remediations.cli.diagnose import diagnose_task
 from remediations.diagnose.build import RejectedRecipient, build_ndr
 from remediations.diagnose.codes import SANDBOX_REJECTIONS
+from tests.conftest import tenant_doc
 
 
 def ndr_file(tmp_path: Path, recipient: str, key: str = "public-folder-auth") -> Path:
@@ -59,14 +60,14 @@ def test_check_says_when_the_recipient_is_not_in_this_tenant(
 ) -> None:
     """A bounce from another organisation is not confirmed, and --fix changes nothing."""
     tenant = Path(config["sandbox"]["path"])
-    before = tenant.read_bytes()
+    before = tenant_doc(tenant)
     path = str(ndr_file(tmp_path, "someone@tailspintoys.com"))
     code, out, _ = run(config, path, as_json=True, check=True, fix=True)
     doc = json.loads(out)
     assert code == 0
     assert doc["check"]["confirmed"] is False
     assert doc["fix_runs"] == []
-    assert tenant.read_bytes() == before
+    assert tenant_doc(tenant) == before
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,6 @@ block-delicensed-user it makes the leaver playbook."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from remediations.engine import Outcome, run_action
 from remediations.sandbox import SandboxTransport
 from remediations.sandbox.mailflow import send
 from remediations.sandbox.state import load_state
-from tests.conftest import FIXED_TIME, CliResult
+from tests.conftest import FIXED_TIME, CliResult, tenant_doc
 
 ACTION = ACTIONS["remove-license"]
 
@@ -26,7 +25,7 @@ def remove(transport: SandboxTransport, audit: AuditLog, *, dry_run: bool, **wis
 
 
 def licenses(path: Path, upn: str = "jordan.lee@contoso.com") -> list[str]:
-    users = json.loads(path.read_text())["users"]
+    users = tenant_doc(path)["users"]
     found: list[str] = next(u for u in users if u["UserPrincipalName"] == upn)["AssignedLicenses"]
     return found
 
