@@ -205,3 +205,50 @@ def test_reset_replaces_a_store_in_use(tmp_path: Path) -> None:
     read = Cmdlet("Get-DistributionGroup", (("Identity", "Partners"),))
     assert transport.send(read).objects[0]["RequireSenderAuthenticationEnabled"] is True
     assert tenant_doc(path)["journal"] == []
+
+
+def test_reset_and_load_are_recorded_in_the_audit_log(
+    tmp_path: Path, config: dict[str, Any], audit_dir: Path
+) -> None:
+    """sandbox-replaced: the replaced tenant's hash, the file loaded and its hash, the new one's."""
+    import hashlib
+
+    from remediations.cli.sandbox import sandbox_reset_task
+    from remediations.sandbox.store import tenant_hash
+
+    path = Path(config["sandbox"]["path"])
+    path.unlink()
+    assert sandbox_reset_task(config, out=io.StringIO()) == 0
+    with open_store(path).transaction(write=False) as state:
+        demo_hash = tenant_hash(state)
+    source = tmp_path / "teams.yaml"
+    many_groups_tenant(source, groups=2)
+    assert sandbox_load_task(config, str(source), out=io.StringIO()) == 0
+    with open_store(path).transaction(write=False) as state:
+        teams_hash = tenant_hash(state)
+    first, second = list(read_events(audit_dir / "audit.jsonl"))
+    assert first["event"] == second["event"] == "sandbox-replaced"
+    assert first["action"] == "sandbox.reset"
+    assert first["replaced_tenant_hash"] is None
+    assert first["replaced_note"] == "none"
+    assert first["source"] == str(DEMO_TENANT)
+    assert first["source_hash"] == hashlib.sha256(DEMO_TENANT.read_bytes()).hexdigest()
+    assert first["tenant_hash"] == demo_hash
+    assert second["action"] == "sandbox.load"
+    assert second["replaced_tenant_hash"] == demo_hash
+    assert second["source"] == str(source)
+    assert second["source_hash"] == hashlib.sha256(source.read_bytes()).hexdigest()
+    assert second["tenant_hash"] == teams_hash != demo_hash
+    from remediations.audit.log import verify_chain
+
+    assert verify_chain(audit_dir / "audit.jsonl") == 2
+
+
+def test_a_refused_load_is_not_recorded(
+    tmp_path: Path, config: dict[str, Any], audit_dir: Path
+) -> None:
+    """A tenant file that does not load changes nothing, so nothing is recorded."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("recipients: []\n")
+    assert sandbox_load_task(config, str(bad), err=io.StringIO()) == 2
+    assert not (audit_dir / "audit.jsonl").exists()
