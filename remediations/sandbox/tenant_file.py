@@ -213,16 +213,22 @@ def tenant_from_mapping(data: Any, *, source: str = "<tenant>") -> SandboxState:
     entries = data.get("recipients") or []
     if not isinstance(entries, list):
         raise InputError(f"{source}: recipients must be a list of mappings.")
-    for index, entry in enumerate(entries):
-        _add_recipient(state, entry, f"{source}: recipients[{index}]")
-    for index, entry in enumerate(entries):
-        _link_recipient(state, entry, f"{source}: recipients[{index}]")
-    rules = data.get("transport_rules") or []
-    if not isinstance(rules, list):
-        raise InputError(f"{source}: transport_rules must be a list of mappings.")
-    for index, entry in enumerate(rules):
-        _add_rule(state, entry, index, f"{source}: transport_rules[{index}]")
-    state.flush()
+    state.conn.execute("BEGIN")  # one transaction: a large tenant loads in one write
+    try:
+        for index, entry in enumerate(entries):
+            _add_recipient(state, entry, f"{source}: recipients[{index}]")
+        for index, entry in enumerate(entries):
+            _link_recipient(state, entry, f"{source}: recipients[{index}]")
+        rules = data.get("transport_rules") or []
+        if not isinstance(rules, list):
+            raise InputError(f"{source}: transport_rules must be a list of mappings.")
+        for index, entry in enumerate(rules):
+            _add_rule(state, entry, index, f"{source}: transport_rules[{index}]")
+        state.flush()
+    except BaseException:
+        state.conn.execute("ROLLBACK")
+        raise
+    state.conn.execute("COMMIT")
     return state
 
 
