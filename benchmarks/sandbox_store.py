@@ -103,11 +103,8 @@ def run(size: int, folder: Path, results: dict[str, list[str]]) -> None:
         "Set-DistributionGroup",
         (("Identity", "Everyone"), ("RequireSenderAuthenticationEnabled", False)),
     )
-    timed(
-        f"one write to a group of {size - size // 10:,} members",
-        results,
-        lambda: transport.send(members),
-    )
+    results.setdefault("members of the largest group", []).append(f"{size - size // 10:,}")
+    timed("one write to the largest group", results, lambda: transport.send(members))
     results.setdefault("store file size", []).append(f"{path.stat().st_size / 1e6:,.1f} MB")
 
 
