@@ -35,6 +35,7 @@ The format (every key but ``organization`` is optional)::
         # or: delete: true
         priority: 0
         enabled: true
+        stop_rule_processing: false
     external_senders: [partner@fabrikam.com]   # outside addresses used in examples
     dns:
       domains:                           # Microsoft 365's view (Graph /domains): every
@@ -67,8 +68,11 @@ The format (every key but ``organization`` is optional)::
           CloudServicesMailEnabled: true
 
 References (accept lists, moderators, members, sent_to) name recipients of the
-same file by name, alias or any address.  Every problem is reported with the
-file, the entry and the key.
+same file by name, alias, any address or Guid.  Every problem is reported with
+the file, the entry and the key; a file that contradicts itself is refused: a
+key written twice, an address used twice (in any case, primary or proxy), an
+address outside the accepted domains on anything but a mail contact or mail
+user.  :func:`export_tenant` writes a tenant back in this format.
 """
 
 from __future__ import annotations
