@@ -346,13 +346,18 @@ class SandboxState:
 
     def _insert(self, kind: str, obj: dict[str, Any]) -> None:
         oid = str(obj[_ID_KEY[kind]])
+        seen = _dumps(obj)
+        body = seen if "Members" not in obj else self._body(obj)
         self.conn.execute(
-            "INSERT INTO objects (kind, id, body) VALUES (?, ?, ?)", (kind, oid, self._body(obj))
+            "INSERT INTO objects (kind, id, body) VALUES (?, ?, ?)", (kind, oid, body)
         )
-        self._reindex(kind, oid, obj)
+        self.conn.executemany(
+            "INSERT INTO keys (key, field, kind, id) VALUES (?, ?, ?, ?)",
+            [(key, field, kind, oid) for key, field in sorted(_index_keys(kind, obj))],
+        )
         self._write_members(oid, [], list(obj.get("Members", ())))
         self._objects[kind][oid] = obj
-        self._seen[(kind, oid)] = _dumps(obj)
+        self._seen[(kind, oid)] = seen
 
     def _write(self, kind: str, oid: str, obj: dict[str, Any]) -> None:
         old = json.loads(self._seen[(kind, oid)])
