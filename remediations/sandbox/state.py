@@ -115,6 +115,30 @@ def _index_keys(kind: str, obj: dict[str, Any]) -> set[tuple[str, str]]:
     return set()
 
 
+class _Rows(list[dict[str, Any]]):
+    """A list of recipients or users whose append/extend/remove reach the store."""
+
+    def __init__(self, state: SandboxState, kind: str, rows: list[dict[str, Any]]) -> None:
+        super().__init__(rows)
+        self._state = state
+        self._kind = kind
+
+    def append(self, obj: dict[str, Any]) -> None:
+        self._state._insert(self._kind, obj)
+        super().append(obj)
+
+    def extend(self, objs: Iterable[dict[str, Any]]) -> None:
+        for obj in objs:
+            self.append(obj)
+
+    def remove(self, obj: dict[str, Any]) -> None:
+        super().remove(obj)
+        if self._kind == _RECIPIENT:
+            self._state.remove_recipient(str(obj["Guid"]))
+        else:
+            self._state._delete(self._kind, str(obj[_ID_KEY[self._kind]]))
+
+
 class SandboxState:
     """The simulated organisation, read from its store row by row as it is used.
 
@@ -162,7 +186,11 @@ class SandboxState:
 
     @property
     def recipients(self) -> list[dict[str, Any]]:
-        """Every recipient, in a stable order (reads them all: not for look-ups)."""
+        """Every recipient, in a stable order (reads them all: not for look-ups).
+
+        ``append``/``remove`` on the list add or remove a recipient, as
+        :meth:`add_recipient`/:meth:`remove_recipient` do.
+        """
         return self._load_all(_RECIPIENT)
 
     @property
@@ -337,7 +365,7 @@ class SandboxState:
                 cache[oid] = obj
                 self._seen[(kind, oid)] = _dumps(obj)
             self._all.add(kind)
-        return [cache[oid] for oid, _ in rows if oid in cache]
+        return _Rows(self, kind, [cache[oid] for oid, _ in rows if oid in cache])
 
     def _body(self, obj: dict[str, Any]) -> str:
         if "Members" not in obj:

@@ -252,3 +252,52 @@ def test_a_refused_load_is_not_recorded(
     bad.write_text("recipients: []\n")
     assert sandbox_load_task(config, str(bad), err=io.StringIO()) == 2
     assert not (audit_dir / "audit.jsonl").exists()
+
+
+def test_adds_removes_and_members_reach_the_store(sandbox: SandboxTransport) -> None:
+    """Recipients added or removed (through the state's methods or its list) and group
+    members changed inside a transaction are committed as rows, with their index keys."""
+    with sandbox.store.transaction(write=True) as state:
+        partners = state.find("partners@contoso.com")[0]
+        cfo = state.find("cfo@contoso.com")[0]
+        contact = {
+            "Guid": "0000-new",
+            "Name": "New Contact",
+            "PrimarySmtpAddress": "new@fabrikam.com",
+            "EmailAddresses": ["SMTP:new@fabrikam.com"],
+            "ExternalEmailAddress": "SMTP:new@fabrikam.com",
+            "RecipientType": "MailContact",
+            "RecipientTypeDetails": "MailContact",
+        }
+        state.recipients.append(contact)
+        partners["Members"] = [*partners["Members"], cfo["Guid"]]
+        partners["PrimarySmtpAddress"] = "allies@contoso.com"
+        partners["EmailAddresses"] = ["SMTP:allies@contoso.com"]
+    with sandbox.store.transaction(write=False) as state:
+        assert [r["Name"] for r in state.find("NEW@fabrikam.com")] == ["New Contact"]
+        assert state.find("partners@contoso.com") == []
+        group = state.find("allies@contoso.com")[0]
+        assert cfo["Guid"] in group["Members"]
+        assert group["Guid"] in state.member_of(cfo["Guid"])
+    with sandbox.store.transaction(write=True) as state:
+        state.recipients.remove(state.find("New Contact")[0])
+        state.remove_recipient(group["Guid"])
+    with sandbox.store.transaction(write=False) as state:
+        assert state.find("new@fabrikam.com") == []
+        assert state.find("allies@contoso.com") == []
+        assert group["Guid"] not in state.member_of(cfo["Guid"])
+
+
+def test_a_failed_cmdlet_leaves_nothing_behind(sandbox: SandboxTransport) -> None:
+    """A write that fails inside its transaction is rolled back, journal row and all."""
+    from remediations.errors import CmdletError
+
+    before = tenant_doc(sandbox.path)
+    with pytest.raises(CmdletError):
+        sandbox.send(
+            Cmdlet(
+                "Set-DistributionGroup",
+                (("Identity", "Partners"), ("AcceptMessagesOnlyFrom", ("nobody@nowhere.example",))),
+            )
+        )
+    assert tenant_doc(sandbox.path) == before
