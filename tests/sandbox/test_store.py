@@ -301,3 +301,84 @@ def test_a_failed_cmdlet_leaves_nothing_behind(sandbox: SandboxTransport) -> Non
             )
         )
     assert tenant_doc(sandbox.path) == before
+
+
+def test_every_tenant_file_key_survives_export() -> None:
+    """A tenant using every key of the format exports to a file that loads back the same."""
+    from remediations.sandbox.tenant_file import tenant_from_mapping
+
+    mapping = {
+        "organization": "contoso.com",
+        "accepted_domains": ["contoso.com", "contoso.net"],
+        "recipients": [
+            {
+                "kind": "mailbox",
+                "name": "Ann",
+                "address": "ann@contoso.com",
+                "addresses": ["ann@contoso.net", "a.n@contoso.com"],
+                "alias": "annie",
+                "display_name": "Ann N.",
+                "user": {
+                    "licenses": ["ENTERPRISEPACK", "VISIO"],
+                    "account_enabled": False,
+                    "synced": True,
+                    "upn": "ann.n@contoso.com",
+                },
+            },
+            {"kind": "shared-mailbox", "name": "Desk", "address": "desk@contoso.com"},
+            {
+                "kind": "mail-user",
+                "name": "Guest",
+                "address": "guest@contoso.com",
+                "external_address": "guest@tailspin.com",
+            },
+            {"kind": "mail-contact", "name": "Partner", "address": "partner@fabrikam.com"},
+            {
+                "kind": "security-group",
+                "name": "Sec",
+                "address": "sec@contoso.com",
+                "members": ["Ann", "desk@contoso.com"],
+                "member_count": 12,
+                "require_sender_authentication": False,
+            },
+            {
+                "kind": "m365-group",
+                "name": "Falcon",
+                "address": "falcon@contoso.com",
+                "accept_messages_only_from": ["Partner", "Sec"],
+                "moderation_enabled": True,
+                "moderated_by": ["Ann"],
+                "bypass_moderation": ["Partner"],
+            },
+            {
+                "kind": "public-folder",
+                "name": "Escalations",
+                "path": "\\Support\\Escalations",
+                "address": "escalations@contoso.com",
+            },
+        ],
+        "transport_rules": [
+            {
+                "name": "Block",
+                "sent_to": ["Desk"],
+                "from_scope": "NotInOrganization",
+                "reject": {"status": "5.7.900", "text": "No"},
+                "priority": 0,
+                "enabled": False,
+                "mode": "Audit",
+                "stop_rule_processing": True,
+                "comments": "why",
+            },
+            {"name": "Drop", "sent_to": ["Guest"], "delete": True},
+        ],
+        "external_senders": ["partner@fabrikam.com"],
+        "blocked_ips": ["192.0.2.25"],
+        "dns": {"zones": {"contoso.com": {"MX": ["0 contoso-com.mail.protection.outlook.com"]}}},
+        "connectors": {"outbound": [{"Name": "Out", "SmartHosts": ["mail.contoso.com"]}]},
+    }
+    state = tenant_from_mapping(mapping)
+    assert_round_trip(state)
+    exported = export_tenant(state)
+    assert exported["transport_rules"][0]["stop_rule_processing"] is True
+    assert exported["recipients"][0]["user"]["upn"] == "ann.n@contoso.com"
+    assert exported["recipients"][4]["member_count"] == 12
