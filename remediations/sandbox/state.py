@@ -62,8 +62,8 @@ CREATE INDEX members_by_member ON members (member_id);
 CREATE TABLE journal (n INTEGER PRIMARY KEY, entry TEXT NOT NULL);
 """
 
-#: identity fields a recipient answers to as an Exchange -Identity (DisplayName is
-#: indexed too, but Exchange does not resolve -Identity by it)
+#: identity fields a recipient answers to as an Exchange -Identity (DisplayName and the
+#: directory id, ExternalDirectoryObjectId, are indexed too, for the look-ups that use them)
 IDENTITY_FIELDS = ("guid", "name", "alias", "folder", "smtp")
 
 _RECIPIENT, _USER, _RULE = "recipient", "user", "rule"
@@ -101,6 +101,7 @@ def _index_keys(kind: str, obj: dict[str, Any]) -> set[tuple[str, str]]:
             ("alias", "Alias"),
             ("display", "DisplayName"),
             ("folder", "FolderPath"),
+            ("directory", "ExternalDirectoryObjectId"),
         ):
             if obj.get(prop):
                 keys.add((str(obj[prop]).lower(), field))

@@ -111,7 +111,11 @@ def test_a_cmdlet_reads_what_another_run_committed(sandbox: SandboxTransport) ->
     other.send(
         Cmdlet(
             "Set-DistributionGroup",
-            (("Identity", "Partners"), ("RequireSenderAuthenticationEnabled", False)),
+            (
+                ("Identity", "Partners"),
+                ("RequireSenderAuthenticationEnabled", False),
+                ("BypassSecurityGroupManagerCheck", True),
+            ),
         )
     )
     assert sandbox.send(read).objects[0]["RequireSenderAuthenticationEnabled"] is False
@@ -124,7 +128,11 @@ def test_a_fork_plans_ahead_without_touching_the_store(sandbox: SandboxTransport
     fork.send(
         Cmdlet(
             "Set-DistributionGroup",
-            (("Identity", "Partners"), ("RequireSenderAuthenticationEnabled", False)),
+            (
+                ("Identity", "Partners"),
+                ("RequireSenderAuthenticationEnabled", False),
+                ("BypassSecurityGroupManagerCheck", True),
+            ),
         )
     )
     read = Cmdlet("Get-DistributionGroup", (("Identity", "Partners"),))
@@ -141,7 +149,11 @@ def test_a_write_changes_only_its_own_rows(sandbox: SandboxTransport) -> None:
     sandbox.send(
         Cmdlet(
             "Set-DistributionGroup",
-            (("Identity", "Partners"), ("RequireSenderAuthenticationEnabled", False)),
+            (
+                ("Identity", "Partners"),
+                ("RequireSenderAuthenticationEnabled", False),
+                ("BypassSecurityGroupManagerCheck", True),
+            ),
         )
     )
     assert store.conn.total_changes == changes_before  # another connection did the write
@@ -198,7 +210,11 @@ def test_reset_replaces_a_store_in_use(tmp_path: Path) -> None:
     transport.send(
         Cmdlet(
             "Set-DistributionGroup",
-            (("Identity", "Partners"), ("RequireSenderAuthenticationEnabled", False)),
+            (
+                ("Identity", "Partners"),
+                ("RequireSenderAuthenticationEnabled", False),
+                ("BypassSecurityGroupManagerCheck", True),
+            ),
         )
     )
     reset_sandbox(path)
@@ -297,7 +313,11 @@ def test_a_failed_cmdlet_leaves_nothing_behind(sandbox: SandboxTransport) -> Non
         sandbox.send(
             Cmdlet(
                 "Set-DistributionGroup",
-                (("Identity", "Partners"), ("AcceptMessagesOnlyFrom", ("nobody@nowhere.example",))),
+                (
+                    ("Identity", "Partners"),
+                    ("AcceptMessagesOnlyFrom", ("nobody@nowhere.example",)),
+                    ("BypassSecurityGroupManagerCheck", True),
+                ),
             )
         )
     assert tenant_doc(sandbox.path) == before
