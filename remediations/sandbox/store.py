@@ -17,6 +17,7 @@ import json
 import os
 import sqlite3
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -48,10 +49,18 @@ class TenantStore:
     def __init__(self, conn: sqlite3.Connection, path: Path | None = None) -> None:
         self.conn = conn
         self.path = path
+        # One connection, one transaction at a time: threads of one process take turns
+        # here (loopback servers answer from threads), processes at SQLite's lock.
+        self._lock = threading.RLock()
 
     @contextlib.contextmanager
     def transaction(self, *, write: bool) -> Iterator[SandboxState]:
         """The committed state at the start; a write holds the write lock to the end."""
+        with self._lock, self._begin(write=write) as state:
+            yield state
+
+    @contextlib.contextmanager
+    def _begin(self, *, write: bool) -> Iterator[SandboxState]:
         try:
             self.conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         except sqlite3.OperationalError as exc:
