@@ -402,3 +402,35 @@ def test_every_tenant_file_key_survives_export() -> None:
     assert exported["transport_rules"][0]["stop_rule_processing"] is True
     assert exported["recipients"][0]["user"]["upn"] == "ann.n@contoso.com"
     assert exported["recipients"][4]["member_count"] == 12
+
+
+def test_threads_sharing_one_transport_take_turns(tmp_path: Path) -> None:
+    """Threads of one process (the loopback servers') send through one transport safely."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from remediations.sandbox import load_tenant
+
+    source = tmp_path / "teams.yaml"
+    groups = many_groups_tenant(source, groups=16)
+    path = tmp_path / "tenant.db"
+    load_tenant(source, path)
+    transport = SandboxTransport(path)
+
+    def open_group(address: str) -> None:
+        transport.send(
+            Cmdlet(
+                "Set-DistributionGroup",
+                (
+                    ("Identity", address),
+                    ("RequireSenderAuthenticationEnabled", False),
+                    ("BypassSecurityGroupManagerCheck", True),
+                ),
+            )
+        )
+        transport.send(Cmdlet("Get-DistributionGroup", (("Identity", address),)))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(open_group, groups))
+    doc = tenant_doc(path)
+    assert all(not r["RequireSenderAuthenticationEnabled"] for r in doc["recipients"])
+    assert len(doc["journal"]) == 16
