@@ -16,7 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from remediations.diagnose.codes import (
+from remediations.diagnose.ndr import NdrFailure, NdrReport
+from remediations.exchange.cmdlet import ps_quote
+from remediations.ndr.codes import (
     RECIPIENT_KINDS,
     Cause,
     CodeMatch,
@@ -24,8 +26,6 @@ from remediations.diagnose.codes import (
     RecipientKind,
     lookup,
 )
-from remediations.diagnose.ndr import NdrFailure, NdrReport
-from remediations.exchange.cmdlet import ps_quote
 
 __all__ = [
     "Diagnosis",

@@ -57,9 +57,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from remediations.diagnose._dns import DnsLookupFailed, Resolver, normalize_name
-from remediations.diagnose.codes import Cause
 from remediations.errors import CmdletError, InputError
 from remediations.exchange.cmdlet import Cmdlet, Transport
+from remediations.ndr.codes import Cause
 
 __all__ = [
     "EXIT_OK",

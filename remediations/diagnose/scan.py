@@ -50,7 +50,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from remediations.diagnose._dns import Resolver, normalize_name
-from remediations.diagnose.codes import CAUSES, Cause
 from remediations.diagnose.domain import (
     EXIT_OK,
     EXIT_PROBLEMS,
@@ -65,6 +64,7 @@ from remediations.diagnose.domain import (
 from remediations.errors import CmdletError
 from remediations.exchange.cmdlet import Cmdlet, Transport
 from remediations.exchange.facts import LARGE_GROUP_MEMBERS
+from remediations.ndr.codes import CAUSES, Cause
 
 __all__ = ["Finding", "ScanReport", "render_scan_text", "scan_tenant"]
 

@@ -605,6 +605,12 @@ def _set_mg_user_license(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
     return CmdletResult()
 
 
+def _get_group_members(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
+    group = _resolve_identity(state, cmdlet, GROUP_TYPES)
+    members = (state.by_guid(guid) for guid in group.get("Members", ()))
+    return CmdletResult(objects=tuple(present_recipient(state, m) for m in members if m))
+
+
 _DG = GROUP_TYPES
 _PF = frozenset({"PublicFolder"})
 _UG = frozenset({"GroupMailbox"})
@@ -618,6 +624,11 @@ CMDLETS: dict[str, tuple[frozenset[str], tuple[str, ...], Handler]] = {
     "set-mailpublicfolder": (_SET_RECIPIENT_PARAMS, ("Identity",), _setter(_PF)),
     "get-distributiongroup": (_GET_PARAMS, (), _getter(_DG)),
     "set-distributiongroup": (_SET_RECIPIENT_PARAMS, ("Identity",), _setter(_DG)),
+    "get-distributiongroupmember": (
+        frozenset({"Identity", "ResultSize"}),
+        ("Identity",),
+        _get_group_members,
+    ),
     "get-unifiedgroup": (_GET_PARAMS, (), _getter(_UG)),
     "set-unifiedgroup": (_UNIFIED_PARAMS, ("Identity",), _setter(_UG, overwrite_only=True)),
     "get-mailbox": (_GET_PARAMS, (), _getter(_MBX)),

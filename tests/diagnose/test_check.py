@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from remediations.cli.diagnose import diagnose_task
-from remediations.diagnose.build import RejectedRecipient, build_ndr
-from remediations.diagnose.codes import SANDBOX_REJECTIONS
+from remediations.ndr.build import RejectedRecipient, build_ndr
+from remediations.ndr.codes import SANDBOX_REJECTIONS
 
 
 def ndr_file(tmp_path: Path, recipient: str, key: str = "public-folder-auth") -> Path:

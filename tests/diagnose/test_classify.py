@@ -54,9 +54,11 @@ class TestFixCommands:
                 " --sender alice@fabrikam.com",
             ),
             (
+                # 5.7.124 is a delivery restriction: the allowed list, never moderation.
                 "550 5.7.124 Senders to this group must be members of the group",
                 None,
-                "invoke bypass-moderation --group rcpt@contoso.com --sender alice@fabrikam.com",
+                "invoke add-allowed-sender --recipient rcpt@contoso.com"
+                " --sender alice@fabrikam.com",
             ),
             (
                 "550 5.7.129 RESOLVER.RST.RestrictedToRecipientsPermission",
