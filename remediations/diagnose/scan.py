@@ -84,7 +84,7 @@ _HEADINGS: dict[str, str] = {
     "recipient-auth": "mailboxes and mail users outside senders cannot mail (5.7.134, 5.7.136)",
     "restricted-recipient": "recipients that accept mail only from listed senders (5.7.1 "
     "NotAuthorized, 5.7.124)",
-    "large-group-moderation": "moderated or large groups that hold partners' mail (5.7.124)",
+    "large-group-moderation": "moderated or large groups that hold partners' mail (held: no NDR)",
     "disabled-account": "users who left whose mail is not stopped (5.7.129)",
     "transport-rule": "mail-flow rules that reject or delete mail",
     "unregistered-domain": "domains not verified or not accepted (5.7.750)",
