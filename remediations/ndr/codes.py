@@ -637,11 +637,12 @@ _TRANSPORT_RULE_STATUSES = (StatusRange.parse("5.7.1"), StatusRange.parse("5.7.9
 def transport_rule_rejection(*, status: str | None = None, text: str | None = None) -> Rejection:
     """The rejection a mail flow rule with RejectMessage* settings produces (exchange.md §9).
 
-    A rule that sets its own code (RejectMessageEnhancedStatusCode) answers with that
-    code and its own text (``Delivery not authorized, message refused`` when it sets
-    none); otherwise the diagnostic is ``5.7.1 TRANSPORT.RULES.RejectMessage; the
-    message was rejected by organization policy`` and the rule's text, if any, is in
-    the human-readable part.
+    A rule that sets its own code (RejectMessageEnhancedStatusCode 5.7.900-5.7.999)
+    answers with that code and its own text (``Delivery not authorized, message
+    refused`` when it sets none); otherwise (no code, or 5.7.1, which is what
+    Get-TransportRule shows for a rule that set only a text) the diagnostic is
+    ``5.7.1 TRANSPORT.RULES.RejectMessage; the message was rejected by organization
+    policy`` and the rule's text, if any, is in the human-readable part.
 
     Raises:
         ValueError: ``status`` is neither 5.7.1 nor within 5.7.900-5.7.999
@@ -650,7 +651,9 @@ def transport_rule_rejection(*, status: str | None = None, text: str | None = No
     if status is not None and not any(status in span for span in _TRANSPORT_RULE_STATUSES):
         msg = f"reject status {status!r} is not allowed; use 5.7.1 or one from 5.7.900 to 5.7.999"
         raise ValueError(msg)
-    if status is not None:
+    # unconfirmed: that a rule which sets 5.7.1 itself answers with the generic diagnostic
+    # (Get-TransportRule cannot tell it from a rule that set only a text).
+    if status is not None and status != _TRANSPORT_RULE_DEFAULT_STATUS:
         reason = text or _TRANSPORT_RULE_DEFAULT_TEXT
         diagnostic = reason
     else:
