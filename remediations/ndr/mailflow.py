@@ -475,13 +475,14 @@ _GETTERS: Mapping[str, str] = {
 
 
 def _get(
-    transport: Transport, name: str, **params: str | tuple[str, ...]
+    transport: Transport, name: str, *, several_ok: bool = False, **params: str | tuple[str, ...]
 ) -> tuple[Mapping[str, Any], ...]:
-    """Run a Get-*; NotFound is an answer (no such object), every other failure raises."""
+    """Run a Get-*; NotFound is an answer (no such object), and so is Ambiguous where
+    ``several_ok`` (a reference that names no single recipient); every other failure raises."""
     try:
         return transport.send(Cmdlet.of(name, **params)).objects
     except CmdletError as exc:
-        if exc.category == "NotFound":
+        if exc.category == "NotFound" or (several_ok and exc.category == "Ambiguous"):
             return ()
         raise
 
@@ -511,7 +512,7 @@ def _resolver(transport: Transport) -> Callable[[str], Mapping[str, Any] | None]
     def resolve(entry: str) -> Mapping[str, Any] | None:
         key = ref_key(entry)
         if key not in cache:
-            found = _get(transport, "Get-Recipient", Identity=entry)
+            found = _get(transport, "Get-Recipient", several_ok=True, Identity=entry)
             cache[key] = found[0] if len(found) == 1 else None
         return cache[key]
 
@@ -586,7 +587,7 @@ def read_sender_view(transport: Transport, tenant: TenantView, address: str) -> 
         TransportError: a read failed.
     """
     internal = tenant.accepts(address)
-    found = _get(transport, "Get-Recipient", Identity=address)
+    found = _get(transport, "Get-Recipient", several_ok=True, Identity=address)
     if len(found) != 1:
         return SenderView.unknown(address, internal=internal)
     return SenderView(
