@@ -300,6 +300,7 @@ def test_every_bounce_of_the_demo_tenant_leads_to_delivery_or_steps(
         (s, r, {}) for s in WALK_SENDERS for r in (*recipients, *WALK_EXTRA)
     ]
     cases.append(("partner@fabrikam.com", "escalations@contoso.com", {"client_ip": "192.0.2.25"}))
+    cases.append(("hr@contoso.com", "allstaff@contoso.com", {"size_kb": 3000}))
     ends: dict[tuple[str, str, str], str] = {}
     for sender, recipient, extra in cases:
         reset_sandbox(tenant_path)  # each case from the demo tenant as shipped
@@ -310,4 +311,6 @@ def test_every_bounce_of_the_demo_tenant_leads_to_delivery_or_steps(
         (s, r, ip): WALK_ENDS.get((s, r), "delivered") if not ip else "steps: ip-blocklist"
         for s, r, ip in ends
     }
+    # A message too large for a group over 5,000 members: the sender sends it smaller.
+    expected[("hr@contoso.com", "allstaff@contoso.com", "")] = "steps: large-group-moderation"
     assert ends == expected

@@ -195,7 +195,10 @@ def _resend(
     from remediations.cli.sandbox import sandbox_send_task
 
     buffer = io.StringIO()
-    sandbox_send_task(config, sender=sender, recipient=recipient, as_json=True, out=buffer, err=err)
+    if sandbox_send_task(
+        config, sender=sender, recipient=recipient, as_json=True, out=buffer, err=err
+    ):
+        return {"outcome": "not sent", "sender": sender, "recipient": recipient}
     doc: dict[str, Any] = json.loads(buffer.getvalue())
     if not as_json:
         out.write(f"\nSent again from {sender} to {recipient}: {doc['outcome']}")

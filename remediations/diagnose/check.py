@@ -24,7 +24,7 @@ changes to make confirm the cause, an empty plan says it is already fixed.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from remediations.actions import ACTIONS, parse_wish
@@ -88,7 +88,6 @@ class Check:
     fixes: tuple[Fix, ...] = ()
     rules: tuple[str, ...] = ()
     details: str | None = None
-    steps: tuple[Step, ...] = field(default=(), repr=False)
 
     def to_json(self) -> dict[str, object]:
         """The ``check`` member of a ``--json`` diagnosis."""
@@ -195,7 +194,6 @@ def _dry_check(item: Diagnosis, details: str, transport: Transport) -> Check:
         evidence=f"{found}; {first.target} {first.attribute} is "
         f"{render_value(first.before)} ({len(plan.changes)} change(s) planned).",
         fixes=(item.fix,),
-        steps=((item.fix.action, item.fix.params),),
         details=details,
     )
 
@@ -260,7 +258,7 @@ def _model_check(
         for action, params in steps
     )
     delivered = goal(current)
-    check = replace(base, after=_said(current), fixes=fixes, steps=tuple(steps))
+    check = replace(base, after=_said(current), fixes=fixes)
     if delivered and fixes:
         listed = " then ".join(f"'{f.command}'" for f in fixes)
         check = replace(

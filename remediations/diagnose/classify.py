@@ -267,6 +267,14 @@ def _fix(
             f"Recipient's Exchange admin: {_preview(command)} An outside sender must first"
             " exist as a mail contact or mail user, and a requirement that senders be"
             " authenticated must go too; the preview shows both.",
+            *(
+                (
+                    "Or, for a group that accepts only its members (every group over 5,000"
+                    " members does), make the sender a member.",
+                )
+                if status == "5.7.124"
+                else ()
+            ),
             "Or, if a mail flow rule restricts the sender, change that rule instead.",
         )
     if cause == "large-group-moderation":
