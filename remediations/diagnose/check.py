@@ -235,7 +235,7 @@ def _model_check(
         return item, replace(_dry_check(item, details, transport), now=_said(now), rules=rules)
 
     def goal(decision: Decision) -> bool:
-        if item.cause == "disabled-account" or now.key == "disabled-account":
+        if now.key == "disabled-account":
             # A leaver's mail is to be stopped with a clear answer, not delivered.
             return decision.rule is not None and decision.rule.startswith(LEAVER_RULE_PREFIX)
         return decision.outcome == "delivered"
