@@ -217,10 +217,10 @@ def _model_check(
     base = Check(confirmed=None, evidence=found, now=_said(now), rules=rules, details=details)
     if item.cause == "transport-rule" or now.key == "transport-rule" or now.outcome == "deleted":
         return item, _rule_check(base, rules, recipient)
-    if item.cause not in TENANT_STATE_CAUSES:
+    if item.cause not in TENANT_STATE_CAUSES or not item.automatable:
         return item, replace(
             base,
-            evidence=f"{found}; the cause is outside the tenant's state (the steps say who "
+            evidence=f"{found}; no change to the tenant fixes this cause (the steps say who "
             f"acts); once it is dealt with, the tenant would answer this sender: {_said(now)}.",
         )
     if now.outcome == "delivered":
