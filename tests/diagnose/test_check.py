@@ -247,6 +247,7 @@ def test_check_reads_dl_members_lists(config: dict[str, Any]) -> None:
             "Set-DistributionGroup",
             Identity="partners@contoso.com",
             AcceptMessagesOnlyFromDLMembers=("finance-approvers@contoso.com",),
+            BypassSecurityGroupManagerCheck=True,
         ),
     )
     state = SandboxTransport(Path(config["sandbox"]["path"])).state
