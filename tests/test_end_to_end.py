@@ -216,6 +216,9 @@ WALK_ENDS = {
     ("sam.rivera@contoso.com", "allstaff@contoso.com"): "delivered",
     ("sam.rivera@contoso.com", "jordan.lee@contoso.com"): "leaver rule",
     ("sam.rivera@contoso.com", "nobody@contoso.com"): "steps: unknown",
+    # A leaver the organisation's own rule already blocks: the rule is theirs to keep.
+    ("partner@fabrikam.com", "casey.morgan@contoso.com"): "steps: transport-rule",
+    ("sam.rivera@contoso.com", "casey.morgan@contoso.com"): "steps: transport-rule",
 }
 
 
