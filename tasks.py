@@ -130,6 +130,33 @@ def add_allowed_sender(
     )
 
 
+@task(
+    help={
+        "recipient": "the distribution group, Microsoft 365 group, mailbox or mail user "
+        "(name or address)",
+        **COMMON_HELP,
+    }
+)
+def open_to_external(
+    c: Context,
+    recipient: str | None = None,
+    dry_run: bool = False,
+    json: bool = False,
+    ticket: str = "",
+    yes: bool = False,
+) -> None:
+    """Let outside senders mail a group, mailbox or mail user (5.7.133/193/134/136)."""
+    _run(
+        c,
+        "open-to-external",
+        {"recipient": recipient},
+        dry_run=dry_run,
+        json=json,
+        ticket=ticket,
+        yes=yes,
+    )
+
+
 @task(help={"group": "the distribution group or Microsoft 365 group", **COMMON_HELP})
 def open_group_to_external(
     c: Context,
@@ -139,7 +166,7 @@ def open_group_to_external(
     ticket: str = "",
     yes: bool = False,
 ) -> None:
-    """Let outside senders mail a group (5.7.133 SenderNotAuthenticatedForGroup)."""
+    """Let outside senders mail a group (5.7.133, 5.7.193); open-to-external for groups."""
     _run(
         c,
         "open-group-to-external",
@@ -167,7 +194,7 @@ def bypass_moderation(
     ticket: str = "",
     yes: bool = False,
 ) -> None:
-    """Let a sender bypass moderation of a large group (held mail, 5.7.124)."""
+    """Let a sender bypass moderation of a large group (held mail; no NDR)."""
     _run(
         c,
         "bypass-moderation",
@@ -212,7 +239,9 @@ def block_delicensed_user(
 @task(
     help={
         "user": "the user who left (mailbox name or address)",
-        "sku": "remove only this license (SkuId); default: every license",
+        "sku": "remove only this license (part number, e.g. ENTERPRISEPACK, or SKU GUID); "
+        "default: every license",
+        "even_if_active": "remove the licenses even though the account is still enabled",
         **COMMON_HELP,
     }
 )
@@ -220,6 +249,7 @@ def remove_license(
     c: Context,
     user: str | None = None,
     sku: str = "",
+    even_if_active: bool = False,
     dry_run: bool = False,
     json: bool = False,
     ticket: str = "",
@@ -229,7 +259,7 @@ def remove_license(
     _run(
         c,
         "remove-license",
-        {"user": user, "sku": sku},
+        {"user": user, "sku": sku, "even_if_active": even_if_active},
         dry_run=dry_run,
         json=json,
         ticket=ticket,
@@ -489,6 +519,7 @@ playbook = Collection("playbook", playbook_list, playbook_show, playbook_validat
 ns = Collection(
     fix_public_folder,
     add_allowed_sender,
+    open_to_external,
     open_group_to_external,
     bypass_moderation,
     block_delicensed_user,

@@ -95,7 +95,7 @@ def test_refused_runs_are_logged_too(run_task: Callable[..., CliResult], audit_d
     run_task("add-allowed-sender", {"recipient": "Partners", "sender": "p@fabrikam.com"})
     end = events(audit_dir)[-1]
     assert (end["event"], end["outcome"]) == ("run-end", "refused")
-    assert "accepts mail from every sender" in end["error"]
+    assert "requires authenticated senders" in end["error"]
 
 
 def test_secrets_never_reach_the_log(audit: AuditLog, audit_dir: Path) -> None:

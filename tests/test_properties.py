@@ -87,6 +87,8 @@ def wishes(draw: st.DrawFn, tenant: dict[str, Any]) -> tuple[str, dict[str, Any]
         }
     if action == "open-group-to-external":
         return action, {"group": draw(st.sampled_from(groups))}
+    if action == "open-to-external":
+        return action, {"recipient": draw(st.sampled_from([*groups, *PEOPLE]))}
     if action == "bypass-moderation":
         return action, {"group": draw(st.sampled_from(groups)), "sender": sender}
     if action == "block-delicensed-user":
@@ -95,7 +97,10 @@ def wishes(draw: st.DrawFn, tenant: dict[str, Any]) -> tuple[str, dict[str, Any]
             "mode": draw(st.sampled_from(["reject", "delete"])),
             "even_if_active": draw(st.booleans()),
         }
-    return action, {"user": "leaver@contoso.com"}  # remove-license
+    return action, {  # remove-license
+        "user": draw(st.sampled_from(["leaver@contoso.com", *PEOPLE])),
+        "even_if_active": draw(st.booleans()),
+    }
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -42,6 +42,7 @@ class Action(Protocol):
 _REGISTRY = {
     "fix-public-folder": ("fix_public_folder", "FixPublicFolder"),
     "add-allowed-sender": ("add_allowed_sender", "AddAllowedSender"),
+    "open-to-external": ("open_to_external", "OpenToExternal"),
     "open-group-to-external": ("open_group_to_external", "OpenGroupToExternal"),
     "bypass-moderation": ("bypass_moderation", "BypassModeration"),
     "block-delicensed-user": ("block_delicensed_user", "BlockDelicensedUser"),

@@ -14,17 +14,20 @@ from remediations.errors import (
     Refused,
     UnknownIdentity,
 )
-from remediations.exchange.cmdlet import Cmdlet, Transport
+from remediations.exchange.cmdlet import Cmdlet, ParamValue, Transport
 from remediations.exchange.facts import MAX_NAME_LENGTH
 from remediations.plan import Change
 
 __all__ = [
     "GROUP_DETAILS",
+    "KIND_NAMES",
     "MAILBOX_DETAILS",
     "Family",
     "Sender",
+    "ambiguity",
     "check_address",
     "check_identity",
+    "exact_identity",
     "family_of",
     "find_recipient",
     "get_one",
@@ -44,6 +47,21 @@ GROUP_DETAILS = frozenset(
     }
 )
 MAILBOX_DETAILS = frozenset({"UserMailbox", "SharedMailbox", "RoomMailbox", "EquipmentMailbox"})
+MAIL_USER_DETAILS = frozenset({"MailUser", "GuestMailUser"})
+# How a kind of recipient is named in messages, by RecipientTypeDetails.
+KIND_NAMES = {
+    "PublicFolder": "public folder",
+    "GroupMailbox": "Microsoft 365 group",
+    "UserMailbox": "mailbox",
+    "SharedMailbox": "shared mailbox",
+    "RoomMailbox": "room mailbox",
+    "EquipmentMailbox": "equipment mailbox",
+    "MailUser": "mail user",
+    "GuestMailUser": "guest mail user",
+    "MailContact": "mail contact",
+    "DynamicDistributionGroup": "dynamic distribution group",
+    **dict.fromkeys(GROUP_DETAILS, "distribution group"),
+}
 
 # RFC 5322 dot-atom local part and a DNS domain name.
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
@@ -86,16 +104,44 @@ def get_one(transport: Transport, cmdlet: Cmdlet, *, what: str, flag: str) -> Ma
                 f"(Exchange said: {exc})"
             ) from None
         if exc.category == "Ambiguous":
-            raise AmbiguousIdentity(
-                f"{flag} {identity!r} matches more than one {what} in {transport.tenant}; "
-                f"give its primary email address instead (Exchange said: {exc})"
-            ) from None
+            raise AmbiguousIdentity(ambiguity(transport, identity, flag, what, str(exc))) from None
         raise
     if len(result.objects) != 1:
         raise AmbiguousIdentity(
             f"{flag} {identity!r} matches {len(result.objects)} objects; give one email address."
         )
     return result.objects[0]
+
+
+def exact_identity(obj: Mapping[str, Any]) -> str:
+    """The identity that names exactly this object: a folder's path, else its address."""
+    return identity_of(obj)
+
+
+def ambiguity(transport: Transport, identity: str, flag: str, what: str, said: str) -> str:
+    """One sentence naming every object an identity matches, with its kind and the exact
+    identity to give instead, e.g. "'Orders' matches a public folder (\\Orders) and a
+    distribution group (orders@contoso.com); give one of those."
+    """
+    key = identity.strip().lower()
+    try:
+        found = transport.send(Cmdlet.of("Get-Recipient", Anr=identity.strip())).objects
+    except CmdletError:
+        found = ()
+    names = ("Name", "DisplayName", "Alias", "PrimarySmtpAddress", "FolderPath", "Guid")
+    matches = [o for o in found if any(str(o.get(n) or "").lower() == key for n in names)]
+    if len(matches) < 2:
+        return (
+            f"{flag} {identity!r} matches more than one {what} in {transport.tenant}; "
+            f"give its primary email address instead (Exchange said: {said})"
+        )
+    parts = []
+    for obj in matches:
+        kind = KIND_NAMES.get(str(obj.get("RecipientTypeDetails")), "recipient")
+        article = "an" if kind[0] in "aeiou" else "a"
+        parts.append(f"{article} {kind} ({exact_identity(obj)})")
+    listed = ", ".join(parts[:-1]) + f" and {parts[-1]}"
+    return f"{flag} {identity!r} matches {listed}; give one of those."
 
 
 def find_recipient(transport: Transport, identity: str) -> Mapping[str, Any] | None:
@@ -111,16 +157,18 @@ def find_recipient(transport: Transport, identity: str) -> Mapping[str, Any] | N
             return None
         if exc.category == "Ambiguous":
             raise AmbiguousIdentity(
-                f"{identity!r} matches more than one recipient in {transport.tenant}; "
-                "give a unique email address."
+                ambiguity(transport, identity, "--sender", "recipient", str(exc))
             ) from None
         raise
     return result.objects[0] if result.objects else None
 
 
 def identity_of(obj: Mapping[str, Any]) -> str:
-    """The identity we pass back to Set-*: a public folder's path, else its primary address."""
-    return str(obj.get("FolderPath") or obj.get("PrimarySmtpAddress") or obj["Identity"])
+    """The identity we pass back to Set-*: a public folder's path (or Guid: Get-/Set-
+    MailPublicFolder never take its SMTP address), else the primary address."""
+    if obj.get("RecipientTypeDetails") == "PublicFolder" or obj.get("FolderPath"):
+        return str(obj.get("FolderPath") or obj["Guid"])
+    return str(obj.get("PrimarySmtpAddress") or obj["Identity"])
 
 
 def resolve_entries(transport: Transport, entries: Iterable[str]) -> tuple[str, ...]:
@@ -136,11 +184,20 @@ def resolve_entries(transport: Transport, entries: Iterable[str]) -> tuple[str, 
 class Family:
     """The cmdlets that read and write one kind of recipient."""
 
-    kind: str  # "public folder", "distribution group", "Microsoft 365 group", "mailbox"
+    kind: str  # "public folder", "distribution group", "Microsoft 365 group", "mailbox", ...
     get: str
     set: str
     add_remove: bool  # whether Set-* takes @{Add=...; Remove=...}
     has_bypass: bool
+    # Set-DistributionGroup: an admin who is not in ManagedBy needs
+    # -BypassSecurityGroupManagerCheck (no other Set-* has the switch).
+    manager_check: bool = False
+
+    def set_cmdlet(self, identity: str, /, **params: ParamValue) -> Cmdlet:
+        """The Set-* for one recipient of this family, with the switches it needs."""
+        if self.manager_check:
+            params = {**params, "BypassSecurityGroupManagerCheck": True}
+        return Cmdlet.of(self.set, Identity=identity, **params)
 
 
 _FAMILIES = {
@@ -165,9 +222,13 @@ _DG = Family(
     set="Set-DistributionGroup",
     add_remove=True,
     has_bypass=True,
+    manager_check=True,
 )
 _MBX = Family(
     kind="mailbox", get="Get-Mailbox", set="Set-Mailbox", add_remove=True, has_bypass=True
+)
+_MU = Family(
+    kind="mail user", get="Get-MailUser", set="Set-MailUser", add_remove=True, has_bypass=True
 )
 
 
@@ -177,6 +238,8 @@ def family_of(details: str) -> Family | None:
         return _DG
     if details in MAILBOX_DETAILS:
         return _MBX
+    if details in MAIL_USER_DETAILS:
+        return _MU
     return _FAMILIES.get(details)
 
 
@@ -242,14 +305,25 @@ def refuse_kind(flag: str, identity: str, details: str, accepted: str) -> Refuse
 def read_mailbox_user(
     transport: Transport, identity: str, properties: tuple[str, ...]
 ) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
-    """A mailbox and its directory user (Graph), read by the mailbox's UPN.
+    """A leaver's user mailbox and its directory user (Graph), read by the mailbox's UPN.
+
+    ``properties`` must name every property the caller reads: with ``-Property``
+    (``$select``) Graph returns only those (and ``Id``).
 
     Raises:
         UnknownIdentity: no mailbox has that identity (exit 2).
+        Refused: a shared, room or equipment mailbox, which is never a leaver (exit 2).
     """
     mailbox = get_one(
         transport, Cmdlet.of("Get-Mailbox", Identity=identity), what="mailbox", flag="--user"
     )
+    details = str(mailbox.get("RecipientTypeDetails", "UserMailbox"))
+    if details != "UserMailbox":
+        raise Refused(
+            f"--user {identity!r} is a {KIND_NAMES.get(details, details)}, not a person's "
+            "mailbox; only a user mailbox belongs to someone who can leave, so nothing was "
+            "changed."
+        )
     upn = str(mailbox.get("UserPrincipalName") or mailbox["PrimarySmtpAddress"])
     user = transport.send(Cmdlet.of("Get-MgUser", UserId=upn, Property=properties)).objects[0]
     return mailbox, user

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from remediations.actions._common import (
+    Sender,
     check_address,
     check_identity,
     family_of,
@@ -116,14 +117,7 @@ class AddAllowedSender:
         assert isinstance(current, tuple)
         if address.lower() not in {a.lower() for a in listed}:
             if not listed and not wish.only_listed_senders:
-                raise Refused(
-                    f"{target} accepts mail from every sender now (its accept list is empty); "
-                    f"adding {address} would make it accept mail from that sender only and "
-                    "reject everyone else. To let outside senders in, use 'invoke "
-                    "open-group-to-external' (groups) or 'invoke fix-public-folder' (public "
-                    "folders); to restrict it to this sender on purpose, pass "
-                    "--only-listed-senders."
-                )
+                raise Refused(_empty_list_refusal(before, target, family.kind, address, sender))
             after = tuple(sorted((*current, address), key=str.lower))
             if family.add_remove:
                 value: AddRemove | tuple[str, ...] = AddRemove(add=(address,))
@@ -137,7 +131,7 @@ class AddAllowedSender:
                     attribute=attribute,
                     before=current,
                     after=after,
-                    cmdlet=Cmdlet.of(family.set, Identity=target, **{attribute: value}),
+                    cmdlet=family.set_cmdlet(target, **{attribute: value}),
                     why=why,
                 )
             )
@@ -148,12 +142,36 @@ class AddAllowedSender:
                     attribute=AUTH,
                     before=True,
                     after=False,
-                    cmdlet=Cmdlet.of(family.set, Identity=target, **{AUTH: False}),
+                    cmdlet=family.set_cmdlet(target, **{AUTH: False}),
                     why="a recipient that requires authenticated senders rejects an outside "
                     "sender even when it is listed; the accept list stays the restriction",
                 )
             )
         return Plan(action=self.name, changes=tuple(changes))
+
+
+def _empty_list_refusal(
+    before: Snapshot, target: str, kind: str, address: str, sender: Sender
+) -> str:
+    """Why starting a list is refused, saying what is true of the recipient now."""
+    if kind == "public folder":
+        opener = f"'invoke fix-public-folder --folder {target}'"
+    else:
+        opener = f"'invoke open-to-external --recipient {target}'"
+    if sender.outside and before.value(target, AUTH):
+        now = (
+            f"{target} requires authenticated senders (it rejects every sender from outside "
+            "the organisation) and has no accept list"
+        )
+        remedy = f"To let outside senders in, use {opener}"
+    else:
+        now = f"{target} accepts mail from every sender now (its accept list is empty)"
+        remedy = f"Nothing stops {address} today; to open it further, use {opener}"
+    return (
+        f"{now}; adding {address} would make it accept mail from that sender only and reject "
+        f"everyone else. {remedy}; to restrict it to this sender on purpose, pass "
+        "--only-listed-senders."
+    )
 
 
 def _current_list(before: Snapshot, target: str, add_remove: bool) -> tuple[str, ...]:

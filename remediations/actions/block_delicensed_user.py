@@ -2,23 +2,31 @@
 
 Removing a license alone is not enough: "the user would continue to receive
 messages for about 30 days after removal of the license".  The rule's name is
-derived from the user, so a rerun finds it instead of adding another.
+derived from the user, so a rerun finds it instead of adding another.  An
+enabled rule of the organisation's own that already rejects or deletes all mail
+sent to the user is enough: the user is reported as blocked, naming that rule.
+Set-TransportRule has no ``-Enabled``: a disabled rule of ours is turned back on
+with ``Enable-TransportRule``.  Shared, room and equipment mailboxes are never
+leavers.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from remediations.actions._common import check_identity, read_mailbox_user
-from remediations.errors import CmdletError, InputError, Refused
+from remediations.actions.remove_license import read_skus
+from remediations.errors import InputError, Refused
+from remediations.exchange import facts
 from remediations.exchange.cmdlet import Cmdlet, Transport
 from remediations.exchange.facts import MAX_NAME_LENGTH
 from remediations.plan import Change, Plan, Snapshot
 
 RULE_PREFIX = "Block mail to leaver "
-REJECT_CODE = "5.7.1"
+REJECT_CODE = facts.DEFAULT_REJECT_CODE
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,7 +60,7 @@ def reject_text(address: str) -> str:
     )
 
 
-def action_of(rule: dict[str, Any] | Any) -> str:
+def action_of(rule: Mapping[str, Any]) -> str:
     """A rule's action in one line, for the diff and for comparing."""
     if rule.get("DeleteMessage"):
         return "delete silently"
@@ -70,35 +78,41 @@ class BlockDelicensedUser:
     wish_type: ClassVar[type[Wish]] = Wish
 
     def read(self, transport: Transport, wish: Wish) -> Snapshot:
-        """Read the mailbox, the directory user, and the rule named after the user."""
+        """Read the mailbox, the directory user, and the rules that stop mail to the user."""
         mailbox, user = read_mailbox_user(
-            transport, wish.user, ("AccountEnabled", "AssignedLicenses")
+            transport, wish.user, ("Id", "UserPrincipalName", "AccountEnabled", "AssignedLicenses")
         )
         address = str(mailbox["PrimarySmtpAddress"])
         name = rule_name(address)
-        try:
-            rules = transport.send(Cmdlet.of("Get-TransportRule", Identity=name)).objects
-        except CmdletError as exc:
-            if exc.category != "NotFound":
-                raise
-            rules = ()
-        values: dict[tuple[str, str], Any] = {(name, "(rule)"): bool(rules)}
-        if rules:
-            rule = dict(rules[0])
+        rules = [dict(r) for r in transport.send(Cmdlet.of("Get-TransportRule")).objects]
+        ours = [r for r in rules if str(r.get("Name", "")).lower() == name.lower()]
+        values: dict[tuple[str, str], Any] = {(name, "(rule)"): bool(ours)}
+        if ours:
+            rule = ours[0]
             sent_to = []
-            for entry in rule.get("SentTo", ()):
+            for entry in rule.get("SentTo") or ():
                 found = transport.send(Cmdlet.of("Get-Recipient", Identity=entry)).objects
                 sent_to.append(str(found[0]["PrimarySmtpAddress"]) if found else str(entry))
             values[(name, "SentTo")] = tuple(sorted(sent_to))
             values[(name, "Action")] = action_of(rule)
             values[(name, "State")] = str(rule.get("State", "Enabled"))
+        licenses = tuple(str(lic["SkuId"]) for lic in user.get("AssignedLicenses") or ())
+        if licenses:
+            skus = read_skus(transport)
+            licenses = tuple(skus.get(sku.lower(), sku) for sku in licenses)
         return Snapshot(
             values=values,
             facts={
                 "address": address,
                 "rule": name,
-                "licenses": tuple(str(lic["SkuId"]) for lic in user.get("AssignedLicenses", ())),
+                "licenses": licenses,
                 "enabled": bool(user.get("AccountEnabled")),
+                "blocked_by": tuple(
+                    str(r["Name"])
+                    for r in rules
+                    if str(r.get("Name", "")).lower() != name.lower()
+                    and stops_all_mail_to(r, mailbox)
+                ),
             },
         )
 
@@ -111,7 +125,8 @@ class BlockDelicensedUser:
             raise Refused(
                 f"--user {wish.user!r} looks active (account enabled, licensed: "
                 f"{', '.join(licenses)}); blocking mail to an active user is refused. Remove "
-                "the license or disable the account first, or pass --even-if-active."
+                "the license or disable the account first, or pass --even-if-active (in a "
+                "playbook, even_if_active=true)."
             )
         notes = []
         if licenses:
@@ -119,6 +134,14 @@ class BlockDelicensedUser:
                 f"{address} still has licenses ({', '.join(licenses)}); remove them too if "
                 "the person has left."
             )
+        blocked_by = before.facts["blocked_by"]
+        if blocked_by and not before.value(name, "(rule)"):
+            rules = " and ".join(repr(r) for r in blocked_by)
+            notes.append(
+                f"{address} is already blocked: the enabled mail-flow rule {rules} rejects or "
+                "deletes all mail sent to it; no second rule is added."
+            )
+            return Plan(action=self.name, notes=tuple(notes))
         if wish.mode == "reject":
             wanted_action = f"reject {REJECT_CODE}: {reject_text(address)}"
             action_params: dict[str, Any] = {
@@ -181,7 +204,32 @@ class BlockDelicensedUser:
                     attribute="State",
                     before=before.value(name, "State"),
                     after="Enabled",
-                    cmdlet=Cmdlet.of("Set-TransportRule", Identity=name, Enabled=True),
+                    # Set-TransportRule has no -Enabled (New-TransportRule's page).
+                    cmdlet=Cmdlet.of("Enable-TransportRule", Identity=name),
+                    why="a disabled rule stops nothing",
                 )
             )
         return Plan(action=self.name, changes=tuple(changes), notes=tuple(notes))
+
+
+def stops_all_mail_to(rule: Mapping[str, Any], mailbox: Mapping[str, Any]) -> bool:
+    """Whether an enabled, enforced rule rejects or deletes every message sent to the mailbox.
+
+    A rule that applies only to some senders (``FromScope``) does not count.  ``SentTo``
+    entries are compared with the mailbox's Guid, names and addresses, without a read.
+    """
+    if str(rule.get("State", "Enabled")) != "Enabled" or str(rule.get("Mode", "Enforce")) != (
+        "Enforce"
+    ):
+        return False
+    if rule.get("FromScope"):
+        return False
+    if action_of(rule) == "none":
+        return False
+    names = {
+        str(mailbox.get(key, "")).lower()
+        for key in ("Guid", "Name", "Alias", "DisplayName", "PrimarySmtpAddress", "Identity")
+    }
+    names |= {str(proxy).partition(":")[2].lower() for proxy in mailbox.get("EmailAddresses") or ()}
+    names.discard("")
+    return any(str(entry).lower() in names for entry in rule.get("SentTo") or ())

@@ -1,4 +1,8 @@
-"""Let a sender bypass moderation of a large or moderated group (held mail, 5.7.124)."""
+"""Let a sender bypass moderation of a large or moderated group (held mail).
+
+A moderation hold sends no NDR; 5.7.124 is a delivery restriction (the accept
+list: add-allowed-sender).  The bypass list matters only while moderation is on.
+"""
 
 from __future__ import annotations
 
@@ -39,7 +43,7 @@ class BypassModeration:
     """Add a sender to a distribution group's moderation bypass list."""
 
     name: ClassVar[str] = "bypass-moderation"
-    summary: ClassVar[str] = "Let a sender bypass moderation of a large group (held mail, 5.7.124)."
+    summary: ClassVar[str] = "Let a sender bypass moderation of a large group (held mail)."
     wish_type: ClassVar[type[Wish]] = Wish
 
     def read(self, transport: Transport, wish: Wish) -> Snapshot:
@@ -69,6 +73,7 @@ class BypassModeration:
             },
             facts={
                 "target": target,
+                "family": family,
                 "sender": sender,
                 "moderated": bool(group["ModerationEnabled"]),
                 "moderators": resolve_entries(transport, group["ModeratedBy"]),
@@ -89,7 +94,7 @@ class BypassModeration:
         if sender.outside and before.facts["requires_auth"]:
             notes.append(
                 f"{target} requires authenticated senders, so {address} is still rejected "
-                "(invoke open-group-to-external)."
+                f"(invoke open-to-external --recipient {target})."
             )
         if address.lower() in {m.lower() for m in before.facts["moderators"]}:
             notes.append(f"{address} moderates {target}; moderators are never moderated.")
@@ -105,8 +110,8 @@ class BypassModeration:
                 attribute=BYPASS,
                 before=current,
                 after=tuple(sorted((*current, address), key=str.lower)),
-                cmdlet=Cmdlet.of(
-                    "Set-DistributionGroup", Identity=target, **{BYPASS: AddRemove(add=(address,))}
+                cmdlet=before.facts["family"].set_cmdlet(
+                    target, **{BYPASS: AddRemove(add=(address,))}
                 ),
                 why="messages from senders on this list are delivered without approval",
             ),

@@ -33,9 +33,20 @@ class FixPublicFolder:
 
     def read(self, transport: Transport, wish: Wish) -> Snapshot:
         """Read the folder's authentication setting and accept lists."""
+        identity = wish.folder
+        if "@" in identity and not identity.startswith("\\"):
+            # Get-MailPublicFolder takes a GUID, name or path, never the SMTP address:
+            # find the folder by address first, then read it by its path.
+            found = get_one(
+                transport,
+                Cmdlet.of("Get-Recipient", Identity=identity, RecipientTypeDetails="PublicFolder"),
+                what="mail-enabled public folder",
+                flag="--folder",
+            )
+            identity = identity_of(found)
         folder = get_one(
             transport,
-            Cmdlet.of("Get-MailPublicFolder", Identity=wish.folder),
+            Cmdlet.of("Get-MailPublicFolder", Identity=identity),
             what="mail-enabled public folder",
             flag="--folder",
         )

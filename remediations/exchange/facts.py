@@ -1,6 +1,9 @@
 """Exchange texts and defaults the toolkit relies on, in one place.
 
-Each entry says where it comes from (see ``shared/reference/exchange.md``).
+Each entry says where it comes from (see ``shared/reference/exchange.md``, whose
+section 9 corrects the earlier ones): ``[doc: <page>]`` a Microsoft page,
+``[code]`` an open-source client that quotes the text, ``[PowerShell]`` the
+shell's own binder.
 Entries marked ``UNCONFIRMED`` are assumptions that no source states; they are
 kept here so that a check against a real tenant changes one line.  The texts
 of NDRs (status codes, diagnostic and user texts) are the other table of facts,
@@ -9,6 +12,8 @@ in :mod:`remediations.ndr.codes`, with its assumptions marked
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 # --- error texts (exchange.md 2.5) -----------------------------------------------
 
@@ -32,11 +37,13 @@ VALUE_AMBIGUOUS = (
 NO_CHANGE_WARNING = (
     "The command completed successfully but no settings of '{identity}' have been modified."
 )
-# PowerShell's own parameter-binding and command-lookup texts.
+# [PowerShell] parameter binding: a parameter the cmdlet does not have.
 NO_SUCH_PARAMETER = "A parameter cannot be found that matches parameter name '{name}'."
+# [PowerShell] parameter binding: a mandatory parameter not given.
 MISSING_MANDATORY = (
     "Cannot process command because of one or more missing mandatory parameters: {names}."
 )
+# [PowerShell] command lookup: no such cmdlet.
 NO_SUCH_CMDLET = (
     "The term '{name}' is not recognized as a name of a cmdlet, function, script file, "
     "or executable program."
@@ -48,16 +55,17 @@ PROXY_IN_USE = (
 )
 # UNCONFIRMED: the exact text for a duplicate transport-rule name (exchange.md 2.5).
 DUPLICATE_RULE = "A transport rule with the name '{name}' already exists. Specify a different name."
-# UNCONFIRMED: the text for a recipient name that is already taken.
-DUPLICATE_NAME = "The name '{name}' is already being used. Please try another name."
+# [doc: exchange.md 9, "Duplicate names"] a recipient name that is already taken.
+DUPLICATE_NAME = 'The name "{name}" is already being used. Please try another name.'
 # UNCONFIRMED: text for Add/Remove on a property that takes only overwrite (Set-UnifiedGroup).
 NO_ADD_REMOVE = (
     "Cannot process argument transformation on parameter '{name}'. "
     "Add and Remove are not supported for this parameter."
 )
-# [doc] paraphrase of "you can't use ... in the same command".
+# UNCONFIRMED: paraphrase of the pages' "you can't use ... in the same command".
 SAME_COMMAND = "The {first} and {second} parameters can't be used in the same command."
-# [doc] New-TransportRule: RejectMessageEnhancedStatusCode "5.7.1 or between 5.7.900 and 5.7.999".
+# UNCONFIRMED: the text; the range is [doc: New-TransportRule] RejectMessageEnhancedStatusCode
+# "5.7.1 or between 5.7.900 and 5.7.999".
 BAD_REJECT_CODE = (
     "The value '{value}' isn't a valid enhanced status code. Valid values are 5.7.1 or "
     "5.7.900 through 5.7.999."
@@ -73,11 +81,62 @@ THROTTLED = (
     "Please wait and try again."
 )
 
+# [doc: Set-DistributionGroup; KB 2731947] Set-DistributionGroup by an admin who is not in
+# the group's ManagedBy, without -BypassSecurityGroupManagerCheck.
+NOT_GROUP_MANAGER = (
+    "You don't have sufficient permissions. This operation can only be performed by a "
+    "manager of the group."
+)
+# [PowerShell] a value that does not convert to the parameter's type.
+NOT_CONVERTIBLE = (
+    "Cannot process argument transformation on parameter '{name}'. "
+    'Cannot convert value "{value}" to type "{type}".'
+)
+# [PowerShell] a value outside a parameter's enumeration.
+NOT_ONE_OF = "Cannot bind parameter '{name}'. \"{value}\" is not one of {choices}."
+# UNCONFIRMED: the text for a property value longer than its limit (Name, reason text).
+TOO_LONG = (
+    "The length of the property is too long. The maximum length is {limit} and the length "
+    "of the value provided is {length}."
+)
+# UNCONFIRMED: the text for a -Priority outside the rules' range.
+BAD_PRIORITY = "The value of parameter Priority must be between 0 and {highest}."
+# UNCONFIRMED: New-MailContact with an ExternalEmailAddress that is not an SMTP address.
+BAD_SMTP_ADDRESS = (
+    "Cannot process argument transformation on parameter 'ExternalEmailAddress'. "
+    '"{value}" is not a valid SMTP address.'
+)
+# UNCONFIRMED: Graph's 400 for a value of removeLicenses/addLicenses that is not a GUID
+# (OData's literal-conversion error; assignLicense takes skuId GUIDs [doc: user:
+# assignLicense]).
+GRAPH_NOT_A_GUID = "Cannot convert the literal '{value}' to the expected type 'Edm.Guid'."
+# UNCONFIRMED: Graph's 400 for removing a license the user does not hold.
+GRAPH_LICENSE_NOT_ASSIGNED = "User license is not assigned: {sku}."
+# UNCONFIRMED: Graph's 400 for removing a license the user holds through a group
+# (group-based licensing [doc: assign licenses to a group]).
+GRAPH_LICENSE_INHERITED = (
+    "User license is inherited from a group membership and it cannot be removed directly "
+    "from the user."
+)
+# [doc: Get-MgUser; Microsoft Q&A 973533] the properties Graph returns without $select
+# (-Property): the default set (a subset; AccountEnabled and AssignedLicenses are not in it).
+GRAPH_USER_DEFAULT_PROPERTIES = (
+    "Id",
+    "DisplayName",
+    "GivenName",
+    "Surname",
+    "Mail",
+    "UserPrincipalName",
+)
+
 # --- defaults (exchange.md 2.2, 2.3) ------------------------------------------------
 
 # [doc] New-TransportRule: text and code when a reject action gives only one of them.
 DEFAULT_REJECT_TEXT = "Delivery not authorized, message refused"
+# [doc: New-TransportRule] the code when a reject action gives only its text.
 DEFAULT_REJECT_CODE = "5.7.1"
+# [doc: New-TransportRule] RejectMessageEnhancedStatusCode: 5.7.1, or 5.7.900 to 5.7.999.
+CUSTOM_REJECT_CODES = range(900, 1000)
 # [doc] groups: RequireSenderAuthenticationEnabled defaults to $true.
 DEFAULT_GROUP_REQUIRES_AUTH = True
 # UNCONFIRMED: user mailboxes default to $false.
@@ -97,8 +156,53 @@ MAX_REJECT_TEXT = 1024
 # them, and actions resolve every entry with Get-Recipient whatever its form.
 REFERENCES_AS_GUIDS = True
 
+# [doc: Get-OutboundConnector, Get-InboundConnector, New-OutboundConnector,
+# New-InboundConnector] (exchange.md 2.2) what Get-*Connector shows for a property a
+# connector was created without.
+OUTBOUND_CONNECTOR_DEFAULTS: dict[str, Any] = {
+    "ConnectorType": "Partner",
+    "SmartHosts": [],
+    "RecipientDomains": [],
+    "UseMXRecord": True,
+    "Enabled": True,
+    "IsTransportRuleScoped": False,
+    "RouteAllMessagesViaOnPremises": False,
+    "CloudServicesMailEnabled": False,
+    "TlsSettings": None,
+    "TlsDomain": None,
+    "Comment": "",
+}
+# [doc: Get-InboundConnector, New-InboundConnector] (exchange.md 2.2) likewise, inbound.
+INBOUND_CONNECTOR_DEFAULTS: dict[str, Any] = {
+    "ConnectorType": "Partner",
+    "ConnectorSource": "Default",
+    "SenderDomains": [],
+    "SenderIPAddresses": [],
+    "RestrictDomainsToIPAddresses": False,
+    "RestrictDomainsToCertificate": False,
+    "RequireTls": True,
+    "TlsSenderCertificateName": None,
+    "CloudServicesMailEnabled": False,
+    "Enabled": True,
+    "Comment": "",
+}
+
+
 # --- mail flow (the 5.7.1 article, the NDR table) -----------------------------------
 
 # UNCONFIRMED: the size above which a group of more than 5,000 members rejects a message
 # (the article says only "large messages can't be sent").
 LARGE_GROUP_MAX_MESSAGE_KB = 2048
+
+# --- licensing and the directory (exchange.md 9) ------------------------------------
+
+# [doc: Microsoft 365 product names and service plan identifiers for licensing] the
+# skuId of Office 365 E3 (ENTERPRISEPACK); other SKUs in tenant files get a stable GUID.
+KNOWN_SKU_IDS = {"ENTERPRISEPACK": "6fd2c87f-b296-42f0-b197-1e91e994b900"}
+# [doc: Get-AcceptedDomain] the initial domain every tenant has: <name>.onmicrosoft.com.
+INITIAL_DOMAIN_SUFFIX = ".onmicrosoft.com"
+# UNCONFIRMED: the MX and SPF Microsoft publishes for an initial domain (its DNS is
+# Microsoft's): <name>.mail.protection.outlook.com and Exchange Online's SPF include.
+INITIAL_DOMAIN_MX = "{name}.mail.protection.outlook.com"
+# UNCONFIRMED: likewise, the initial domain's SPF record.
+INITIAL_DOMAIN_SPF = "v=spf1 include:spf.protection.outlook.com -all"

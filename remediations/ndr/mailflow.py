@@ -470,6 +470,7 @@ _GETTERS: Mapping[str, str] = {
     **dict.fromkeys(GROUP_DETAILS - {"DynamicDistributionGroup"}, "Get-DistributionGroup"),
     "GroupMailbox": "Get-UnifiedGroup",
     **dict.fromkeys(MAILBOX_DETAILS, "Get-Mailbox"),
+    **dict.fromkeys(MAIL_USER_DETAILS, "Get-MailUser"),
     "PublicFolder": "Get-MailPublicFolder",
 }
 

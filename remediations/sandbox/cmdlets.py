@@ -39,9 +39,11 @@ _REF_PROPS: dict[str, Types] = {
     "BypassModerationFromSendersOrMembers": None,
 }
 _BOOL_PROPS = ("RequireSenderAuthenticationEnabled", "ModerationEnabled")
-_SET_RECIPIENT_PARAMS = frozenset(
-    {"Identity", *(_REF_PROPS), *_BOOL_PROPS, "BypassSecurityGroupManagerCheck", "Confirm"}
-)
+# Each recipient Set-* takes exactly the parameters its Exchange Online page lists
+# (tests/data/cmdlet_parameters.json); only Set-DistributionGroup has
+# BypassSecurityGroupManagerCheck.
+_SET_RECIPIENT_PARAMS = frozenset({"Identity", *(_REF_PROPS), *_BOOL_PROPS, "Confirm"})
+_SET_GROUP_PARAMS = _SET_RECIPIENT_PARAMS | {"BypassSecurityGroupManagerCheck"}
 _UNIFIED_PARAMS = frozenset(
     {
         "Identity",
@@ -52,22 +54,27 @@ _UNIFIED_PARAMS = frozenset(
     }
 )
 _GET_PARAMS = frozenset({"Identity", "ResultSize", "RecipientTypeDetails", "Anr"})
+# Get-MailPublicFolder, Get-UnifiedGroup and Get-MailUser have no -RecipientTypeDetails.
+_GET_NO_TYPE_PARAMS = frozenset({"Identity", "ResultSize", "Anr"})
+# Get-MailContact has no -Anr.
+_GET_CONTACT_PARAMS = frozenset({"Identity", "ResultSize", "RecipientTypeDetails"})
 _RULE_PARAMS = frozenset(
     {
-        "Name",
         "SentTo",
         "FromScope",
         "RejectMessageReasonText",
         "RejectMessageEnhancedStatusCode",
         "DeleteMessage",
         "Mode",
-        "Enabled",
         "Priority",
         "StopRuleProcessing",
         "Comments",
         "Confirm",
     }
 )
+# New-TransportRule has -Enabled; Set-TransportRule does not (Enable-/Disable-TransportRule).
+_NEW_RULE_PARAMS = _RULE_PARAMS | {"Name", "Enabled"}
+_SET_RULE_PARAMS = _RULE_PARAMS | {"Identity", "Name"}
 
 
 def stable_guid(*parts: str) -> str:
@@ -109,28 +116,43 @@ def _norm(identity: str) -> str:
     return text.lower()
 
 
-def _answers_to(state: SandboxState, rec: dict[str, Any], key: str) -> bool:
-    if key in (rec["Guid"].lower(), rec["Name"].lower(), rec.get("Alias", "").lower()):
+def _answers_to(state: SandboxState, rec: dict[str, Any], key: str, by_address: bool) -> bool:
+    if key in (rec["Guid"].lower(), rec["Name"].lower()):
         return True
     if rec.get("FolderPath", "").lower() == key:
+        return True
+    # A Microsoft 365 group's Name carries a suffix; Exchange finds it by DisplayName.
+    if rec["RecipientTypeDetails"] == "GroupMailbox" and rec.get("DisplayName", "").lower() == key:
+        return True
+    if not by_address:
+        return False
+    if rec.get("Alias", "").lower() == key:
         return True
     return key in state.addresses_of(rec)
 
 
-def candidates(state: SandboxState, identity: str, types: Types) -> list[dict[str, Any]]:
+def candidates(
+    state: SandboxState, identity: str, types: Types, *, by_address: bool = True
+) -> list[dict[str, Any]]:
+    """The recipients of ``types`` an identity names.
+
+    ``by_address`` False: only Guid, name or path, as Get-/Set-MailPublicFolder
+    resolve ``-Identity`` (never an SMTP address or alias).
+    """
     key = _norm(identity)
     return [
         r
         for r in state.recipients
-        if (types is None or r["RecipientTypeDetails"] in types) and _answers_to(state, r, key)
+        if (types is None or r["RecipientTypeDetails"] in types)
+        and _answers_to(state, r, key, by_address)
     ]
 
 
 def _resolve_identity(
-    state: SandboxState, cmdlet: Cmdlet, types: Types, param: str = "Identity"
+    state: SandboxState, cmdlet: Cmdlet, types: Types, *, by_address: bool = True
 ) -> dict[str, Any]:
-    identity = str(cmdlet.get(param))
-    found = candidates(state, identity, types)
+    identity = str(cmdlet.get("Identity"))
+    found = candidates(state, identity, types, by_address=by_address)
     if not found:
         raise CmdletError(
             facts.NOT_FOUND.format(identity=identity, server=state.server),
@@ -185,7 +207,15 @@ def present_recipient(state: SandboxState, rec: dict[str, Any]) -> dict[str, Any
             rec.get("BypassModerationFromSendersOrMembers", ())
         ),
     }
-    for extra in ("ExternalEmailAddress", "FolderPath", "UserPrincipalName", "GroupType"):
+    if "ManagedBy" in rec:
+        out["ManagedBy"] = list(rec["ManagedBy"])
+    for extra in (
+        "ExternalEmailAddress",
+        "FolderPath",
+        "UserPrincipalName",
+        "GroupType",
+        "ExternalDirectoryObjectId",
+    ):
         if extra in rec:
             out[extra] = rec[extra]
     return out
@@ -201,23 +231,51 @@ def _present_rule(rule: dict[str, Any]) -> dict[str, Any]:
 # --- Get-* -------------------------------------------------------------------------
 
 
-def _getter(types: Types) -> Handler:
+def _anr_matches(rec: dict[str, Any], prefix: str) -> bool:
+    """Ambiguous name resolution: a prefix of the name, display name, alias or address."""
+    values = (
+        rec["Name"],
+        rec.get("DisplayName", ""),
+        rec.get("Alias", ""),
+        rec.get("PrimarySmtpAddress", ""),
+    )
+    return any(v.lower().startswith(prefix) for v in values if v)
+
+
+def _getter(types: Types, *, by_address: bool = True) -> Handler:
     def get(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
         identity = cmdlet.get("Identity")
-        # As documented: an empty Identity returns every object of the kind.
-        if identity in (None, ""):
-            wanted = cmdlet.get("RecipientTypeDetails")
+        anr = cmdlet.get("Anr")
+        wanted = cmdlet.get("RecipientTypeDetails")
+        kinds: Types = types
+        if wanted:
+            kinds = frozenset(t for t in _as_tuple(wanted) if types is None or t in types)
+        if identity not in (None, ""):
+            recs = [_resolve_identity(state, cmdlet, kinds, by_address=by_address)]
+        elif anr not in (None, ""):
+            prefix = str(anr).strip().lower()
             recs = [
                 r
                 for r in state.recipients
-                if (types is None or r["RecipientTypeDetails"] in types)
-                and (not wanted or r["RecipientTypeDetails"] in _as_tuple(wanted))
+                if (kinds is None or r["RecipientTypeDetails"] in kinds) and _anr_matches(r, prefix)
             ]
         else:
-            recs = [_resolve_identity(state, cmdlet, types)]
+            # As documented: an empty Identity returns every object of the kind.
+            recs = [
+                r for r in state.recipients if kinds is None or r["RecipientTypeDetails"] in kinds
+            ]
         return CmdletResult(objects=tuple(present_recipient(state, r) for r in recs))
 
     return get
+
+
+def _get_group_members(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
+    """Get-DistributionGroupMember: the members the tenant holds (not MemberCount's rest)."""
+    group = _resolve_identity(state, cmdlet, GROUP_TYPES)
+    members = [state.by_guid(g) for g in group.get("Members", ())]
+    return CmdletResult(
+        objects=tuple(present_recipient(state, m) for m in members if m is not None)
+    )
 
 
 def _as_tuple(value: ParamValue) -> tuple[str, ...]:
@@ -231,9 +289,32 @@ def _as_tuple(value: ParamValue) -> tuple[str, ...]:
 # --- Set-* on recipients ----------------------------------------------------------
 
 
-def _setter(types: Types, *, overwrite_only: bool = False) -> Handler:
+def _acting_admin_manages(state: SandboxState, rec: dict[str, Any]) -> bool:
+    """Whether the admin running the cmdlets is in the group's ManagedBy (the sandbox's
+    admin is ``admin``, by default admin@<initial domain>, not a recipient: no manager)."""
+    admin = str(state.data.get("admin") or "").lower()
+    for guid in rec.get("ManagedBy", ()):
+        manager = state.by_guid(guid)
+        if manager is not None and admin in state.addresses_of(manager):
+            return True
+    return False
+
+
+def _setter(
+    types: Types,
+    *,
+    overwrite_only: bool = False,
+    by_address: bool = True,
+    manager_check: bool = False,
+) -> Handler:
     def set_(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
-        rec = _resolve_identity(state, cmdlet, types)
+        rec = _resolve_identity(state, cmdlet, types, by_address=by_address)
+        if (
+            manager_check
+            and cmdlet.get("BypassSecurityGroupManagerCheck") is not True
+            and not _acting_admin_manages(state, rec)
+        ):
+            raise CmdletError(facts.NOT_GROUP_MANAGER, cmdlet=cmdlet, category="PermissionDenied")
         names = {n.lower(): n for n, _ in cmdlet.params}
         for first, second in (
             ("AcceptMessagesOnlyFrom", "AcceptMessagesOnlyFromSendersOrMembers"),
@@ -251,8 +332,7 @@ def _setter(types: Types, *, overwrite_only: bool = False) -> Handler:
             if prop in _BOOL_PROPS:
                 if not isinstance(value, bool):
                     raise CmdletError(
-                        f"Cannot process argument transformation on parameter '{prop}'. "
-                        f'Cannot convert value "{value}" to type "System.Boolean".',
+                        facts.NOT_CONVERTIBLE.format(name=prop, value=value, type="System.Boolean"),
                         cmdlet=cmdlet,
                         category="InvalidArgument",
                     )
@@ -349,15 +429,13 @@ def _new_mail_contact(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
         external = external[5:]
     if not _ADDRESS.match(external):
         raise CmdletError(
-            f"Cannot process argument transformation on parameter 'ExternalEmailAddress'. "
-            f'"{external}" is not a valid SMTP address.',
+            facts.BAD_SMTP_ADDRESS.format(value=external),
             cmdlet=cmdlet,
             category="InvalidArgument",
         )
     if len(name) > facts.MAX_NAME_LENGTH:
         raise CmdletError(
-            f"The length of the property is too long. The maximum length is "
-            f"{facts.MAX_NAME_LENGTH} and the length of the value provided is {len(name)}.",
+            facts.TOO_LONG.format(limit=facts.MAX_NAME_LENGTH, length=len(name)),
             cmdlet=cmdlet,
             category="InvalidArgument",
         )
@@ -443,9 +521,7 @@ def _rule_fields(state: SandboxState, cmdlet: Cmdlet, rule: dict[str, Any]) -> N
             text = str(value)
             if len(text) > facts.MAX_REJECT_TEXT:
                 raise CmdletError(
-                    f"The length of the property is too long. The maximum length is "
-                    f"{facts.MAX_REJECT_TEXT} and the length of the value provided is "
-                    f"{len(text)}.",
+                    facts.TOO_LONG.format(limit=facts.MAX_REJECT_TEXT, length=len(text)),
                     cmdlet=cmdlet,
                     category="InvalidArgument",
                 )
@@ -454,8 +530,9 @@ def _rule_fields(state: SandboxState, cmdlet: Cmdlet, rule: dict[str, Any]) -> N
         elif key == "fromscope":
             if value not in (None, "InOrganization", "NotInOrganization"):
                 raise CmdletError(
-                    f"Cannot bind parameter 'FromScope'. \"{value}\" is not one of "
-                    "InOrganization, NotInOrganization.",
+                    facts.NOT_ONE_OF.format(
+                        name="FromScope", value=value, choices="InOrganization, NotInOrganization"
+                    ),
                     cmdlet=cmdlet,
                     category="InvalidArgument",
                 )
@@ -465,8 +542,9 @@ def _rule_fields(state: SandboxState, cmdlet: Cmdlet, rule: dict[str, Any]) -> N
         elif key == "mode":
             if str(value) not in ("Audit", "AuditAndNotify", "Enforce"):
                 raise CmdletError(
-                    f"Cannot bind parameter 'Mode'. \"{value}\" is not one of Audit, "
-                    "AuditAndNotify, Enforce.",
+                    facts.NOT_ONE_OF.format(
+                        name="Mode", value=value, choices="Audit, AuditAndNotify, Enforce"
+                    ),
                     cmdlet=cmdlet,
                     category="InvalidArgument",
                 )
@@ -483,7 +561,7 @@ def _valid_reject_code(code: str) -> bool:
     if code == "5.7.1":
         return True
     match = re.fullmatch(r"5\.7\.(\d{3})", code)
-    return match is not None and 900 <= int(match.group(1)) <= 999
+    return match is not None and int(match.group(1)) in facts.CUSTOM_REJECT_CODES
 
 
 def _check_priority(state: SandboxState, cmdlet: Cmdlet, highest: int) -> int | None:
@@ -492,7 +570,7 @@ def _check_priority(state: SandboxState, cmdlet: Cmdlet, highest: int) -> int | 
         return None
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= highest:
         raise CmdletError(
-            f"The value of parameter Priority must be between 0 and {highest}.",
+            facts.BAD_PRIORITY.format(highest=highest),
             cmdlet=cmdlet,
             category="InvalidArgument",
         )
@@ -512,8 +590,7 @@ def _new_transport_rule(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
     name = str(cmdlet.get("Name"))
     if len(name) > facts.MAX_NAME_LENGTH:
         raise CmdletError(
-            f"The length of the property is too long. The maximum length is "
-            f"{facts.MAX_NAME_LENGTH} and the length of the value provided is {len(name)}.",
+            facts.TOO_LONG.format(limit=facts.MAX_NAME_LENGTH, length=len(name)),
             cmdlet=cmdlet,
             category="InvalidArgument",
         )
@@ -553,6 +630,19 @@ def _set_transport_rule(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
     return CmdletResult()
 
 
+def _rule_state(enabled: bool) -> Handler:
+    def set_state(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
+        rule = _resolve_rule(state, cmdlet)
+        wanted = "Enabled" if enabled else "Disabled"
+        if rule.get("State") == wanted:
+            identity = str(cmdlet.get("Identity"))
+            return CmdletResult(warnings=(facts.NO_CHANGE_WARNING.format(identity=identity),))
+        rule["State"] = wanted
+        return CmdletResult()
+
+    return set_state
+
+
 def _remove_transport_rule(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
     rule = _resolve_rule(state, cmdlet)
     rules = [r for r in state.transport_rules if r is not rule]
@@ -581,34 +671,120 @@ def _find_user(state: SandboxState, cmdlet: Cmdlet) -> dict[str, Any]:
     )
 
 
+def _license_states(user: dict[str, Any]) -> list[dict[str, Any]]:
+    """How each license reached the user: directly (AssignedByGroup None) or through a group."""
+    states = user.get("LicenseAssignmentStates")
+    if states is None:
+        states = [{"SkuId": s, "AssignedByGroup": None} for s in user["AssignedLicenses"]]
+    return [dict(s) for s in states]
+
+
+def _present_user(user: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in user.items() if k != "LicenseAssignmentStates"}
+    out["AssignedLicenses"] = [{"SkuId": s, "DisabledPlans": []} for s in user["AssignedLicenses"]]
+    out["LicenseAssignmentStates"] = [
+        {**s, "State": "Active", "DisabledPlans": []} for s in _license_states(user)
+    ]
+    return out
+
+
 def _get_mg_user(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
-    user = _find_user(state, cmdlet)
-    out = dict(user)
-    out["AssignedLicenses"] = [{"SkuId": s} for s in user["AssignedLicenses"]]
-    return CmdletResult(objects=(out,))
+    """Graph returns only what -Property ($select) names (plus Id), else its default set."""
+    user = _present_user(_find_user(state, cmdlet))
+    named = _as_tuple(cmdlet.get("Property"))
+    wanted = {p.lower() for p in (named or facts.GRAPH_USER_DEFAULT_PROPERTIES)} | {"id"}
+    return CmdletResult(objects=({k: v for k, v in user.items() if k.lower() in wanted},))
+
+
+def _sku_guids(state: SandboxState, cmdlet: Cmdlet, param: str) -> tuple[str, ...]:
+    values = _as_tuple(cmdlet.get(param))
+    for value in values:
+        try:
+            uuid.UUID(value)
+        except ValueError:
+            raise CmdletError(
+                facts.GRAPH_NOT_A_GUID.format(value=value),
+                cmdlet=cmdlet,
+                category="InvalidArgument",
+            ) from None
+    return tuple(v.lower() for v in values)
 
 
 def _set_mg_user_license(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
     user = _find_user(state, cmdlet)
-    licenses = list(user["AssignedLicenses"])
-    removing = _as_tuple(cmdlet.get("RemoveLicenses"))
+    removing = _sku_guids(state, cmdlet, "RemoveLicenses")
+    adding = _sku_guids(state, cmdlet, "AddLicenses")
+    states = _license_states(user)
     for sku in removing:
-        if sku not in licenses:
+        held = [s for s in states if s["SkuId"].lower() == sku]
+        if not held:
             raise CmdletError(
-                f"User license is not assigned: {sku}.", cmdlet=cmdlet, category="InvalidArgument"
+                facts.GRAPH_LICENSE_NOT_ASSIGNED.format(sku=sku),
+                cmdlet=cmdlet,
+                category="InvalidArgument",
             )
-    licenses = [s for s in licenses if s not in removing]
-    for sku in _as_tuple(cmdlet.get("AddLicenses")):
-        if sku not in licenses:
-            licenses.append(sku)
+        if all(s["AssignedByGroup"] for s in held):
+            raise CmdletError(
+                facts.GRAPH_LICENSE_INHERITED, cmdlet=cmdlet, category="InvalidArgument"
+            )
+    skus = {str(s["SkuId"]).lower() for s in state.data.get("subscribed_skus", ())}
+    for sku in adding:
+        if sku not in skus:
+            raise CmdletError(
+                facts.GRAPH_NOT_FOUND.format(identity=sku), cmdlet=cmdlet, category="NotFound"
+            )
+    states = [
+        s for s in states if not (s["SkuId"].lower() in removing and s["AssignedByGroup"] is None)
+    ]
+    for sku in adding:
+        if not any(s["SkuId"].lower() == sku and s["AssignedByGroup"] is None for s in states):
+            states.append({"SkuId": sku, "AssignedByGroup": None})
+    user["LicenseAssignmentStates"] = states
+    licenses: list[str] = []
+    for entry in states:
+        if entry["SkuId"] not in licenses:
+            licenses.append(entry["SkuId"])
     user["AssignedLicenses"] = licenses
     return CmdletResult()
 
 
-def _get_group_members(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
-    group = _resolve_identity(state, cmdlet, GROUP_TYPES)
-    members = (state.by_guid(guid) for guid in group.get("Members", ()))
-    return CmdletResult(objects=tuple(present_recipient(state, m) for m in members if m))
+def _get_mg_group(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
+    """A directory group by its id (a group recipient's ExternalDirectoryObjectId)."""
+    key = str(cmdlet.get("GroupId")).lower()
+    for rec in state.recipients:
+        if str(rec.get("ExternalDirectoryObjectId", "")).lower() == key and (
+            rec["RecipientTypeDetails"] in ALL_GROUP_TYPES
+        ):
+            group = {
+                "Id": rec["ExternalDirectoryObjectId"],
+                "DisplayName": rec.get("DisplayName", rec["Name"]),
+                "Mail": rec.get("PrimarySmtpAddress"),
+                "MailEnabled": True,
+                "SecurityEnabled": "Security" in str(rec.get("GroupType", "")),
+            }
+            named = _as_tuple(cmdlet.get("Property"))
+            wanted = {p.lower() for p in named} | {"id"} if named else None
+            shown = {k: v for k, v in group.items() if wanted is None or k.lower() in wanted}
+            return CmdletResult(objects=(shown,))
+    raise CmdletError(
+        facts.GRAPH_NOT_FOUND.format(identity=cmdlet.get("GroupId")),
+        cmdlet=cmdlet,
+        category="NotFound",
+    )
+
+
+def _get_mg_subscribed_sku(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
+    skus = [
+        {
+            "Id": stable_guid(state.organization, "SubscribedSku", s["SkuId"]),
+            "SkuId": s["SkuId"],
+            "SkuPartNumber": s["SkuPartNumber"],
+            "CapabilityStatus": "Enabled",
+            "AppliesTo": "User",
+        }
+        for s in state.data.get("subscribed_skus", ())
+    ]
+    return CmdletResult(objects=tuple(skus))
 
 
 _DG = GROUP_TYPES
@@ -616,24 +792,36 @@ _PF = frozenset({"PublicFolder"})
 _UG = frozenset({"GroupMailbox"})
 _MBX = MAILBOX_TYPES
 _MC = frozenset({"MailContact"})
+_MU = frozenset({"MailUser", "GuestMailUser"})
 
 # cmdlet name (lower case) -> (allowed parameters, mandatory parameters, handler)
 CMDLETS: dict[str, tuple[frozenset[str], tuple[str, ...], Handler]] = {
     "get-recipient": (_GET_PARAMS, (), _getter(None)),
-    "get-mailpublicfolder": (_GET_PARAMS, (), _getter(_PF)),
-    "set-mailpublicfolder": (_SET_RECIPIENT_PARAMS, ("Identity",), _setter(_PF)),
+    # -Identity of a mail-enabled public folder is its GUID, name or path, not an address.
+    "get-mailpublicfolder": (_GET_NO_TYPE_PARAMS, (), _getter(_PF, by_address=False)),
+    "set-mailpublicfolder": (
+        _SET_RECIPIENT_PARAMS,
+        ("Identity",),
+        _setter(_PF, by_address=False),
+    ),
     "get-distributiongroup": (_GET_PARAMS, (), _getter(_DG)),
-    "set-distributiongroup": (_SET_RECIPIENT_PARAMS, ("Identity",), _setter(_DG)),
+    "set-distributiongroup": (
+        _SET_GROUP_PARAMS,
+        ("Identity",),
+        _setter(_DG, manager_check=True),
+    ),
     "get-distributiongroupmember": (
         frozenset({"Identity", "ResultSize"}),
         ("Identity",),
         _get_group_members,
     ),
-    "get-unifiedgroup": (_GET_PARAMS, (), _getter(_UG)),
+    "get-unifiedgroup": (_GET_NO_TYPE_PARAMS, (), _getter(_UG)),
     "set-unifiedgroup": (_UNIFIED_PARAMS, ("Identity",), _setter(_UG, overwrite_only=True)),
     "get-mailbox": (_GET_PARAMS, (), _getter(_MBX)),
     "set-mailbox": (_SET_RECIPIENT_PARAMS, ("Identity",), _setter(_MBX)),
-    "get-mailcontact": (_GET_PARAMS, (), _getter(_MC)),
+    "get-mailuser": (_GET_NO_TYPE_PARAMS, (), _getter(_MU)),
+    "set-mailuser": (_SET_RECIPIENT_PARAMS, ("Identity",), _setter(_MU)),
+    "get-mailcontact": (_GET_CONTACT_PARAMS, (), _getter(_MC)),
     "new-mailcontact": (
         frozenset(
             {
@@ -650,8 +838,18 @@ CMDLETS: dict[str, tuple[frozenset[str], tuple[str, ...], Handler]] = {
         _new_mail_contact,
     ),
     "get-transportrule": (frozenset({"Identity", "State", "ResultSize"}), (), _get_transport_rule),
-    "new-transportrule": (_RULE_PARAMS, ("Name",), _new_transport_rule),
-    "set-transportrule": (_RULE_PARAMS | {"Identity"}, ("Identity",), _set_transport_rule),
+    "new-transportrule": (_NEW_RULE_PARAMS, ("Name",), _new_transport_rule),
+    "set-transportrule": (_SET_RULE_PARAMS, ("Identity",), _set_transport_rule),
+    "enable-transportrule": (
+        frozenset({"Identity", "Confirm"}),
+        ("Identity",),
+        _rule_state(enabled=True),
+    ),
+    "disable-transportrule": (
+        frozenset({"Identity", "Confirm"}),
+        ("Identity",),
+        _rule_state(enabled=False),
+    ),
     "remove-transportrule": (
         frozenset({"Identity", "Confirm"}),
         ("Identity",),
@@ -661,9 +859,11 @@ CMDLETS: dict[str, tuple[frozenset[str], tuple[str, ...], Handler]] = {
     "get-mguser": (frozenset({"UserId", "Property"}), ("UserId",), _get_mg_user),
     "set-mguserlicense": (
         frozenset({"UserId", "AddLicenses", "RemoveLicenses"}),
-        ("UserId",),
+        ("UserId", "AddLicenses", "RemoveLicenses"),
         _set_mg_user_license,
     ),
+    "get-mgsubscribedsku": (frozenset({"All", "Property"}), (), _get_mg_subscribed_sku),
+    "get-mggroup": (frozenset({"GroupId", "Property"}), ("GroupId",), _get_mg_group),
 }
 
 # Connectors, domains and DNS: remediations.sandbox.directory (imported last: it uses this table).

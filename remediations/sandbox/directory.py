@@ -43,34 +43,10 @@ __all__ = [
 
 Handler = Callable[[SandboxState, Cmdlet], CmdletResult]
 
-# property -> default, per direction (exchange.md 2.2); the type of the default is the
-# type a tenant file must give (a list means a multi-valued property of strings).
-_OUTBOUND: dict[str, Any] = {
-    "ConnectorType": "Partner",
-    "SmartHosts": [],
-    "RecipientDomains": [],
-    "UseMXRecord": True,
-    "Enabled": True,
-    "IsTransportRuleScoped": False,
-    "RouteAllMessagesViaOnPremises": False,
-    "CloudServicesMailEnabled": False,
-    "TlsSettings": None,
-    "TlsDomain": None,
-    "Comment": "",
-}
-_INBOUND: dict[str, Any] = {
-    "ConnectorType": "Partner",
-    "ConnectorSource": "Default",
-    "SenderDomains": [],
-    "SenderIPAddresses": [],
-    "RestrictDomainsToIPAddresses": False,
-    "RestrictDomainsToCertificate": False,
-    "RequireTls": True,
-    "TlsSenderCertificateName": None,
-    "CloudServicesMailEnabled": False,
-    "Enabled": True,
-    "Comment": "",
-}
+# property -> default, per direction (facts.py); the type of the default is the type a
+# tenant file must give (a list means a multi-valued property of strings).
+_OUTBOUND: dict[str, Any] = dict(facts.OUTBOUND_CONNECTOR_DEFAULTS)
+_INBOUND: dict[str, Any] = dict(facts.INBOUND_CONNECTOR_DEFAULTS)
 _CHOICES: dict[str, tuple[str | None, ...]] = {
     "ConnectorType": ("Partner", "OnPremises"),
     "ConnectorSource": ("Default", "HybridWizard", "Migrated"),
@@ -243,26 +219,38 @@ def _connector_getter(direction: str) -> Handler:
 # --- domains (Graph) ---------------------------------------------------------------------
 
 
+def _initial_domains(state: SandboxState) -> dict[str, dict[str, Any]]:
+    """The initial (*.onmicrosoft.com) domain -> the records Microsoft keeps for it."""
+    out = {}
+    for accepted in state.accepted_domains:
+        if accepted.get("InitialDomain"):
+            name = normalize_name(accepted["DomainName"])
+            mx = facts.INITIAL_DOMAIN_MX.format(name=name.removesuffix(facts.INITIAL_DOMAIN_SUFFIX))
+            out[name] = {"mx": mx, "spf": facts.INITIAL_DOMAIN_SPF}
+    return out
+
+
 def _graph_domains(state: SandboxState) -> dict[str, dict[str, Any]]:
     """Domain name -> its dns.domains entry; accepted domains get the defaults."""
     listed = ((state.data.get("dns") or {}).get("domains")) or {}
     out: dict[str, dict[str, Any]] = {}
     for accepted in state.accepted_domains:
         out[normalize_name(accepted["DomainName"])] = {}
+    out.update(_initial_domains(state))
     for name, entry in listed.items():
         out[normalize_name(name)] = dict(entry)
     return out
 
 
 def _present_domain(state: SandboxState, name: str, entry: Mapping[str, Any]) -> dict[str, Any]:
-    default = any(
-        d.get("Default") and normalize_name(d["DomainName"]) == name for d in state.accepted_domains
-    )
+    accepted = [d for d in state.accepted_domains if normalize_name(d["DomainName"]) == name]
+    default = any(d.get("Default") for d in accepted)
+    initial = any(d.get("InitialDomain") for d in accepted)
     return {
         "Id": name,
         "IsVerified": bool(entry.get("verified", True)),
         "IsDefault": default,
-        "IsInitial": False,
+        "IsInitial": initial,
         "IsRoot": True,
         "AuthenticationType": "Managed",
         "SupportedServices": list(entry.get("services", ["Email"])),
@@ -321,7 +309,13 @@ def _get_group_member_count(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult
     from remediations.sandbox.cmdlets import candidates
 
     group_id = str(cmdlet.get("GroupId"))
-    found = [r for r in candidates(state, group_id, ALL_GROUP_TYPES) if "MemberCount" in r]
+    # Graph's group id is the recipient's ExternalDirectoryObjectId.
+    found = [
+        r
+        for r in state.recipients
+        if str(r.get("ExternalDirectoryObjectId", "")).lower() == group_id.lower()
+        and "MemberCount" in r
+    ] or [r for r in candidates(state, group_id, ALL_GROUP_TYPES) if "MemberCount" in r]
     if len(found) != 1:
         raise CmdletError(
             facts.GRAPH_NOT_FOUND.format(identity=group_id), cmdlet=cmdlet, category="NotFound"
@@ -359,9 +353,15 @@ DIRECTORY_CMDLETS: dict[str, tuple[frozenset[str], tuple[str, ...], Handler]] = 
 
 
 def zone_data(state: SandboxState) -> dict[str, dict[str, list[str]]]:
-    """The tenant's ``dns.zones``: what the sandbox's DNS answers (see ``ZoneResolver``)."""
+    """The tenant's ``dns.zones``: what the sandbox's DNS answers (see ``ZoneResolver``),
+    with Microsoft's own records for the initial domain unless the file gives them."""
     zones: dict[str, dict[str, list[str]]] = ((state.data.get("dns") or {}).get("zones")) or {}
-    return zones
+    initial = {
+        name: {"MX": [f"0 {entry['mx']}"], "TXT": [entry["spf"]]}
+        for name, entry in _initial_domains(state).items()
+        if name not in {normalize_name(z) for z in zones}
+    }
+    return {**zones, **initial} if initial else zones
 
 
 def normalize_name(name: str) -> str:

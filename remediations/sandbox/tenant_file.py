@@ -3,12 +3,27 @@
 The format (every key but ``organization`` is optional)::
 
     organization: contoso.com            # the organisation, and its default domain
+    tenant_domain: contoso.onmicrosoft.com   # the initial domain (default: <first
+                                         # label>.onmicrosoft.com); always accepted, and a
+                                         # Graph domain with isInitial
     accepted_domains: [contoso.com]      # defaults to [organization]
+    default_domain: contoso.com          # defaults to the first accepted domain
+    admin: admin@contoso.onmicrosoft.com # the admin the cmdlets run as (default
+                                         # admin@<tenant_domain>); Set-DistributionGroup
+                                         # needs -BypassSecurityGroupManagerCheck unless
+                                         # the admin is in the group's managed_by
+    subscribed_skus:                     # Graph subscribedSkus; defaults to every license
+      - ENTERPRISEPACK                   # named below.  A part number, or a mapping
+      - {part_number: EMS, sku_id: b05e124f-c7cc-45a0-a6aa-8cf78c946968}  # with its GUID
+                                         # (default: Microsoft's for known SKUs, else
+                                         # derived from the part number, stable)
     recipients:
       - kind: public-folder              # mailbox | shared-mailbox | mail-user |
                                          # mail-contact | distribution-group |
                                          # security-group | m365-group | public-folder
-        name: Escalations                # unique; Exchange's Name
+        name: Escalations                # unique among public folders, and among the
+                                         # other recipients (a folder and a group may
+                                         # share a name, as in Exchange)
         path: \\Support\\Escalations     # public folders only
         address: escalations@contoso.com # primary SMTP address
         addresses: [esc@contoso.com]     # more proxy addresses
@@ -23,8 +38,11 @@ The format (every key but ``organization`` is optional)::
         bypass_moderation: [ceo@contoso.com]
         members: [cfo@contoso.com]       # groups: members that exist here
         member_count: 5200               # groups: the total, when larger
-        user:                            # mailboxes: the directory user
-          licenses: [ENTERPRISEPACK]
+        managed_by: [hr@contoso.com]     # groups: owners (ManagedBy)
+        user:                            # mailboxes and mail users: the directory user
+          licenses: [ENTERPRISEPACK]     # assigned directly (part numbers)
+          group_licenses:                # assigned through a group (group-based licensing)
+            - {sku: ENTERPRISEPACK, group: Licensed Staff}
           account_enabled: true
           synced: false                  # synced from on-premises AD
     transport_rules:
@@ -35,6 +53,7 @@ The format (every key but ``organization`` is optional)::
         # or: delete: true
         priority: 0
         enabled: true
+        stop_rule_processing: false
     external_senders: [partner@fabrikam.com]   # outside addresses used in examples
     dns:
       domains:                           # Microsoft 365's view (Graph /domains): every
@@ -66,13 +85,17 @@ The format (every key but ``organization`` is optional)::
           TlsSenderCertificateName: mail.contoso.com
           CloudServicesMailEnabled: true
 
-References (accept lists, moderators, members, sent_to) name recipients of the
-same file by name, alias or any address.  Every problem is reported with the
-file, the entry and the key.
+References (accept lists, moderators, members, managed_by, sent_to, a group
+license's group) name recipients of the same file by name, alias or any address.
+Every recipient gets a stable Guid and, for those in the directory (mailboxes,
+mail users, groups), an ExternalDirectoryObjectId, both derived from names, so
+the same file always loads to the same tenant.  Every problem is reported with
+the file, the entry and the key.
 """
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +144,9 @@ _TOP_KEYS = frozenset(
         "dns",
         "connectors",
         "blocked_ips",
+        "default_domain",
+        "admin",
+        "subscribed_skus",
     }
 )
 _RECIPIENT_KEYS = frozenset(
@@ -140,12 +166,28 @@ _RECIPIENT_KEYS = frozenset(
         "bypass_moderation",
         "members",
         "member_count",
+        "managed_by",
         "user",
     }
 )
-_USER_KEYS = frozenset({"licenses", "account_enabled", "synced", "upn"})
+_USER_KEYS = frozenset({"licenses", "group_licenses", "account_enabled", "synced", "upn"})
 _RULE_KEYS = frozenset(
-    {"name", "sent_to", "from_scope", "reject", "delete", "priority", "enabled", "mode", "comments"}
+    {
+        "name",
+        "sent_to",
+        "from_scope",
+        "reject",
+        "delete",
+        "priority",
+        "enabled",
+        "mode",
+        "comments",
+        "stop_rule_processing",
+    }
+)
+# Recipients Entra ID holds as objects of its own (ExternalDirectoryObjectId).
+_DIRECTORY_KINDS = frozenset(
+    {"mailbox", "shared-mailbox", "mail-user", "distribution-group", "security-group", "m365-group"}
 )
 
 
@@ -174,17 +216,39 @@ def tenant_from_mapping(data: Any, *, source: str = "<tenant>") -> SandboxState:
     check_dns_section(data.get("dns"), f"{source}: dns")
     check_connectors_section(data.get("connectors"), f"{source}: connectors")
     org: str = data["organization"]
-    domains = data.get("accepted_domains") or [org]
+    domains = _strings(data.get("accepted_domains") or [org], f"{source}: accepted_domains")
+    initial = data.get("tenant_domain", org.split(".")[0] + facts.INITIAL_DOMAIN_SUFFIX)
+    if not isinstance(initial, str) or not initial.lower().endswith(facts.INITIAL_DOMAIN_SUFFIX):
+        raise InputError(
+            f"{source}: tenant_domain {initial!r} is not an initial domain; give one like "
+            f"contoso{facts.INITIAL_DOMAIN_SUFFIX}."
+        )
+    default = data.get("default_domain", domains[0])
+    if not isinstance(default, str) or default.lower() not in {
+        d.lower() for d in (*domains, initial)
+    }:
+        raise InputError(
+            f"{source}: default_domain {default!r} is not an accepted domain; give one of "
+            f"{', '.join(domains)}."
+        )
+    listed = [d for d in domains if d.lower() != initial.lower()]
     state = SandboxState(
         {
             "schema": SCHEMA_VERSION,
             "organization": org,
-            "tenant_domain": data.get("tenant_domain", org.split(".")[0] + ".onmicrosoft.com"),
+            "tenant_domain": initial,
+            "admin": _admin(data.get("admin", f"admin@{initial}"), source),
             "server": data.get("server", "AM7PR01MB4321.EURPRD01.PROD.OUTLOOK.COM"),
             "accepted_domains": [
-                {"DomainName": d, "DomainType": "Authoritative", "Default": i == 0}
-                for i, d in enumerate(_strings(domains, f"{source}: accepted_domains"))
+                {
+                    "DomainName": d,
+                    "DomainType": "Authoritative",
+                    "Default": d.lower() == default.lower(),
+                    "InitialDomain": d is initial,
+                }
+                for d in (*listed, initial)
             ],
+            "subscribed_skus": _subscribed_skus(data, source),
             "recipients": [],
             "transport_rules": [],
             "users": [],
@@ -204,7 +268,7 @@ def tenant_from_mapping(data: Any, *, source: str = "<tenant>") -> SandboxState:
         _add_recipient(state, entry, f"{source}: recipients[{index}]")
     state.invalidate()
     for index, entry in enumerate(entries):
-        _link_recipient(state, entry, f"{source}: recipients[{index}]")
+        _link_recipient(state, index, entry, f"{source}: recipients[{index}]")
     rules = data.get("transport_rules") or []
     if not isinstance(rules, list):
         raise InputError(f"{source}: transport_rules must be a list of mappings.")
@@ -227,6 +291,60 @@ def _strings(value: Any, where: str) -> list[str]:
     return list(value)
 
 
+def _admin(value: Any, source: str) -> str:
+    if not isinstance(value, str) or "@" not in value:
+        raise InputError(f"{source}: admin must be an email address, e.g. admin@contoso.com.")
+    return value
+
+
+def _subscribed_skus(data: dict[str, Any], source: str) -> list[dict[str, str]]:
+    """The tenant's SKUs (skuId GUID and skuPartNumber); default: every license named."""
+    where = f"{source}: subscribed_skus"
+    given = data.get("subscribed_skus")
+    if given is None:
+        parts: list[str] = []
+        for entry in data.get("recipients") or []:
+            user = entry.get("user") if isinstance(entry, dict) else None
+            if not isinstance(user, dict):
+                continue
+            named = list(user.get("licenses") or [])
+            for item in user.get("group_licenses") or []:
+                if isinstance(item, dict):
+                    named.append(item.get("sku"))
+            parts += [p for p in named if isinstance(p, str) and p not in parts]
+        given = parts
+    if not isinstance(given, list):
+        raise InputError(f"{where} must be a list of part numbers or mappings.")
+    skus: list[dict[str, str]] = []
+    for index, item in enumerate(given):
+        if isinstance(item, str):
+            item = {"part_number": item}
+        if not isinstance(item, dict) or not isinstance(item.get("part_number"), str):
+            raise InputError(f"{where}[{index}] is a part number or {{part_number, sku_id}}.")
+        _check_keys(item, frozenset({"part_number", "sku_id"}), f"{where}[{index}]")
+        part = item["part_number"]
+        sku_id = str(
+            item.get("sku_id") or facts.KNOWN_SKU_IDS.get(part) or stable_guid("Sku", part)
+        )
+        try:
+            sku_id = str(uuid.UUID(sku_id))
+        except ValueError:
+            raise InputError(
+                f"{where}[{index}] ({part}): sku_id {sku_id!r} is not a GUID."
+            ) from None
+        if any(s["SkuPartNumber"].lower() == part.lower() for s in skus):
+            raise InputError(f"{where}[{index}]: {part} is listed twice.")
+        skus.append({"SkuId": sku_id, "SkuPartNumber": part})
+    return skus
+
+
+def _sku_id(state: SandboxState, part: str, where: str) -> str:
+    for sku in state.data["subscribed_skus"]:
+        if sku["SkuPartNumber"].lower() == part.lower():
+            return str(sku["SkuId"])
+    raise InputError(f"{where}: {part!r} is not one of the tenant's subscribed_skus.")
+
+
 def _add_recipient(state: SandboxState, entry: Any, where: str) -> None:
     if not isinstance(entry, dict):
         raise InputError(f"{where}: each recipient is a mapping.")
@@ -237,9 +355,16 @@ def _add_recipient(state: SandboxState, entry: Any, where: str) -> None:
     name = entry.get("name")
     if not isinstance(name, str) or not name:
         raise InputError(f"{where}: 'name' is required.")
-    if any(r["Name"].lower() == name.lower() for r in state.recipients):
-        raise InputError(f"{where}: the name {name!r} is used twice.")
     rtype, details, default_auth = _KINDS[kind]
+    # Mail-enabled public folders live in a container of their own: a folder and a group
+    # may share a name; two folders, or two other recipients, may not.
+    folder = details == "PublicFolder"
+    if any(
+        r["Name"].lower() == name.lower()
+        and (r["RecipientTypeDetails"] == "PublicFolder") == folder
+        for r in state.recipients
+    ):
+        raise InputError(f"{where}: the name {name!r} is used twice.")
     external = entry.get("external_address")
     address = entry.get("address") or external
     if not isinstance(address, str) or "@" not in address:
@@ -272,11 +397,16 @@ def _add_recipient(state: SandboxState, entry: Any, where: str) -> None:
         rec["FolderPath"] = path
     if kind in ("mail-contact", "mail-user"):
         rec["ExternalEmailAddress"] = f"SMTP:{external or address}"
+    if kind in _DIRECTORY_KINDS and "user" not in entry:
+        rec["ExternalDirectoryObjectId"] = stable_guid(state.organization, "Directory", name)
     if details in ALL_GROUP_TYPES:
+        rec["ManagedBy"] = []
         rec["Members"] = []
         rec["MemberCount"] = 0
         rec["GroupType"] = "Universal, SecurityEnabled" if kind == "security-group" else "Universal"
     if "user" in entry:
+        if kind not in ("mailbox", "shared-mailbox", "mail-user"):
+            raise InputError(f"{where} ({name}): only mailboxes and mail users have a 'user'.")
         _add_user(state, rec, entry["user"], f"{where} ({name}): user")
     state.recipients.append(rec)
 
@@ -287,15 +417,31 @@ def _add_user(state: SandboxState, rec: dict[str, Any], entry: Any, where: str) 
     _check_keys(entry, _USER_KEYS, where)
     upn = entry.get("upn") or rec["PrimarySmtpAddress"]
     rec["UserPrincipalName"] = upn
+    user_id = stable_guid(state.organization, "User", upn)
+    rec["ExternalDirectoryObjectId"] = user_id
+    direct = [
+        _sku_id(state, part, f"{where}: licenses")
+        for part in _strings(entry.get("licenses", []), f"{where}: licenses")
+    ]
+    group_licenses = entry.get("group_licenses", [])
+    if not isinstance(group_licenses, list) or not all(
+        isinstance(g, dict) and set(g) == {"sku", "group"} for g in group_licenses
+    ):
+        raise InputError(f"{where}: group_licenses is a list of {{sku, group}} mappings.")
     state.users.append(
         {
-            "Id": stable_guid(state.organization, "User", upn),
+            "Id": user_id,
             "UserPrincipalName": upn,
             "DisplayName": rec["DisplayName"],
+            "GivenName": None,
+            "Surname": None,
             "Mail": rec["PrimarySmtpAddress"],
             "AccountEnabled": bool(entry.get("account_enabled", True)),
-            "AssignedLicenses": _strings(entry.get("licenses", []), f"{where}: licenses"),
+            "AssignedLicenses": list(dict.fromkeys(direct)),
+            "LicenseAssignmentStates": [{"SkuId": s, "AssignedByGroup": None} for s in direct],
             "OnPremisesSyncEnabled": bool(entry.get("synced", False)),
+            # resolved once every recipient exists (_link_recipient)
+            "_group_licenses": group_licenses,
         }
     )
 
@@ -311,8 +457,8 @@ def _refs(state: SandboxState, values: Any, where: str) -> list[str]:
     return guids
 
 
-def _link_recipient(state: SandboxState, entry: dict[str, Any], where: str) -> None:
-    rec = state.recipients[[r["Name"] for r in state.recipients].index(entry["name"])]
+def _link_recipient(state: SandboxState, index: int, entry: dict[str, Any], where: str) -> None:
+    rec = state.recipients[index]
     accept = _refs(
         state, entry.get("accept_messages_only_from", []), f"{where}: accept_messages_only_from"
     )
@@ -336,8 +482,27 @@ def _link_recipient(state: SandboxState, entry: dict[str, Any], where: str) -> N
                 f"{where}: member_count must be a whole number at least the number of members."
             )
         rec["MemberCount"] = count
-    elif "members" in entry or "member_count" in entry:
-        raise InputError(f"{where}: only groups have members.")
+        rec["ManagedBy"] = _refs(state, entry.get("managed_by", []), f"{where}: managed_by")
+    elif "members" in entry or "member_count" in entry or "managed_by" in entry:
+        raise InputError(f"{where}: only groups have members and managed_by.")
+    if "UserPrincipalName" in rec:
+        _link_group_licenses(state, rec, f"{where} ({rec['Name']}): user: group_licenses")
+
+
+def _link_group_licenses(state: SandboxState, rec: dict[str, Any], where: str) -> None:
+    user = next(u for u in state.users if u["UserPrincipalName"] == rec["UserPrincipalName"])
+    for item in user.pop("_group_licenses"):
+        sku = _sku_id(state, str(item["sku"]), where)
+        (guid,) = _refs(state, [item["group"]], where)
+        group = state.by_guid(guid)
+        assert group is not None
+        if group["RecipientTypeDetails"] not in ALL_GROUP_TYPES:
+            raise InputError(f"{where}: {item['group']!r} is not a group.")
+        user["LicenseAssignmentStates"].append(
+            {"SkuId": sku, "AssignedByGroup": group["ExternalDirectoryObjectId"]}
+        )
+        if sku not in user["AssignedLicenses"]:
+            user["AssignedLicenses"].append(sku)
 
 
 def _add_rule(state: SandboxState, entry: Any, index: int, where: str) -> None:
@@ -363,7 +528,7 @@ def _add_rule(state: SandboxState, entry: Any, index: int, where: str) -> None:
                 str(reject.get("text", facts.DEFAULT_REJECT_TEXT)) if reject else None
             ),
             "DeleteMessage": bool(entry.get("delete", False)),
-            "StopRuleProcessing": False,
+            "StopRuleProcessing": bool(entry.get("stop_rule_processing", False)),
             "Comments": str(entry.get("comments", "")),
         }
     )

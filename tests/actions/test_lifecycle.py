@@ -52,6 +52,30 @@ DEMO_CASES = [
         {"RequireSenderAuthenticationEnabled": False},
     ),
     Case(
+        "open-group-to-external",
+        {"group": "Product Launch"},  # a Microsoft 365 group by its display name
+        "productlaunch@contoso.com",
+        {"RequireSenderAuthenticationEnabled": False},
+    ),
+    Case(
+        "open-to-external",
+        {"recipient": "legal@contoso.com"},  # a mailbox (5.7.134)
+        "legal@contoso.com",
+        {"RequireSenderAuthenticationEnabled": False},
+    ),
+    Case(
+        "open-to-external",
+        {"recipient": "Taylor Reed"},  # a mail user (5.7.136)
+        "taylor.reed@contoso.com",
+        {"RequireSenderAuthenticationEnabled": False},
+    ),
+    Case(
+        "open-to-external",
+        {"recipient": "partners@contoso.com"},  # a group, as open-group-to-external
+        "partners@contoso.com",
+        {"RequireSenderAuthenticationEnabled": False},
+    ),
+    Case(
         "bypass-moderation",
         {"group": "All Staff", "sender": "alex.kim@contoso.com"},
         "allstaff@contoso.com",

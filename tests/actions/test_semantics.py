@@ -46,8 +46,12 @@ class TestAddAllowedSender:
     ) -> None:
         """Adding one sender to an empty list would restrict the group to that sender."""
         before = sandbox.path.read_bytes()
-        with pytest.raises(Refused, match="accepts mail from every sender now"):
+        # Partners requires authenticated senders: the refusal says so (not "accepts mail
+        # from every sender", which is untrue for an outside sender).
+        with pytest.raises(Refused, match="requires authenticated senders"):
             plan(sandbox, "add-allowed-sender", recipient="Partners", sender="partner@fabrikam.com")
+        with pytest.raises(Refused, match="accepts mail from every sender now"):
+            plan(sandbox, "add-allowed-sender", recipient="Partners", sender="cfo@contoso.com")
         assert sandbox.path.read_bytes() == before
 
     def test_explicit_flag_starts_a_list(self, sandbox: SandboxTransport, audit: AuditLog) -> None:
@@ -81,7 +85,8 @@ class TestAddAllowedSender:
         ]
         assert result.changes[1].cmdlet.to_powershell() == (
             "Set-DistributionGroup -Identity 'finance-approvers@contoso.com' "
-            "-AcceptMessagesOnlyFrom @{Add='partner@fabrikam.com'}"
+            "-AcceptMessagesOnlyFrom @{Add='partner@fabrikam.com'} "
+            "-BypassSecurityGroupManagerCheck:$true"
         )
 
     def test_inside_sender_leaves_authentication_alone(self, sandbox: SandboxTransport) -> None:
@@ -248,7 +253,8 @@ class TestBypassModeration:
         result = plan(sandbox, "bypass-moderation", group="allstaff", sender="alex.kim@contoso.com")
         assert result.changes[0].cmdlet.to_powershell() == (
             "Set-DistributionGroup -Identity 'allstaff@contoso.com' "
-            "-BypassModerationFromSendersOrMembers @{Add='alex.kim@contoso.com'}"
+            "-BypassModerationFromSendersOrMembers @{Add='alex.kim@contoso.com'} "
+            "-BypassSecurityGroupManagerCheck:$true"
         )
 
 

@@ -367,7 +367,8 @@ class TestRegistration:
         assert caught.value.exit_code == 2
         assert str(caught.value) == (
             "--domain 'example.org' is not a domain of contoso.com (sandbox): it is neither an "
-            "accepted domain nor added to Microsoft 365 (accepted: contoso.com, contoso.net)."
+            "accepted domain nor added to Microsoft 365 (accepted: contoso.com, contoso.net, "
+            "contoso.onmicrosoft.com)."
         )
 
     @pytest.mark.parametrize(
@@ -743,6 +744,7 @@ class TestSandboxDirectory:
         assert sorted(zone_data(state)) == [
             "contoso.com",
             "contoso.net",
+            "contoso.onmicrosoft.com",  # the initial domain: Microsoft's own records
             "mail.contoso.com",
             "mail.contoso.net",
         ]

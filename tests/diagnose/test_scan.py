@@ -70,6 +70,23 @@ DEMO_CASES = [
         "legal@contoso.com",
         "invoke open-to-external --recipient legal@contoso.com",
     ),
+    # demo cases added for issue 7: a mail user requiring authentication, a Microsoft 365
+    # group found by its display name, a leaver whose license comes through a group
+    (
+        "recipient-auth",
+        "taylor.reed@contoso.com",
+        "invoke open-to-external --recipient taylor.reed@contoso.com",
+    ),
+    (
+        "group-auth",
+        "productlaunch@contoso.com",
+        "invoke open-group-to-external --group productlaunch@contoso.com",
+    ),
+    (
+        "disabled-account",
+        "riley.chen@contoso.com",
+        "invoke block-delicensed-user --user riley.chen@contoso.com",
+    ),
     ("transport-rule", "Board accepts no external mail", None),
     ("domain-dns", "contoso.net", None),
     ("hybrid-connector", "contoso.net", None),
@@ -148,7 +165,11 @@ class TestDemoTenant:
     def test_recipient_auth_shows_the_powershell(self, sandbox: SandboxTransport) -> None:
         """A mailbox requiring authentication gets open-to-external (every in-tenant cause
         has a command, issue 7), with the PowerShell it equals."""
-        (legal,) = run_scan(sandbox).by_cause["recipient-auth"]
+        legal = next(
+            f
+            for f in run_scan(sandbox).by_cause["recipient-auth"]
+            if f.target == "legal@contoso.com"
+        )
         assert legal.powershell == (
             "Set-Mailbox -Identity 'legal@contoso.com' -RequireSenderAuthenticationEnabled:$false",
         )
@@ -482,7 +503,7 @@ class TestCommand:
         """Sections per cause with a count, each object with its fix line."""
         result = scan()
         assert result.code == 3
-        assert result.out.startswith("Scan of contoso.com (sandbox): 16 problems under 10 causes.")
+        assert result.out.startswith("Scan of contoso.com (sandbox): 19 problems under 10 causes.")
         assert "Known partners: none (no mail contacts; add --partner ADDRESS)." in result.out
         assert (
             "public-folder-auth (1): public folders outside senders cannot mail (5.7.1 "
@@ -499,7 +520,7 @@ class TestCommand:
         """--json: status, partners, and the findings under their cause ids."""
         doc = scan("partner@fabrikam.com", as_json=True).json()
         assert doc["status"] == "problems"
-        assert doc["problems"] == 16
+        assert doc["problems"] == 19
         assert doc["partners"] == ["partner@fabrikam.com"]
         assert doc["errors"] == []
         assert doc["causes"]["large-group-moderation"][0]["commands"] == [

@@ -88,7 +88,12 @@ def test_remove_license_task(invoke_cli: Invoke, leaver_tenant: Path) -> None:
     """remove-license --user X [--sku S] previews the Graph PowerShell line."""
     result = invoke_cli("remove-license", "--user", "jordan.lee@contoso.com", "--dry-run")
     assert result.returncode == 0, result.stderr
+    # By SKU GUID (Graph's removeLicenses takes skuIds): Office 365 E3, then the one the
+    # sandbox derives for POWER_BI_STANDARD from its part number.
+    from remediations.sandbox.cmdlets import stable_guid
+
     assert (
         "Set-MgUserLicense -UserId 'jordan.lee@contoso.com' -AddLicenses @() "
-        "-RemoveLicenses 'ENTERPRISEPACK','POWER_BI_STANDARD'" in result.stdout
+        "-RemoveLicenses '6fd2c87f-b296-42f0-b197-1e91e994b900',"
+        f"'{stable_guid('Sku', 'POWER_BI_STANDARD')}'" in result.stdout
     )

@@ -3,14 +3,17 @@ block-delicensed-user it makes the leaver playbook."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from remediations.actions import ACTIONS, parse_wish
 from remediations.audit import AuditLog
 from remediations.engine import Outcome, run_action
+from remediations.errors import Refused
+from remediations.exchange.cmdlet import Cmdlet
 from remediations.sandbox import SandboxTransport
 from remediations.sandbox.mailflow import send
 from remediations.sandbox.state import load_state
@@ -26,9 +29,22 @@ def remove(transport: SandboxTransport, audit: AuditLog, *, dry_run: bool, **wis
 
 
 def licenses(path: Path, upn: str = "jordan.lee@contoso.com") -> list[str]:
-    users = json.loads(path.read_text())["users"]
-    found: list[str] = next(u for u in users if u["UserPrincipalName"] == upn)["AssignedLicenses"]
-    return found
+    """The user's licenses as Graph has them, by part number (Graph holds SKU GUIDs)."""
+    transport = SandboxTransport(path)
+    skus = {
+        s["SkuId"]: s["SkuPartNumber"]
+        for s in transport.send(Cmdlet.of("Get-MgSubscribedSku")).objects
+    }
+    user = transport.send(
+        Cmdlet.of("Get-MgUser", UserId=upn, Property=("AssignedLicenses",))
+    ).objects[0]
+    return sorted(skus[lic["SkuId"]] for lic in user["AssignedLicenses"])
+
+
+def sku_id(path: Path, part: str) -> str:
+    """A part number's SKU GUID, from Get-MgSubscribedSku."""
+    skus = SandboxTransport(path).send(Cmdlet.of("Get-MgSubscribedSku")).objects
+    return str(next(s["SkuId"] for s in skus if s["SkuPartNumber"] == part))
 
 
 class TestRemoveLicense:
@@ -42,9 +58,14 @@ class TestRemoveLicense:
         assert change.attribute == "AssignedLicenses"
         assert change.before == ("ENTERPRISEPACK", "POWER_BI_STANDARD")
         assert change.after == ()
+        # Graph removes licenses by SKU GUID; the diff shows the part numbers.
+        e3, power_bi = (
+            sku_id(leaver_tenant, "ENTERPRISEPACK"),
+            sku_id(leaver_tenant, "POWER_BI_STANDARD"),
+        )
         assert change.cmdlet.to_powershell() == (
             "Set-MgUserLicense -UserId 'jordan.lee@contoso.com' -AddLicenses @() "
-            "-RemoveLicenses 'ENTERPRISEPACK','POWER_BI_STANDARD'"
+            f"-RemoveLicenses '{e3}','{power_bi}'"
         )
         assert licenses(leaver_tenant) == ["ENTERPRISEPACK", "POWER_BI_STANDARD"]
 
@@ -85,13 +106,25 @@ class TestRemoveLicense:
         outcome = remove(sandbox, audit, dry_run=True, user="jordan.lee@contoso.com")
         assert outcome.outcome == "no-change"
 
-    def test_an_enabled_account_gets_a_note(self, leaver_tenant: Path, audit: AuditLog) -> None:
-        """Removing an active user's license says the account is still enabled."""
+    def test_an_enabled_account_is_refused_unless_even_if_active(
+        self, leaver_tenant: Path, audit: AuditLog
+    ) -> None:
+        """An enabled account is not a leaver: refused (it was only a note before); with
+        even_if_active the license goes."""
+        with pytest.raises(Refused, match="is an enabled account"):
+            remove(
+                SandboxTransport(leaver_tenant), audit, dry_run=True, user="alex.kim@contoso.com"
+            )
+        assert licenses(leaver_tenant, "alex.kim@contoso.com") == ["ENTERPRISEPACK"]
         outcome = remove(
-            SandboxTransport(leaver_tenant), audit, dry_run=True, user="alex.kim@contoso.com"
+            SandboxTransport(leaver_tenant),
+            audit,
+            dry_run=False,
+            user="alex.kim@contoso.com",
+            even_if_active=True,
         )
-        assert outcome.plan is not None
-        assert "account is still enabled" in outcome.plan.notes[0]
+        assert outcome.outcome == "applied"
+        assert licenses(leaver_tenant, "alex.kim@contoso.com") == []
 
     def test_the_task(self, leaver_tenant: Path, run_task: Callable[..., CliResult]) -> None:
         """The remove-license task runs it like the other five."""

@@ -151,6 +151,7 @@ def test_a_tenant_changed_after_the_preview_stops_the_run(
             Cmdlet.of(
                 "Set-DistributionGroup",
                 Identity="finance-approvers@contoso.com",
+                BypassSecurityGroupManagerCheck=True,
                 RequireSenderAuthenticationEnabled=False,
             )
         )

@@ -98,6 +98,8 @@ class TestIdentity:
         result = sandbox.send(Cmdlet.of("Get-DistributionGroup", Identity=""))
         assert {o["Name"] for o in result.objects} == {
             "Finance Approvers",
+            "Licensed Staff",
+            "Orders",
             "Partners",
             "All Staff",
             "Board",
@@ -111,6 +113,7 @@ class TestMultiValued:
             Cmdlet.of(
                 "Set-DistributionGroup",
                 Identity="Finance Approvers",
+                BypassSecurityGroupManagerCheck=True,
                 AcceptMessagesOnlyFrom=AddRemove(add=("alex.kim@contoso.com", "hr@contoso.com")),
             )
         )
@@ -118,6 +121,7 @@ class TestMultiValued:
             Cmdlet.of(
                 "Set-DistributionGroup",
                 Identity="Finance Approvers",
+                BypassSecurityGroupManagerCheck=True,
                 AcceptMessagesOnlyFrom=AddRemove(remove=("hr@contoso.com",)),
             )
         )
@@ -138,6 +142,7 @@ class TestMultiValued:
                 Cmdlet.of(
                     "Set-DistributionGroup",
                     Identity="Partners",
+                    BypassSecurityGroupManagerCheck=True,
                     AcceptMessagesOnlyFrom=("cfo@contoso.com",),
                     AcceptMessagesOnlyFromSendersOrMembers=("cfo@contoso.com",),
                 )
@@ -150,6 +155,7 @@ class TestMultiValued:
                 Cmdlet.of(
                     "Set-DistributionGroup",
                     Identity="Partners",
+                    BypassSecurityGroupManagerCheck=True,
                     RequireSenderAuthenticationEnabled=False,
                     AcceptMessagesOnlyFrom=AddRemove(add=("ghost@contoso.com",)),
                 )
@@ -191,6 +197,7 @@ class TestMultiValued:
             Cmdlet.of(
                 "Set-DistributionGroup",
                 Identity="Partners",
+                BypassSecurityGroupManagerCheck=True,
                 RequireSenderAuthenticationEnabled=True,
             )
         )
@@ -240,6 +247,7 @@ class TestContactsAndRules:
         assert [n for n, _ in sorted(rules.items(), key=lambda kv: kv[1]["Priority"])] == [
             "B",
             board,
+            "Former staff - Casey Morgan",
             "A",
         ]
 
@@ -264,6 +272,7 @@ class TestFaults:
             Cmdlet.of(
                 "Set-DistributionGroup",
                 Identity="Partners",
+                BypassSecurityGroupManagerCheck=True,
                 RequireSenderAuthenticationEnabled=False,
             )
         )
