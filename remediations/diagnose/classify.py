@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
+from remediations.actions.block_delicensed_user import RULE_PREFIX
 from remediations.diagnose.ndr import NdrFailure, NdrReport
 from remediations.exchange.cmdlet import ps_quote
 from remediations.ndr.codes import (
@@ -173,7 +174,7 @@ AUTOMATED: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
 
 
 # The name block-delicensed-user gives its rule: "Block mail to leaver <address>".
-LEAVER_RULE_PREFIX = "Block mail to leaver "
+LEAVER_RULE_PREFIX = RULE_PREFIX
 
 
 def command_line(action: str, params: Sequence[tuple[str, str]]) -> str:

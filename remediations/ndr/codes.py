@@ -23,6 +23,8 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Literal, get_args
 
+from remediations.exchange import facts
+
 __all__ = [
     "CAUSES",
     "RECIPIENT_KINDS",
@@ -624,9 +626,9 @@ class Rejection:
         return replace(self, diagnostic=diagnostic, human_text=human_text)
 
 
-_TRANSPORT_RULE_DEFAULT_STATUS = "5.7.1"
-# New-TransportRule: the text a rule rejects with when it sets a code but no text.
-_TRANSPORT_RULE_DEFAULT_TEXT = "Delivery not authorized, message refused"
+# New-TransportRule's defaults live in the facts table.
+_TRANSPORT_RULE_DEFAULT_STATUS = facts.DEFAULT_REJECT_CODE
+_TRANSPORT_RULE_DEFAULT_TEXT = facts.DEFAULT_REJECT_TEXT
 # exchange.md §9: the usual diagnostic of a transport-rule rejection.
 TRANSPORT_RULE_DIAGNOSTIC = (
     "TRANSPORT.RULES.RejectMessage; the message was rejected by organization policy"
