@@ -6,9 +6,16 @@
     * AmbiguousIdentity
     * Refused                            the wish would do harm (e.g. lock everyone out)
   * TransportError                       the tenant could not be read or written
-    * CmdletError                        a cmdlet answered with an error record
-    * Throttled
-    * BackendUnavailable
+    * CmdletError                        a cmdlet answered with an error record; .category
+      * NotFound                         category "NotFound": the object named does not exist
+      * Ambiguous                        category "Ambiguous": several objects answer to it
+      * PermissionDenied                 category "PermissionDenied": a role or permission missing
+      * RejectedByServer                 any other refusal (bad argument, duplicate name, ...)
+    * Throttled                          the tenant asked us to slow down, past the run's budget
+    * Unavailable (= BackendUnavailable) the tenant did not answer
+      * OutcomeUnknown                   a write was sent but its answer was lost
+    * ResultTruncated                    the tenant cut a result short (read it again, whole)
+    * DryRunWrite                        a dry run tried to send a write (a bug; nothing sent)
   * ApplyFailed                          .applied / .not_applied: tuple[Change, ...]
   * VerifyMismatch                       .expected / .actual
 
@@ -51,27 +58,97 @@ class Refused(InputError):
 
 
 class TransportError(RemediationError):
-    """The tenant could not be read or written."""
+    """The tenant could not be read or written.
 
-    def __init__(self, message: str, *, cmdlet: Any = None) -> None:
+    Each transport raises these at its own boundary; the message is the
+    server's own text where there is one, and ``code`` the server's error code
+    (e.g. Exchange's ``Ex6F9304``, Graph's ``Request_ResourceNotFound``).
+    """
+
+    def __init__(self, message: str, *, cmdlet: Any = None, code: str = "") -> None:
         super().__init__(message)
         self.cmdlet = cmdlet
+        self.code = code
 
 
 class CmdletError(TransportError):
-    """A cmdlet answered with an error record (Exchange's own text)."""
+    """A cmdlet answered with an error record (Exchange's own text).
 
-    def __init__(self, message: str, *, cmdlet: Any = None, category: str = "") -> None:
-        super().__init__(message, cmdlet=cmdlet)
-        self.category = category
+    ``category`` names the kind of error as a string for older callers; the
+    subclasses below set it consistently, and :meth:`of` picks the subclass
+    that matches a category.
+    """
+
+    #: the category a subclass stands for
+    default_category = ""
+
+    def __init__(
+        self, message: str, *, cmdlet: Any = None, category: str | None = None, code: str = ""
+    ) -> None:
+        super().__init__(message, cmdlet=cmdlet, code=code)
+        self.category = self.default_category if category is None else category
+
+    @staticmethod
+    def of(message: str, *, category: str, cmdlet: Any = None, code: str = "") -> CmdletError:
+        """The error of the class that matches ``category`` (RejectedByServer for the rest)."""
+        cls = _BY_CATEGORY.get(category, RejectedByServer)
+        return cls(message, cmdlet=cmdlet, category=category, code=code)
+
+
+class NotFound(CmdletError):
+    """The object a cmdlet or request names does not exist."""
+
+    default_category = "NotFound"
+
+
+class Ambiguous(CmdletError):
+    """More than one object answers to the identity a cmdlet was given."""
+
+    default_category = "Ambiguous"
+
+
+class PermissionDenied(CmdletError):
+    """The signed-in identity lacks the role or permission for this call."""
+
+    default_category = "PermissionDenied"
+
+
+class RejectedByServer(CmdletError):
+    """The server refused the call (bad argument, duplicate name, unknown cmdlet, ...)."""
+
+
+_BY_CATEGORY: dict[str, type[CmdletError]] = {
+    "NotFound": NotFound,
+    "Ambiguous": Ambiguous,
+    "PermissionDenied": PermissionDenied,
+}
 
 
 class Throttled(TransportError):
-    """The tenant asked us to slow down."""
+    """The tenant asked us to slow down, and the run's time budget would not wait."""
 
 
 class BackendUnavailable(TransportError):
     """The tenant did not answer."""
+
+
+#: the design's name for the same error
+Unavailable = BackendUnavailable
+
+
+class OutcomeUnknown(BackendUnavailable):
+    """A write was sent and its answer lost: it may or may not have taken effect.
+
+    It is never resent blindly; read the object back first.
+    """
+
+
+class ResultTruncated(TransportError):
+    """The tenant returned part of a result and said so; no plan is made from a short list."""
+
+
+class DryRunWrite(TransportError):
+    """A dry run tried to send a write; the wrapper refused it, so nothing was sent."""
 
 
 class ApplyFailed(RemediationError):

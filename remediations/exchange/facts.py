@@ -128,6 +128,34 @@ GRAPH_USER_DEFAULT_PROPERTIES = (
     "Mail",
     "UserPrincipalName",
 )
+# [code] the warning a Get-* gives when -ResultSize stopped it (default 1000); that the admin
+# API sends it in @adminapi.warnings (rather than paging) is UNCONFIRMED.
+RESULT_SIZE_WARNING = (
+    "There are more results available than are currently displayed. To view them, increase "
+    "the value for the ResultSize parameter."
+)
+# [code] how that warning begins (the transport matches on it).
+RESULT_SIZE_WARNING_START = "There are more results available"
+# UNCONFIRMED (widely quoted, not in exchange.md): Exchange Online refusing a change to a
+# directory-synced object (exchange.md 9: such objects are changed on premises).
+DIR_SYNCED_REFUSAL = (
+    "The action '{cmdlet}', '{parameter}', can't be performed on the object '{identity}' "
+    "because the object is being synchronized from your on-premises organization. This "
+    "action should be performed on the object in your on-premises organization."
+)
+# UNCONFIRMED: the part of that refusal the admin-API transport recognises.
+DIR_SYNCED_MARK = "being synchronized from your on-premises organization"
+# [code] Graph's 403 text for a missing permission (code Authorization_RequestDenied).
+GRAPH_FORBIDDEN = "Insufficient privileges to complete the operation."
+# UNCONFIRMED: Graph's 429 text (code TooManyRequests); clients go by the status.
+GRAPH_THROTTLED = "Too many requests."
+# [doc: Graph advanced queries] $count needs the ConsistencyLevel: eventual header;
+# the text of the 400 without it is UNCONFIRMED.
+GRAPH_COUNT_NEEDS_EVENTUAL = (
+    "Count is not supported without the ConsistencyLevel header set to eventual."
+)
+# UNCONFIRMED: the admin API's 401 text for a bad or expired token.
+ADMINAPI_UNAUTHORIZED = "Access token is invalid."
 
 # --- defaults (exchange.md 2.2, 2.3) ------------------------------------------------
 

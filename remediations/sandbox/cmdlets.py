@@ -855,7 +855,7 @@ CMDLETS: dict[str, tuple[frozenset[str], tuple[str, ...], Handler]] = {
         ("Identity",),
         _remove_transport_rule,
     ),
-    "get-accepteddomain": (frozenset({"Identity"}), (), _get_accepted_domain),
+    "get-accepteddomain": (frozenset({"Identity", "ResultSize"}), (), _get_accepted_domain),
     "get-mguser": (frozenset({"UserId", "Property"}), ("UserId",), _get_mg_user),
     "set-mguserlicense": (
         frozenset({"UserId", "AddLicenses", "RemoveLicenses"}),

@@ -1,0 +1,420 @@
+"""The directory on Microsoft Graph, through msgraph-sdk, behind a small synchronous facade.
+
+msgraph-sdk is async-only; the toolkit is not.  One ``asyncio.Runner`` per
+directory object (so one event loop per process for a run) drives every call,
+which keeps the SDK's pooled connections on the loop that made them
+(``shared/reference/dependencies.md`` 3, gotcha 4).  The SDK's own retry
+handler is turned off (it retries 429/503/504 three times with no cap on
+``Retry-After``); this module retries reads on 429/503/504 itself, honouring
+``Retry-After``, under the run's :class:`~remediations.budget.RetryBudget`.
+``assignLicense`` is retried only when the server certainly did not act (429);
+a lost answer is :class:`OutcomeUnknown`.
+
+Calls (``exchange.md`` 4.1): ``GET /users/{id}?$select=...``,
+``GET /subscribedSkus``, ``POST /users/{id}/assignLicense``, ``GET /domains``,
+``GET /domains/{id}``, ``GET /domains/{id}/serviceConfigurationRecords``,
+``GET /groups/{id}/transitiveMembers/$count`` with ``ConsistencyLevel: eventual``.
+
+msgraph, kiota and httpx are imported when the first call is made, never by
+``--list``, ``--help`` or sandbox runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+import warnings
+from collections.abc import Awaitable, Callable, Iterator
+from types import SimpleNamespace
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from remediations.budget import RetryBudget
+from remediations.credentials import INSTALL_HINT
+from remediations.directory import (
+    DnsRecord,
+    Domain,
+    GraphRequest,
+    LicenseState,
+    Sku,
+    User,
+    license_removal_request,
+)
+from remediations.errors import (
+    BackendUnavailable,
+    CmdletError,
+    DryRunWrite,
+    InputError,
+    OutcomeUnknown,
+    PermissionDenied,
+    Throttled,
+    TransportError,
+)
+
+__all__ = ["USER_PROPERTIES", "GraphDirectory"]
+
+T = TypeVar("T")
+
+#: every property the fixes read ($select returns only those named: exchange.md 9)
+USER_PROPERTIES = (
+    "id",
+    "userPrincipalName",
+    "displayName",
+    "mail",
+    "accountEnabled",
+    "assignedLicenses",
+    "licenseAssignmentStates",
+    "onPremisesSyncEnabled",
+)
+_RETRY_STATUS = frozenset({429, 503, 504})
+
+
+class GraphDirectory:
+    """:class:`~remediations.directory.Directory` on Microsoft Graph (msgraph-sdk)."""
+
+    name = "Microsoft Graph"
+
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        token: Callable[[str], str],
+        budget: RetryBudget | None = None,
+        dry_run: bool = False,
+    ) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self.scope = f"{self.endpoint}/.default"
+        self._token = token
+        self.budget = budget or RetryBudget()
+        self.dry_run = dry_run
+        self._runner: asyncio.Runner | None = None
+        self._client: Any = None
+        self._http: Any = None
+        self._pool: Any = None
+
+    def __repr__(self) -> str:
+        return f"GraphDirectory(endpoint={self.endpoint!r})"
+
+    # --- the Directory interface -------------------------------------------------------
+
+    def user(self, user: str) -> User:
+        """``GET /users/{upn or id}?$select=...``."""
+        query = _sdk().UserItemRequestBuilder.UserItemRequestBuilderGetQueryParameters(
+            select=list(USER_PROPERTIES)
+        )
+        raw = self._call(
+            f"GET /users/{user}",
+            lambda c: c.users.by_user_id(user).get(request_configuration=_config(query)),
+        )
+        return User(
+            id=str(raw.id),
+            user_principal_name=str(raw.user_principal_name),
+            display_name=str(raw.display_name or ""),
+            mail=str(raw.mail or ""),
+            account_enabled=bool(raw.account_enabled),
+            assigned_licenses=tuple(str(a.sku_id) for a in raw.assigned_licenses or ()),
+            license_states=tuple(
+                LicenseState(
+                    sku_id=str(s.sku_id),
+                    assigned_by_group=str(s.assigned_by_group) if s.assigned_by_group else None,
+                    state=str(s.state or "Active"),
+                )
+                for s in raw.license_assignment_states or ()
+            ),
+            on_premises_sync_enabled=bool(raw.on_premises_sync_enabled),
+        )
+
+    def subscribed_skus(self) -> tuple[Sku, ...]:
+        """``GET /subscribedSkus``."""
+        page = self._call("GET /subscribedSkus", lambda c: c.subscribed_skus.get())
+        return tuple(
+            Sku(sku_id=str(s.sku_id), part_number=str(s.sku_part_number)) for s in page.value or ()
+        )
+
+    def removal_request(self, user: str, sku_ids: tuple[str, ...]) -> GraphRequest:
+        """The preview of :meth:`remove_licenses`."""
+        return license_removal_request(user, sku_ids)
+
+    def remove_licenses(self, user: str, sku_ids: tuple[str, ...]) -> None:
+        """``POST /users/{id}/assignLicense`` with ``removeLicenses`` (SKU GUIDs)."""
+        if self.dry_run:
+            raise DryRunWrite(
+                f"A dry run does not send writes; assignLicense for {user} was refused "
+                "and nothing changed."
+            )
+        try:
+            guids = [uuid.UUID(s) for s in sku_ids]
+        except ValueError:
+            raise InputError(
+                f"license {', '.join(sku_ids)} is not a SKU GUID; give the skuId "
+                "(subscribedSkus maps part numbers to GUIDs)."
+            ) from None
+        body = _sdk().AssignLicensePostRequestBody(add_licenses=[], remove_licenses=guids)
+        self._call(
+            f"POST /users/{user}/assignLicense",
+            lambda c: c.users.by_user_id(user).assign_license.post(body),
+            write=True,
+        )
+
+    def domains(self) -> tuple[Domain, ...]:
+        """``GET /domains``."""
+        page = self._call("GET /domains", lambda c: c.domains.get())
+        return tuple(_domain(d) for d in page.value or ())
+
+    def domain(self, name: str) -> Domain:
+        """``GET /domains/{name}``."""
+        return _domain(
+            self._call(f"GET /domains/{name}", lambda c: c.domains.by_domain_id(name).get())
+        )
+
+    def service_records(self, name: str) -> tuple[DnsRecord, ...]:
+        """``GET /domains/{name}/serviceConfigurationRecords``."""
+        page = self._call(
+            f"GET /domains/{name}/serviceConfigurationRecords",
+            lambda c: c.domains.by_domain_id(name).service_configuration_records.get(),
+        )
+        return tuple(_record(r) for r in page.value or ())
+
+    def transitive_member_count(self, group: str) -> int:
+        """``GET /groups/{id}/transitiveMembers/$count`` with ``ConsistencyLevel: eventual``."""
+        cfg = _config(None)
+        cfg.headers.add("ConsistencyLevel", "eventual")
+        count = self._call(
+            f"GET /groups/{group}/transitiveMembers/$count",
+            lambda c: c.groups.by_group_id(group).transitive_members.count.get(
+                request_configuration=cfg
+            ),
+        )
+        return int(count)
+
+    def close(self) -> None:
+        """Close the HTTP client and the event loop; idempotent."""
+        runner, self._runner = self._runner, None
+        client, self._client = self._client, None
+        if runner is None:
+            return
+        if client is not None:
+            runner.run(self._http.aclose())
+            runner.run(self._pool.aclose())
+        runner.close()
+
+    # --- the facade --------------------------------------------------------------------
+
+    def _graph(self) -> Any:
+        if self._client is None:
+            self._client = self._build()
+        return self._client
+
+    def _build(self) -> Any:
+        sdk = _sdk()
+        AccessTokenProvider = sdk.AccessTokenProvider  # noqa: N806 - a class
+        AllowedHostsValidator = sdk.AllowedHostsValidator  # noqa: N806 - a class
+        token, scope = self._token, self.scope
+        host = urlsplit(self.endpoint).hostname or ""
+
+        class _Tokens(AccessTokenProvider):  # type: ignore[misc,valid-type]
+            async def get_authorization_token(
+                self, uri: str, additional_authentication_context: Any = None
+            ) -> str:
+                return token(scope)
+
+            def get_allowed_hosts_validator(self) -> Any:
+                return AllowedHostsValidator([host])
+
+        import httpx
+
+        from remediations.target import is_loopback_url
+
+        # Our own pool, closed by close(): the SDK's transport wrapper does not close it.
+        # The environment's proxy applies (an explicit transport does not read it itself),
+        # except to a loopback test server.
+        self._pool = httpx.AsyncHTTPTransport(proxy=_env_proxy(self.endpoint))
+        retry = sdk.RetryHandlerOption
+        http = sdk.GraphClientFactory.create_with_default_middleware(
+            client=httpx.AsyncClient(
+                transport=self._pool,
+                base_url=f"{self.endpoint}/v1.0",
+                trust_env=not is_loopback_url(self.endpoint),
+            ),
+            options={retry.get_key(): retry(max_retries=0)},
+        )
+        self._http = http
+        adapter = sdk.GraphRequestAdapter(
+            sdk.BaseBearerTokenAuthenticationProvider(_Tokens()), client=http
+        )
+        adapter.base_url = f"{self.endpoint}/v1.0"
+        return sdk.GraphServiceClient(request_adapter=adapter)
+
+    def _call(self, what: str, make: Callable[[Any], Awaitable[T]], *, write: bool = False) -> T:
+        APIError = _sdk().APIError  # noqa: N806 - a class
+
+        if self._runner is None:
+            self._runner = asyncio.Runner()
+        client = self._graph()
+        attempt = 0
+        while True:
+            retry_after: float | None = None
+            try:
+                with _sdk_warnings_silenced():
+                    return self._runner.run(_awaited(make(client)))
+            except APIError as exc:
+                status = exc.response_status_code or 0
+                if status not in _RETRY_STATUS:
+                    raise _error(exc, what) from None
+                if write and status != 429:
+                    raise OutcomeUnknown(
+                        f"The answer to {what} was lost (HTTP {status}); it may or may not have "
+                        "taken effect, so it is not sent again: read the user back first."
+                    ) from None
+                retry_after = _retry_after(exc.response_headers or {})
+                failure: TransportError = (
+                    Throttled(f"Microsoft Graph throttled {what} past this run's retry budget.")
+                    if status == 429
+                    else BackendUnavailable(f"Microsoft Graph failed {what} (HTTP {status}).")
+                )
+            except TransportError:
+                raise
+            except Exception as exc:
+                # httpx's transport errors: the request may not have reached Graph
+                if not type(exc).__module__.startswith("httpx"):
+                    raise
+                if write:
+                    raise OutcomeUnknown(
+                        f"The answer to {what} was lost ({type(exc).__name__}); it may or may "
+                        "not have taken effect, so it is not sent again: read the user back first."
+                    ) from None
+                failure = BackendUnavailable(f"Microsoft Graph did not answer {what}: {exc}.")
+            if not self.budget.wait(attempt, retry_after):
+                raise failure
+            attempt += 1
+
+
+async def _awaited(awaitable: Awaitable[T]) -> T:
+    return await awaitable
+
+
+def _env_proxy(endpoint: str) -> str | None:
+    """The proxy the environment names for ``endpoint`` (HTTPS_PROXY, NO_PROXY), if any."""
+    import urllib.request
+
+    from remediations.target import is_loopback_url
+
+    parts = urlsplit(endpoint)
+    if is_loopback_url(endpoint) or urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    return urllib.request.getproxies().get(parts.scheme)
+
+
+def _config(query: Any) -> Any:
+    config = _sdk().RequestConfiguration
+    return config(query_parameters=query) if query is not None else config()
+
+
+_SDK: SimpleNamespace | None = None
+
+
+@contextlib.contextmanager
+def _sdk_warnings_silenced() -> Iterator[None]:
+    """Silence the SDK's own DeprecationWarnings (about its code, not ours), only here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", category=DeprecationWarning, module=r"(msgraph|kiota_\w+)(\.|$)"
+        )
+        yield
+
+
+def _sdk() -> SimpleNamespace:
+    """msgraph-sdk's pieces, imported once, on first use.
+
+    The SDK's request builders warn ``DeprecationWarning`` when imported
+    (``dependencies.md`` 3, gotcha 6), which happens lazily during calls too.
+    """
+    global _SDK
+    if _SDK is None:
+        try:
+            with _sdk_warnings_silenced():
+                from kiota_abstractions.api_error import APIError
+                from kiota_abstractions.authentication import (
+                    AccessTokenProvider,
+                    AllowedHostsValidator,
+                    BaseBearerTokenAuthenticationProvider,
+                )
+                from kiota_abstractions.base_request_configuration import RequestConfiguration
+                from kiota_http.middleware.options import RetryHandlerOption
+                from msgraph.generated.users.item.assign_license.assign_license_post_request_body import (  # noqa: E501
+                    AssignLicensePostRequestBody,
+                )
+                from msgraph.generated.users.item.user_item_request_builder import (
+                    UserItemRequestBuilder,
+                )
+                from msgraph.graph_request_adapter import GraphRequestAdapter
+                from msgraph.graph_service_client import GraphServiceClient
+                from msgraph_core import GraphClientFactory
+        except ImportError:
+            raise InputError(
+                f"a Microsoft Graph target needs msgraph-sdk; {INSTALL_HINT}."
+            ) from None
+        _SDK = SimpleNamespace(
+            APIError=APIError,
+            AccessTokenProvider=AccessTokenProvider,
+            AllowedHostsValidator=AllowedHostsValidator,
+            BaseBearerTokenAuthenticationProvider=BaseBearerTokenAuthenticationProvider,
+            RequestConfiguration=RequestConfiguration,
+            RetryHandlerOption=RetryHandlerOption,
+            GraphRequestAdapter=GraphRequestAdapter,
+            GraphServiceClient=GraphServiceClient,
+            AssignLicensePostRequestBody=AssignLicensePostRequestBody,
+            UserItemRequestBuilder=UserItemRequestBuilder,
+            GraphClientFactory=GraphClientFactory,
+        )
+    return _SDK
+
+
+def _retry_after(headers: Any) -> float | None:
+    for key, value in dict(headers).items():
+        if str(key).lower() == "retry-after":
+            try:
+                return max(0.0, float(value))
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+def _error(exc: Any, what: str) -> TransportError:
+    status = exc.response_status_code or 0
+    error = getattr(exc, "error", None)
+    code = str(getattr(error, "code", "") or "")
+    message = str(getattr(error, "message", "") or exc.message or f"HTTP {status}")
+    if status in (401, 403):
+        return PermissionDenied(
+            f"Microsoft Graph refused {what} (HTTP {status}): {message}", code=code
+        )
+    if status == 404:
+        return CmdletError.of(message, category="NotFound", code=code)
+    return CmdletError.of(message, category=code or "BadRequest", code=code)
+
+
+def _domain(raw: Any) -> Domain:
+    return Domain(
+        id=str(raw.id),
+        is_verified=bool(raw.is_verified),
+        is_default=bool(raw.is_default),
+        is_initial=bool(raw.is_initial),
+        supported_services=tuple(str(s) for s in raw.supported_services or ()),
+        authentication_type=str(raw.authentication_type or "Managed"),
+    )
+
+
+def _record(raw: Any) -> DnsRecord:
+    preference = getattr(raw, "preference", None)
+    return DnsRecord(
+        record_type=str(raw.record_type),
+        label=str(raw.label or ""),
+        supported_service=str(raw.supported_service or ""),
+        ttl=int(raw.ttl or 3600),
+        is_optional=bool(raw.is_optional),
+        mail_exchange=getattr(raw, "mail_exchange", None),
+        preference=int(preference) if preference is not None else None,
+        text=getattr(raw, "text", None),
+    )
