@@ -406,8 +406,10 @@ def playbook_run(
 @task(
     help={
         "ndr": "the bounce: a .eml file, its text pasted into a file, or - for standard input",
-        "check": "read the tenant to confirm the cause before recommending the change",
-        "fix": "run the recommended fix for every automatable diagnosis (preview, audit)",
+        "check": "read the tenant and plan the fix on a copy: confirmed only when this "
+        "sender's message would then be delivered",
+        "fix": "run the fixes found for every automatable diagnosis (preview, audit); on the "
+        "sandbox, then send the original message again",
         **COMMON_HELP,
     }
 )
@@ -515,7 +517,25 @@ def sandbox_reset(c: Context) -> None:
     """Restore the demo tenant (contoso.com), one broken case per fix."""
     from remediations.cli.sandbox import sandbox_reset_task
 
-    sandbox_reset_task(c.config)
+    code = sandbox_reset_task(c.config)
+    if code:
+        raise Exit(code=code)
+
+
+@task(
+    name="export",
+    help={
+        "output": "the file to write (default: standard output)",
+        "format": "yaml (default) or json",
+    },
+)
+def sandbox_export(c: Context, output: str = "", format: str = "yaml") -> None:
+    """Write the whole sandbox tenant back as a tenant file (sandbox.load reads it)."""
+    from remediations.cli.sandbox import sandbox_export_task
+
+    code = sandbox_export_task(c.config, output=output, fmt=format)
+    if code:
+        raise Exit(code=code)
 
 
 @task(name="load", positional=["file"], help={"file": "a tenant file (YAML; see README)"})
@@ -614,7 +634,9 @@ def rollback(
         raise Exit(code=code)
 
 
-sandbox = Collection("sandbox", sandbox_reset, sandbox_load, sandbox_show, sandbox_send)
+sandbox = Collection(
+    "sandbox", sandbox_reset, sandbox_load, sandbox_show, sandbox_send, sandbox_export
+)
 
 
 @task(

@@ -115,13 +115,22 @@ def test_a_good_plan_applies_verifies_and_links_its_hash(
 
 
 def test_a_plan_applied_twice_is_refused_the_second_time(
-    config: dict[str, Any], plan_file: Path, tenant_path: Path
+    config: dict[str, Any], plan_file: Path, tenant_path: Path, tmp_path: Path
 ) -> None:
-    before = tenant_path.read_bytes()
+    from remediations.sandbox import load_tenant
+    from remediations.sandbox.store import open_store
+    from remediations.sandbox.tenant_file import export_tenant
+
+    store = open_store(tenant_path)
+    with store.transaction(write=False) as state:
+        exported = export_tenant(state)
+    store.close()
+    saved = tmp_path / "before.json"
+    saved.write_text(json.dumps(exported))
     first = apply(config, plan_file, as_json=True)
     assert first.code == 0, first.err
     # even with the tenant put back exactly as planned (the hole of plans from no state)
-    tenant_path.write_bytes(before)
+    load_tenant(saved, tenant_path)
     second = apply(config, plan_file)
     assert second.code == 1
     run_id = first.json()["run_id"]
