@@ -15,6 +15,7 @@ from remediations.exchange.cmdlet import Cmdlet
 from remediations.sandbox import SandboxTransport
 from tests.actions.test_lifecycle import DEMO_CASES, IDS, Case
 from tests.conftest import CliResult
+from tests.playbooks.test_shipped import SCENARIOS, Scenario
 
 
 def tenant(path: Path) -> dict[str, Any]:
@@ -126,20 +127,44 @@ def test_rollback_of_a_run_that_failed_halfway(
     assert tenant(tenant_path) == before
 
 
-def test_rollback_of_an_unknown_run_or_a_playbook_is_bad_input(
-    config: dict[str, Any], tenant_path: Path
+def test_rollback_of_an_unknown_run_or_a_rollback_is_bad_input(
+    config: dict[str, Any], run_task: Callable[..., CliResult]
 ) -> None:
-    from remediations.cli.playbooks import playbook_run_task
-
     missing = rollback(config, "0123456789ab")
     assert missing.code == 2
     assert "No run '0123456789ab'" in missing.err
-    out = io.StringIO()
+    ran = run_task("open-to-external", {"recipient": "legal@contoso.com"}, as_json=True)
+    undone = rollback(config, ran.json()["run_id"], as_json=True)
+    assert undone.code == 0, undone.err
+    again = rollback(config, undone.json()["run_id"])
+    assert again.code == 2
+    assert "is itself a rollback" in again.err
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.playbook for s in SCENARIOS])
+def test_rollback_after_each_shipped_playbook_restores_the_whole_tenant(
+    scenario: Scenario, config: dict[str, Any], tenant_path: Path, audit_dir: Path
+) -> None:
+    from remediations.cli.playbooks import playbook_run_task
+
+    before = tenant(tenant_path)
+    out, err = io.StringIO(), io.StringIO()
     code = playbook_run_task(
-        config, "group-rejects-outside-senders", ["group=All Staff"], dry_run=False,
-        as_json=True, ticket="T", yes=True, out=out, err=io.StringIO(),
+        config, scenario.playbook, list(scenario.params), dry_run=False, as_json=True,
+        ticket="T", yes=True, out=out, err=err,
     )  # fmt: skip
-    assert code == 0
-    result = rollback(config, json.loads(out.getvalue())["run_id"])
-    assert result.code == 2
-    assert "is a playbook run" in result.err
+    assert code == 0, err.getvalue()
+    run_id = json.loads(out.getvalue())["run_id"]
+    assert tenant(tenant_path) != before
+    undone = rollback(config, run_id, as_json=True)
+    assert undone.code == 0, undone.err
+    doc = undone.json()
+    assert doc["rollback_of"] == run_id
+    assert doc["runs"]
+    for run in doc["runs"]:
+        assert run["outcome"] == "applied"
+        assert run["rollback_of"] == run_id
+        assert {c["status"] for c in run["changes"]} == {"verified"}
+    assert tenant(tenant_path) == before
+    steps = [r["rollback_step"] for r in doc["runs"]]
+    assert steps == sorted(steps, reverse=True)  # the last step is undone first

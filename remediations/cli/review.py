@@ -191,6 +191,36 @@ def plan_apply_task(
     return 0
 
 
+def _rollback_units(events: list[dict[str, Any]], run_id: str) -> list[tuple[str, Any]]:
+    """What to undo, newest first: (step id or "", RollbackAction) per action the run ran."""
+    from remediations.actions import ACTIONS, parse_wish
+    from remediations.audit.rollback import RollbackAction, applied_changes
+    from remediations.errors import InputError
+
+    first = events[0]
+    if not first.get("playbook"):
+        name = str(first.get("action") or "")
+        start = next((e for e in events if e.get("event") == "run-start"), None)
+        if name not in ACTIONS or start is None:
+            raise InputError(f"Run {run_id} ran {name!r}, which rollback cannot read again.")
+        original = ACTIONS[name]
+        wish = parse_wish(original, start.get("wish") or {})
+        return [("", RollbackAction(original, wish, applied_changes(events)))]
+    units = []
+    for planned in (e for e in events if e.get("event") == "step-planned"):
+        step = str(planned.get("step"))
+        changes = applied_changes(e for e in events if str(e.get("step")) == step)
+        if not changes:
+            continue
+        name = str(planned.get("action") or "")
+        if name not in ACTIONS:
+            raise InputError(f"Run {run_id} step {step} ran {name!r}, which rollback cannot read.")
+        original = ACTIONS[name]
+        wish = parse_wish(original, planned.get("inputs") or {}, source=f"run {run_id} step {step}")
+        units.append((step, RollbackAction(original, wish, changes)))
+    return list(reversed(units))
+
+
 def rollback_task(
     config: Any,
     run_id: str,
@@ -203,15 +233,13 @@ def rollback_task(
     err: TextIO = sys.stderr,
     ask: Any = input,
 ) -> int:
-    """``rollback RUN_ID``: undo what the run applied, where nothing changed it since."""
-    from remediations.actions import ACTIONS, parse_wish
+    """``rollback RUN_ID``: undo what the run applied, where nothing changed it since.
+
+    A playbook run is undone step by step, the last step first: one audited
+    rollback run per step that changed something, each linked to the run.
+    """
     from remediations.audit import AUDIT_FILE
-    from remediations.audit.rollback import (
-        RollbackAction,
-        RollbackWish,
-        applied_changes,
-        load_run,
-    )
+    from remediations.audit.rollback import RollbackWish, load_run
     from remediations.cli import render_preview
     from remediations.engine import run_action
     from remediations.errors import InputError
@@ -221,21 +249,11 @@ def rollback_task(
     try:
         events = load_run(settings.audit_dir / AUDIT_FILE, wanted)
         first = events[0]
-        if first.get("playbook"):
+        if str(first.get("action") or "") == "rollback" and not first.get("playbook"):
             raise InputError(
-                f"Run {wanted} is a playbook run; rollback undoes single-action runs so far "
-                f"(invoke audit.show {wanted} lists its changes and their PowerShell)."
+                f"Run {wanted} is itself a rollback; run the original command again instead."
             )
-        name = str(first.get("action") or "")
-        if name not in ACTIONS:
-            raise InputError(f"Run {wanted} ran {name!r}, which rollback cannot read again.")
-        start = next((e for e in events if e.get("event") == "run-start"), None)
-        if start is None:
-            raise InputError(f"Run {wanted} has no run-start event; its inputs are unknown.")
-        original = ACTIONS[name]
-        action = RollbackAction(
-            original, parse_wish(original, start.get("wish") or {}), applied_changes(events)
-        )
+        units = _rollback_units(events, wanted)
         transport = open_transport(settings, err=err)
     except RemediationError as exc:
         return _report_error(exc, as_json=as_json, out=out, err=err)
@@ -261,16 +279,28 @@ def rollback_task(
             out.write(printable(render_preview(plan, transport=transport, dry_run=dry_run)))
 
     confirm = _confirmer(yes=yes, transport=transport, err=err, ask=ask)
+    docs: list[dict[str, Any]] = []
     try:
-        outcome = run_action(
-            action,
-            RollbackWish(wanted),
-            transport=transport,
-            audit=audit.bind(rollback_of=wanted),
-            dry_run=dry_run,
-            preview=preview,
-            confirm=confirm,
-        )
+        if not units and not as_json:
+            out.write(f"Run {wanted} applied no change: nothing to undo.\n")
+        for step, action in units:
+            if step and not as_json:
+                out.write(f"Step {step}:\n")
+            links: dict[str, Any] = {"rollback_of": wanted}
+            if step:
+                links["rollback_step"] = step
+            outcome = run_action(
+                action,
+                RollbackWish(wanted),
+                transport=transport,
+                audit=audit.bind(**links),
+                dry_run=dry_run,
+                preview=preview,
+                confirm=confirm,
+            )
+            docs.append({**outcome.to_json(), **links})
+            if not as_json:
+                out.write(printable(render_result(outcome, audit_path=audit.path)))
     except RemediationError as exc:
         code = _report_error(exc, as_json=as_json, out=out, err=err, audit=audit)
         if not as_json:
@@ -279,9 +309,11 @@ def rollback_task(
     finally:
         transport.close()
     if as_json:
-        doc = {**outcome.to_json(), "rollback_of": wanted}
+        if first.get("playbook"):
+            doc: dict[str, Any] = {"rollback_of": wanted, "runs": docs}
+        else:
+            doc = docs[0] if docs else {"rollback_of": wanted, "changes": []}
         out.write(json.dumps(with_head(doc, audit), indent=2) + "\n")
         return 0
-    out.write(printable(render_result(outcome, audit_path=audit.path)))
     out.write(render_head(audit))
     return 0
