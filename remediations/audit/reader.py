@@ -75,6 +75,10 @@ class RunSummary:
             elif event.get("action") and not self.action:
                 self.action = str(event["action"])
             self.dry_run = bool(event.get("dry_run"))
+        if self.events == 1 and name not in _START_EVENTS | END_EVENTS:
+            # a run of one event (sandbox.reset's sandbox-replaced): that event is its end
+            self.outcome = str(event.get("outcome") or name)
+            self.ended = str(event.get("time") or "")
         if name == "change-applied":
             self.applied += 1
         elif name == "change-planned":
