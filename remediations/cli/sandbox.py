@@ -149,6 +149,6 @@ def sandbox_send_task(
     if suggestion:
         out.write(printable(f"To let this sender past moderation: {suggestion}\n"))
     if delivery.status:
-        out.write(f"Status {delivery.status}. NDR written to {path}\n")
-        out.write(f"Diagnose it: invoke diagnose --ndr {path}\n")
+        out.write(printable(f"Status {delivery.status}. NDR written to {path}\n"))
+        out.write(printable(f"Diagnose it: invoke diagnose --ndr {path}\n"))
     return 0
