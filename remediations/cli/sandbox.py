@@ -57,8 +57,10 @@ def _replace(config: Any, source: Path, how: str, *, out: TextIO, err: TextIO) -
         )
     else:
         out.write(
-            f"Loaded {state.organization} ({len(state.recipients)} recipients, "
-            f"{len(state.transport_rules)} rules) from {source} into {settings.sandbox_path}.\n"
+            printable(
+                f"Loaded {state.organization} ({len(state.recipients)} recipients, "
+                f"{len(state.transport_rules)} rules) from {source} into {settings.sandbox_path}.\n"
+            )
         )
     try:
         _record_replacement(settings, done, source, how)
@@ -126,7 +128,7 @@ def sandbox_export_task(
         finally:
             store.close()
     except InputError as exc:
-        err.write(f"{exc}\n")
+        err.write(printable(f"{exc}\n"))
         return exc.exit_code
     if fmt == "json":
         text = json.dumps(mapping, indent=2, ensure_ascii=False) + "\n"
@@ -142,7 +144,7 @@ def sandbox_export_task(
     except OSError as exc:
         err.write(f"Cannot write --output {output}: {exc.strerror}.\n")
         return 2
-    err.write(f"Exported {mapping['organization']} to {output}.\n")
+    err.write(printable(f"Exported {mapping['organization']} to {output}.\n"))
     return 0
 
 
