@@ -207,12 +207,12 @@ def _resend(
         return {"outcome": "not sent", "sender": sender, "recipient": recipient}
     doc: dict[str, Any] = json.loads(buffer.getvalue())
     if not as_json:
-        out.write(f"\nSent again from {sender} to {recipient}: {doc['outcome']}")
+        out.write(printable(f"\nSent again from {sender} to {recipient}: {doc['outcome']}"))
         if doc.get("status"):
             out.write(f", status {doc['status']}; the next bounce is {doc['ndr']}\n")
             out.write(f"Diagnose it: invoke diagnose --ndr {doc['ndr']} --check\n")
         else:
-            out.write(f" ({doc['reason']}).\n")
+            out.write(printable(f" ({doc['reason']}).\n"))
     return doc
 
 

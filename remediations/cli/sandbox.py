@@ -13,7 +13,7 @@ from remediations.cli import (
     open_transport,
     settings_from,
 )
-from remediations.errors import InputError
+from remediations.errors import InputError, RemediationError
 from remediations.terminal import printable
 
 __all__ = [
@@ -57,15 +57,18 @@ def _replace(config: Any, source: Path, how: str, *, out: TextIO, err: TextIO) -
         )
     else:
         out.write(
-            f"Loaded {state.organization} ({len(state.recipients)} recipients, "
-            f"{len(state.transport_rules)} rules) from {source} into {settings.sandbox_path}.\n"
+            printable(
+                f"Loaded {state.organization} ({len(state.recipients)} recipients, "
+                f"{len(state.transport_rules)} rules) from {source} into {settings.sandbox_path}.\n"
+            )
         )
     try:
         _record_replacement(settings, done, source, how)
-    except OSError as exc:
+    except (OSError, RemediationError) as exc:
+        reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc
         err.write(
             f"The sandbox at {settings.sandbox_path} now holds the tenant from {source}, but the "
-            f"audit log in {settings.audit_dir} could not record it ({exc.strerror or exc}).\n"
+            f"audit log in {settings.audit_dir} could not record it ({reason}).\n"
         )
         return 1
     return 0
@@ -125,7 +128,7 @@ def sandbox_export_task(
         finally:
             store.close()
     except InputError as exc:
-        err.write(f"{exc}\n")
+        err.write(printable(f"{exc}\n"))
         return exc.exit_code
     if fmt == "json":
         text = json.dumps(mapping, indent=2, ensure_ascii=False) + "\n"
@@ -141,7 +144,7 @@ def sandbox_export_task(
     except OSError as exc:
         err.write(f"Cannot write --output {output}: {exc.strerror}.\n")
         return 2
-    err.write(f"Exported {mapping['organization']} to {output}.\n")
+    err.write(printable(f"Exported {mapping['organization']} to {output}.\n"))
     return 0
 
 
@@ -243,6 +246,6 @@ def sandbox_send_task(
     if suggestion:
         out.write(printable(f"To let this sender past moderation: {suggestion}\n"))
     if delivery.status:
-        out.write(f"Status {delivery.status}. NDR written to {path}\n")
-        out.write(f"Diagnose it: invoke diagnose --ndr {path}\n")
+        out.write(printable(f"Status {delivery.status}. NDR written to {path}\n"))
+        out.write(printable(f"Diagnose it: invoke diagnose --ndr {path}\n"))
     return 0
