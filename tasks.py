@@ -54,6 +54,12 @@ COMMON_HELP = {
     "yes": "apply without asking (real tenants ask after the preview)",
 }
 
+# The fixes that, without a target flag, plan for every object with their cause.
+ALL_HELP = {
+    "all_": "without a target flag: apply the plan to every object in the tenant with the "
+    "cause (the preview lists them)",
+}
+
 
 def _run(c: Context, action: str, values: dict[str, Any], **flags: Any) -> None:
     from remediations.cli import run_action_task
@@ -66,6 +72,7 @@ def _run(c: Context, action: str, values: dict[str, Any], **flags: Any) -> None:
         as_json=flags["json"],
         ticket=flags["ticket"],
         yes=flags["yes"],
+        all_targets=flags.get("all_", False),
     )
     if code:
         raise Exit(code=code)
@@ -75,6 +82,7 @@ def _run(c: Context, action: str, values: dict[str, Any], **flags: Any) -> None:
     help={
         "folder": r"the public folder: path (e.g. '\Support\Escalations'), name or address",
         "all_senders": "also clear the accept-only-from lists, so every sender is accepted",
+        **ALL_HELP,
         **COMMON_HELP,
     }
 )
@@ -82,12 +90,16 @@ def fix_public_folder(
     c: Context,
     folder: str | None = None,
     all_senders: bool = False,
+    all_: bool = False,
     dry_run: bool = False,
     json: bool = False,
     ticket: str = "",
     yes: bool = False,
 ) -> None:
-    """Let outside senders mail a public folder (5.7.1 RESOLVER.RST.AuthRequired)."""
+    """Let outside senders mail a public folder (5.7.1 RESOLVER.RST.AuthRequired).
+
+    Without --folder: every folder that requires authenticated senders (as scan finds).
+    """
     _run(
         c,
         "fix-public-folder",
@@ -96,6 +108,7 @@ def fix_public_folder(
         json=json,
         ticket=ticket,
         yes=yes,
+        all_=all_,
     )
 
 
@@ -134,18 +147,23 @@ def add_allowed_sender(
     help={
         "recipient": "the distribution group, Microsoft 365 group, mailbox or mail user "
         "(name or address)",
+        **ALL_HELP,
         **COMMON_HELP,
     }
 )
 def open_to_external(
     c: Context,
     recipient: str | None = None,
+    all_: bool = False,
     dry_run: bool = False,
     json: bool = False,
     ticket: str = "",
     yes: bool = False,
 ) -> None:
-    """Let outside senders mail a group, mailbox or mail user (5.7.133/193/134/136)."""
+    """Let outside senders mail a group, mailbox or mail user (5.7.133/193/134/136).
+
+    Without --recipient: every one that requires authenticated senders (as scan finds).
+    """
     _run(
         c,
         "open-to-external",
@@ -154,19 +172,24 @@ def open_to_external(
         json=json,
         ticket=ticket,
         yes=yes,
+        all_=all_,
     )
 
 
-@task(help={"group": "the distribution group or Microsoft 365 group", **COMMON_HELP})
+@task(help={"group": "the distribution group or Microsoft 365 group", **ALL_HELP, **COMMON_HELP})
 def open_group_to_external(
     c: Context,
     group: str | None = None,
+    all_: bool = False,
     dry_run: bool = False,
     json: bool = False,
     ticket: str = "",
     yes: bool = False,
 ) -> None:
-    """Let outside senders mail a group (5.7.133, 5.7.193); open-to-external for groups."""
+    """Let outside senders mail a group (5.7.133, 5.7.193); open-to-external for groups.
+
+    Without --group: every group that requires authenticated senders (as scan finds).
+    """
     _run(
         c,
         "open-group-to-external",
@@ -175,6 +198,7 @@ def open_group_to_external(
         json=json,
         ticket=ticket,
         yes=yes,
+        all_=all_,
     )
 
 
