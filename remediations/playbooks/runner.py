@@ -12,8 +12,8 @@ failure stops the run; the outcome says which steps were verified, which one
 failed and which were not started, and ``--resume RUN_ID`` continues it with
 the parameters its audit log holds.
 
-Audit events of a run (all with run_id, playbook, playbook_version, parameters):
-``playbook-start``, per step ``step-planned`` (+ the engine's
+Audit events of a run (all with run_id, playbook, playbook_version and dry_run):
+``playbook-start`` (with the parameters, recorded once), per step ``step-planned`` (+ the engine's
 ``change-planned``/``note``), then per step ``change-applied``,
 ``change-verified`` and ``step-end``, and ``playbook-end``.
 """
@@ -276,15 +276,17 @@ def run_playbook(
             for step in bound.steps
         ],
     )
+    # The parameters are recorded once, at the start: an event of a step carries its own
+    # inputs only, so an event's size does not grow with the number of targets.
     log = audit.bind(
         run_id=run_id,
         playbook=playbook.name,
         playbook_version=playbook.version,
-        parameters=outcome.parameters,
         dry_run=dry_run,
     )
     log.event(
         "playbook-start",
+        parameters=outcome.parameters,
         path=playbook.source,
         steps=[r.bound.id for r in outcome.steps],
         resume_of=outcome.resume_of,
