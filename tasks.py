@@ -389,7 +389,8 @@ def playbook_run(
 
 @task(
     help={
-        "ndr": "the bounce: a .eml file, its text pasted into a file, or - for standard input",
+        "ndr": "the bounce: a .eml file, its text pasted into a file, or - for standard input; "
+        "a directory of .eml files or an mbox file: every bounce in it, counted by cause",
         "check": "read the tenant and plan the fix on a copy: confirmed only when this "
         "sender's message would then be delivered",
         "fix": "run the fixes found for every automatable diagnosis (preview, audit); on the "
