@@ -425,6 +425,25 @@ def diagnose(
         raise Exit(code=code)
 
 
+@task(
+    name="trace",
+    positional=["path"],
+    help={
+        "path": "a message-trace export as CSV (Get-MessageTraceV2 ... | Export-Csv, with the "
+        "Detail of each failure, or a message trace report from the admin center)",
+        "json": "print one JSON document (counts, recipients and senders, fixes per cause)",
+    },
+)
+def diagnose_trace(c: Context, path: str | None = None, json: bool = False) -> None:
+    """Every failed message of a message trace: counts by cause, top recipients and senders,
+    and the fix for each."""
+    from remediations.cli.postmaster import diagnose_trace_task
+
+    code = diagnose_trace_task(c.config, path, as_json=json)
+    if code:
+        raise Exit(code=code)
+
+
 # --- domains and the whole tenant ----------------------------------------------------
 # Exit status: 0 all well; 3 problems found; 1 could not read (tenant or DNS); 2 bad input.
 
@@ -541,6 +560,9 @@ def audit_verify(c: Context) -> None:
 sandbox = Collection("sandbox", sandbox_reset, sandbox_load, sandbox_show, sandbox_send)
 audit = Collection("audit", audit_verify)
 playbook = Collection("playbook", playbook_list, playbook_show, playbook_validate, playbook_run)
+diagnosis = Collection("diagnose")
+diagnosis.add_task(diagnose, default=True)
+diagnosis.add_task(diagnose_trace)
 ns = Collection(
     fix_public_folder,
     add_allowed_sender,
@@ -549,7 +571,7 @@ ns = Collection(
     bypass_moderation,
     block_delicensed_user,
     remove_license,
-    diagnose,
+    diagnosis,
     check_domain,
     scan,
     sandbox,

@@ -26,10 +26,14 @@ from remediations.diagnose.ndr import NotAnNdr, parse_ndr
 
 __all__ = [
     "BatchReport",
+    "CauseTally",
     "PlaybookTable",
+    "causes_json",
     "diagnose_messages",
     "is_mailbox_source",
     "iter_messages",
+    "render_causes",
+    "tally_of",
 ]
 
 # How many recipients and senders per cause the text report names (--json: all).
@@ -122,6 +126,7 @@ class CauseTally:
     steps: tuple[str, ...] = ()
 
     def add(self, item: Diagnosis) -> None:
+        """Count one failure."""
         self.failures += 1
         self.recipients[item.recipient or "(not named)"] += 1
         self.senders[item.sender or "(not named)"] += 1
@@ -147,10 +152,6 @@ class BatchReport:
         """Every failed delivery found."""
         return sum(t.failures for t in self.causes.values())
 
-    def ordered(self) -> list[CauseTally]:
-        """The causes, most failures first (ties by name)."""
-        return sorted(self.causes.values(), key=lambda t: (-t.failures, t.cause))
-
     def to_json(self, table: PlaybookTable) -> dict[str, Any]:
         """The whole report as one JSON document."""
         return {
@@ -159,63 +160,89 @@ class BatchReport:
             "ndrs": self.ndrs,
             "not_ndrs": {"count": self.skipped, "first": self.skipped_names},
             "failures": self.failures,
-            "causes": [
-                {
-                    "cause": t.cause,
-                    "failures": t.failures,
-                    "recipients": dict(t.recipients.most_common()),
-                    "senders": dict(t.senders.most_common()),
-                    "fixes": [
-                        {
-                            "recipient": item.recipient,
-                            "command": command,
-                            "automatable": item.automatable,
-                            "playbooks": table.runs(
-                                t.cause, recipient=item.recipient, sender=item.sender
-                            ),
-                        }
-                        for (_, command), item in t.fixes.items()
-                    ],
-                    "steps": list(t.steps),
-                    "playbooks": list(table.names(t.cause)),
-                }
-                for t in self.ordered()
-            ],
+            "causes": causes_json(self.causes, table),
         }
 
     def render_text(self, table: PlaybookTable) -> str:
         """Counts by cause, the top recipients and senders, then the fixes."""
         lines = [
-            f"{self.source}: {self.messages} message{'s' if self.messages != 1 else ''}, "
-            f"{self.ndrs} NDR{'s' if self.ndrs != 1 else ''}, {self.failures} failed "
-            f"deliver{'ies' if self.failures != 1 else 'y'} under {len(self.causes)} "
-            f"cause{'s' if len(self.causes) != 1 else ''}."
+            f"{self.source}: {_count(self.messages, 'message')}, {_count(self.ndrs, 'NDR')}, "
+            f"{_count(self.failures, 'failed delivery', 'failed deliveries')} under "
+            f"{_count(len(self.causes), 'cause')}."
         ]
         if self.skipped:
             named = ", ".join(self.skipped_names)
             more = " ..." if self.skipped > len(self.skipped_names) else ""
             lines.append(f"Not an NDR ({self.skipped}): {named}{more}")
-        for t in self.ordered():
-            lines.append("")
-            lines.append(f"{t.cause}: {t.failures} failure{'s' if t.failures != 1 else ''}")
-            lines.append(f"  recipients: {_top(t.recipients)}")
-            lines.append(f"  senders:    {_top(t.senders)}")
-            for (_, command), item in t.fixes.items():
-                ready = "" if item.automatable else "  (fill in the placeholders first)"
-                lines.append(f"  fix:        {command}{ready}")
-            if not t.fixes:
-                lines.append("  fix:        not automated; steps:")
-                lines.extend(f"    {n}. {step}" for n, step in enumerate(t.steps, 1))
-            names = table.names(t.cause)
-            if names:
-                lines.append(f"  playbooks:  {', '.join(names)} (invoke playbook.show NAME)")
+        lines.extend(render_causes(self.causes, table))
         return "\n".join(lines) + "\n"
+
+
+def ordered(causes: Mapping[str, CauseTally]) -> list[CauseTally]:
+    """The causes, most failures first (ties by name)."""
+    return sorted(causes.values(), key=lambda t: (-t.failures, t.cause))
+
+
+def causes_json(causes: Mapping[str, CauseTally], table: PlaybookTable) -> list[dict[str, Any]]:
+    """Every cause with all its recipients, senders, fixes and playbooks (``--json``)."""
+    return [
+        {
+            "cause": t.cause,
+            "failures": t.failures,
+            "recipients": dict(t.recipients.most_common()),
+            "senders": dict(t.senders.most_common()),
+            "fixes": [
+                {
+                    "recipient": item.recipient,
+                    "command": command,
+                    "automatable": item.automatable,
+                    "playbooks": table.runs(t.cause, recipient=item.recipient, sender=item.sender),
+                }
+                for (_, command), item in t.fixes.items()
+            ],
+            "steps": list(t.steps),
+            "playbooks": list(table.names(t.cause)),
+        }
+        for t in ordered(causes)
+    ]
+
+
+def render_causes(causes: Mapping[str, CauseTally], table: PlaybookTable) -> list[str]:
+    """One block per cause: the count, the top recipients and senders, the fixes."""
+    lines: list[str] = []
+    for t in ordered(causes):
+        lines.append("")
+        lines.append(f"{t.cause}: {_count(t.failures, 'failure')}")
+        lines.append(f"  recipients: {_top(t.recipients)}")
+        lines.append(f"  senders:    {_top(t.senders)}")
+        for (_, command), item in t.fixes.items():
+            ready = "" if item.automatable else "  (fill in the placeholders first)"
+            lines.append(f"  fix:        {command}{ready}")
+        if not t.fixes:
+            lines.append("  fix:        not automated; steps:")
+            lines.extend(f"    {n}. {step}" for n, step in enumerate(t.steps, 1))
+        names = table.names(t.cause)
+        if names:
+            lines.append(f"  playbooks:  {', '.join(names)} (invoke playbook.show NAME)")
+    return lines
+
+
+def _count(n: int, one: str, many: str = "") -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
 def _top(counts: Counter[str]) -> str:
     shown = ", ".join(f"{name} ({n})" for name, n in counts.most_common(TOP))
     rest = len(counts) - TOP
     return f"{shown}, and {rest} more" if rest > 0 else shown
+
+
+def tally_of(causes: dict[str, CauseTally], cause: str) -> CauseTally:
+    """The tally of one cause, started when first seen."""
+    tally = causes.get(cause)
+    if tally is None:
+        tally = causes[cause] = CauseTally(cause)
+    return tally
 
 
 def diagnose_messages(source: str, messages: Iterator[tuple[str, bytes]]) -> BatchReport:
@@ -232,8 +259,5 @@ def diagnose_messages(source: str, messages: Iterator[tuple[str, bytes]]) -> Bat
             continue
         report.ndrs += 1
         for item in diagnose(parsed):
-            tally = report.causes.get(item.cause)
-            if tally is None:
-                tally = report.causes[item.cause] = CauseTally(item.cause)
-            tally.add(item)
+            tally_of(report.causes, item.cause).add(item)
     return report
