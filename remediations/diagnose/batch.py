@@ -124,12 +124,18 @@ class CauseTally:
     # (recipient, command) -> the first diagnosis with that fix, in input order.
     fixes: dict[tuple[str, str], Diagnosis] = field(default_factory=dict)
     steps: tuple[str, ...] = ()
+    # The (recipient, sender) keys whose fix is already recorded (see ``count``).
+    seen: set[tuple[str, str]] = field(default_factory=set)
+
+    def count(self, recipient: str | None, sender: str | None) -> None:
+        """Count one failure without its diagnosis (its fix is recorded already)."""
+        self.failures += 1
+        self.recipients[recipient or "(not named)"] += 1
+        self.senders[sender or "(not named)"] += 1
 
     def add(self, item: Diagnosis) -> None:
-        """Count one failure."""
-        self.failures += 1
-        self.recipients[item.recipient or "(not named)"] += 1
-        self.senders[item.sender or "(not named)"] += 1
+        """Count one failure and keep its fix if it is a new one."""
+        self.count(item.recipient, item.sender)
         if item.fix.command is not None:
             self.fixes.setdefault((item.recipient or "", item.fix.command), item)
         elif not self.steps:

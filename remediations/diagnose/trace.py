@@ -28,7 +28,7 @@ from remediations.diagnose.batch import (
     render_causes,
     tally_of,
 )
-from remediations.diagnose.classify import Diagnosis, diagnose
+from remediations.diagnose.classify import AUTOMATED, Diagnosis, diagnose
 from remediations.diagnose.ndr import NdrFailure, NdrReport, split_reply
 from remediations.errors import InputError
 from remediations.exchange import facts
@@ -37,8 +37,8 @@ __all__ = ["TraceReport", "read_trace"]
 
 # An SMTP reply inside a longer text: "550 5.7.1 ..." up to the end of its field.
 _REPLY = re.compile(r"\b[45]\d\d[ -][245]\.\d{1,3}\.\d{1,3}\b[^}\]]*")
-# How many distinct (recipient, sender, reply) diagnoses are kept for reuse.
-_CACHE = 65536
+# How many distinct replies keep their cause for reuse.
+_CACHE = 4096
 
 
 def _norm(name: str) -> str:
@@ -148,6 +148,14 @@ def _reply(row: Sequence[str], columns: _Columns) -> str:
 
 
 @lru_cache(maxsize=_CACHE)
+def _cause(reply: str) -> tuple[str, bool]:
+    """The cause of a reply (it depends on the reply alone), and whether its fix names the
+    sender (then it is one fix per recipient and sender, else one per recipient)."""
+    item = _diagnosis("", "", reply)
+    slots = AUTOMATED.get(item.cause, ("", ()))[1]
+    return item.cause, any(source == "sender" for _, source in slots)
+
+
 def _diagnosis(recipient: str, sender: str, reply: str) -> Diagnosis:
     code, status, text = split_reply(reply)
     failure = NdrFailure(
@@ -184,10 +192,17 @@ def read_trace(path: Path) -> TraceReport:
                 continue
             reply = _reply(row, columns)
             sender = _cell(row, columns.sender)
+            cause, by_sender = _cause(reply)
+            tally = tally_of(report.causes, cause)
             for recipient in failed:
                 report.failed += 1
                 if not reply:
                     report.no_reply += 1
-                item = _diagnosis(recipient, sender, reply)
-                tally_of(report.causes, item.cause).add(item)
+                key = (recipient, sender if by_sender else "")
+                if key in tally.seen:
+                    tally.count(recipient, sender)
+                else:
+                    # The first failure of its kind: the full diagnosis, for its fix.
+                    tally.seen.add(key)
+                    tally.add(_diagnosis(recipient, sender, reply))
     return report
