@@ -118,17 +118,22 @@ def _cell(row: Sequence[str], index: int | None) -> str:
     return row[index].strip() if index is not None and index < len(row) else ""
 
 
+_FAILED = facts.TRACE_FAILED_STATUS.lower()
+_FAIL = facts.TRACE_FAIL_EVENT.lower()
+
+
 def _failed_recipients(row: Sequence[str], columns: _Columns) -> list[str]:
     """The recipients this row reports as failed (the row's own, or from recipient_status)."""
-    own = _cell(row, columns.recipient)
-    if _cell(row, columns.status).lower() == facts.TRACE_FAILED_STATUS.lower():
-        return [own]
+    if columns.status is not None and _cell(row, columns.status).lower() == _FAILED:
+        return [_cell(row, columns.recipient)]
+    if columns.recipient_status is None:
+        return []
     found = []
     for part in _cell(row, columns.recipient_status).split(";"):
         address, sep, events = part.partition("##")
         said = {e.strip().split(" ", 1)[0].lower() for e in events.split(",")}
-        if sep and facts.TRACE_FAIL_EVENT.lower() in said:
-            found.append(address.strip() or own)
+        if sep and _FAIL in said:
+            found.append(address.strip() or _cell(row, columns.recipient))
     return found
 
 
