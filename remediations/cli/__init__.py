@@ -20,14 +20,17 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from remediations.errors import InputError, RemediationError
+from remediations.terminal import printable
 
 __all__ = [
     "DEFAULT_SANDBOX",
     "Settings",
     "open_transport",
     "playbooks_dir",
+    "project_dir",
     "render_preview",
     "render_result",
+    "resolve_setting",
     "run_action_task",
     "settings_from",
 ]
@@ -64,14 +67,40 @@ def _whoami() -> str:
         return f"uid:{os.getuid()}"
 
 
+def project_dir(config: Any) -> Path | None:
+    """The project folder: the one holding the ``tasks.py`` Invoke loaded.
+
+    Invoke records it on its config (``set_project_location``); a plain mapping
+    (tests) may give ``project_dir``.  None when neither says (then relative
+    settings stay relative to the working directory).
+    """
+    prefix = getattr(config, "_project_prefix", None)
+    if not prefix and isinstance(config, Mapping):
+        prefix = config.get("project_dir")
+    return Path(str(prefix)) if prefix else None
+
+
+def resolve_setting(raw: str | Path, project: Path | None) -> Path:
+    """A path setting: ``~`` expanded; relative ones resolved against the project folder."""
+    path = Path(raw).expanduser()
+    if path.is_absolute() or project is None:
+        return path
+    return project / path
+
+
 def settings_from(config: Any) -> Settings:
-    """Read ``sandbox.path``, ``sandbox.faults``, ``audit.dir``, ``actor``, ``target``."""
+    """Read ``sandbox.path``, ``sandbox.faults``, ``audit.dir``, ``actor``, ``target``.
+
+    Relative paths resolve against the project folder, so every command finds the
+    same tenant and log from any subdirectory.
+    """
     sandbox = config.get("sandbox") or {}
     audit = config.get("audit") or {}
     raw_path = str(sandbox.get("path") or "")
+    project = project_dir(config)
     return Settings(
-        sandbox_path=Path(raw_path) if raw_path else DEFAULT_SANDBOX,
-        audit_dir=Path(str(audit.get("dir") or DEFAULT_AUDIT_DIR)),
+        sandbox_path=resolve_setting(raw_path or DEFAULT_SANDBOX, project),
+        audit_dir=resolve_setting(str(audit.get("dir") or DEFAULT_AUDIT_DIR), project),
         faults=str(sandbox.get("faults") or ""),
         actor=str(config.get("actor") or ""),
         target=str(config.get("target") or "sandbox"),
@@ -98,10 +127,11 @@ def open_transport(settings: Settings, *, err: TextIO = sys.stderr) -> Any:
     return SandboxTransport(settings.sandbox_path, faults=faults)
 
 
-def _audit(settings: Settings, transport: Any, ticket: str) -> Any:
-    from remediations.audit import AuditLog
+def _audit(settings: Settings, transport: Any, ticket: str, sink: Any = None) -> Any:
+    """The run's audit log; bad input (``AuditSetupError``) if it cannot be written at all."""
+    from remediations.audit import AuditFile, AuditLog
 
-    return AuditLog(
+    log = AuditLog(
         settings.audit_dir,
         clock=lambda: datetime.now(UTC),
         context={
@@ -110,7 +140,10 @@ def _audit(settings: Settings, transport: Any, ticket: str) -> Any:
             "transport": transport.name,
             "ticket": ticket,
         },
+        sink=sink or AuditFile,
     )
+    log.check()
+    return log
 
 
 def run_action_task(
@@ -126,13 +159,15 @@ def run_action_task(
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
     ask: Callable[[str], str] = input,
+    audit_sink: Any = None,
 ) -> int:
-    """Run one remediation from flags; return the exit status (0, 1 or 2).
+    """Run one remediation from flags; return the exit status (0, 1, 2, 130 or 143).
 
     An action whose target flag may be left out (``fix-public-folder`` without
     ``--folder``) plans for every object in the tenant with the cause; applying
     that plan needs ``all_targets`` (``--all``), else the run is a preview that
-    ends by saying so (exit 2).
+    ends by saying so (exit 2).  ``audit_sink`` replaces the audit file writer
+    (tests: a disk that fills up).
     """
     from remediations.actions import ACTIONS, parse_wish
     from remediations.engine import run_action
@@ -157,11 +192,15 @@ def run_action_task(
         transport = open_transport(settings, err=err)
     except InputError as exc:
         return _report_error(exc, as_json=as_json, out=out, err=err)
-    audit = _audit(settings, transport, ticket)
+    try:
+        audit = _audit(settings, transport, ticket, audit_sink)
+    except InputError as exc:
+        transport.close()
+        return _report_error(exc, as_json=as_json, out=out, err=err)
 
     def preview(plan: Any) -> None:
         if not as_json:
-            out.write(render_preview(plan, transport=transport, dry_run=dry_run))
+            out.write(printable(render_preview(plan, transport=transport, dry_run=dry_run)))
 
     confirm = _confirmer(yes=yes, transport=transport, err=err, ask=ask)
     # Every target without --all: the same run as a dry run, so nothing can change.
@@ -187,15 +226,17 @@ def run_action_task(
         return _report_error(refusal, as_json=as_json, out=out, err=err)
     if every and dry_run and not as_json and outcome.outcome == "planned":
         out.write(
-            f"Dry run: nothing changed. Run without --dry-run and with --all to apply this "
-            f"plan ({_target_count(outcome.plan)}). Audit log: {audit.path} "
-            f"(run {outcome.run_id}).\n"
+            printable(
+                f"Dry run: nothing changed. Run without --dry-run and with --all to apply this "
+                f"plan ({_target_count(outcome.plan)}). Audit log: {audit.path} "
+                f"(run {outcome.run_id}).\n"
+            )
         )
         return 0
     if as_json:
         out.write(json.dumps(outcome.to_json(), indent=2) + "\n")
     else:
-        out.write(render_result(outcome, audit_path=audit.path))
+        out.write(printable(render_result(outcome, audit_path=audit.path)))
     return 0
 
 
@@ -241,7 +282,7 @@ def _report_error(exc: RemediationError, *, as_json: bool, out: TextIO, err: Tex
         )
         doc["error"] = str(exc)
         out.write(json.dumps(doc, indent=2) + "\n")
-    err.write(f"{exc}\n")
+    err.write(printable(f"{exc}\n"))
     return exc.exit_code
 
 
@@ -255,7 +296,7 @@ def render_preview(plan: Any, *, transport: Any, dry_run: bool) -> str:
         lines.append(f"Plan ({count} change{'s' if count != 1 else ''}):")
         lines.append(plan.render_diff())
         lines.append("Equivalent Exchange Online PowerShell:")
-        lines.extend(f"  {line}" for line in plan.render_powershell().splitlines())
+        lines.extend(f"  {line}" for line in plan.render_powershell().split("\n"))
     lines.extend(f"Note: {note}" for note in plan.notes)
     return "\n".join(lines) + "\n"
 
@@ -274,8 +315,8 @@ def render_result(outcome: Any, *, audit_path: Path) -> str:
 
 
 def playbooks_dir(config: Any) -> Path:
-    """``playbooks.dir`` (INVOKE_PLAYBOOKS_DIR), else the shipped ``playbooks/``."""
+    """``playbooks.dir`` (INVOKE_PLAYBOOKS_DIR; relative to the project), else the shipped ones."""
     from remediations.playbooks import SHIPPED_DIR
 
     raw = str((config.get("playbooks") or {}).get("dir") or "")
-    return Path(raw) if raw else SHIPPED_DIR
+    return resolve_setting(raw, project_dir(config)) if raw else SHIPPED_DIR

@@ -16,6 +16,7 @@ from remediations.cli import (
     settings_from,
 )
 from remediations.errors import InputError, RemediationError
+from remediations.terminal import printable
 
 __all__ = [
     "playbook_list_task",
@@ -40,7 +41,7 @@ def playbook_list_task(
         ]
         out.write(json.dumps(doc, indent=2) + "\n")
     else:
-        out.write(render_list(found))
+        out.write(printable(render_list(found)))
     return 0
 
 
@@ -63,7 +64,7 @@ def playbook_show_task(
     if as_json:
         out.write(json.dumps(playbook.to_json(), indent=2) + "\n")
     else:
-        out.write(render_show(playbook))
+        out.write(printable(render_show(playbook)))
     return 0
 
 
@@ -115,6 +116,7 @@ def playbook_run_task(
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
     ask: Callable[[str], str] = input,
+    audit_sink: Any = None,
 ) -> int:
     """``playbook.run NAME --param K=V ...``: plan it all, preview, apply step by step."""
     from remediations.audit import AUDIT_FILE
@@ -140,11 +142,15 @@ def playbook_run_task(
         transport = open_transport(settings, err=err)
     except InputError as exc:
         return _report_error(exc, as_json=as_json, out=out, err=err)
-    audit = _audit(settings, transport, ticket)
+    try:
+        audit = _audit(settings, transport, ticket, audit_sink)
+    except InputError as exc:
+        transport.close()
+        return _report_error(exc, as_json=as_json, out=out, err=err)
 
     def preview(outcome: Any) -> None:
         if not as_json:
-            out.write(render_preview(outcome))
+            out.write(printable(render_preview(outcome)))
 
     confirm = _confirmer(yes=yes, transport=transport, err=err, ask=ask)
 
@@ -160,12 +166,12 @@ def playbook_run_task(
         )
     except RemediationError as exc:
         if not as_json and exc.outcome is not None:
-            out.write(render_result(exc.outcome, audit_path=audit.path))
+            out.write(printable(render_result(exc.outcome, audit_path=audit.path)))
         return _report_error(exc, as_json=as_json, out=out, err=err)
     finally:
         transport.close()
     if as_json:
         out.write(json.dumps(outcome.to_json(), indent=2) + "\n")
     else:
-        out.write(render_result(outcome, audit_path=audit.path))
+        out.write(printable(render_result(outcome, audit_path=audit.path)))
     return 0
