@@ -74,6 +74,12 @@ COMMON_HELP = {
     "yes": "apply without asking (real tenants ask after the preview)",
 }
 
+# The fixes that, without a target flag, plan for every object with their cause.
+ALL_HELP = {
+    "all_": "without a target flag: apply the plan to every object in the tenant with the "
+    "cause (the preview lists them)",
+}
+
 
 def _run(c: Context, action: str, values: dict[str, Any], **flags: Any) -> None:
     from remediations.cli import run_action_task
@@ -86,6 +92,7 @@ def _run(c: Context, action: str, values: dict[str, Any], **flags: Any) -> None:
         as_json=flags["json"],
         ticket=flags["ticket"],
         yes=flags["yes"],
+        all_targets=flags.get("all_", False),
     )
     if code:
         raise Exit(code=code)
@@ -95,6 +102,7 @@ def _run(c: Context, action: str, values: dict[str, Any], **flags: Any) -> None:
     help={
         "folder": r"the public folder: path (e.g. '\Support\Escalations'), name or address",
         "all_senders": "also clear the accept-only-from lists, so every sender is accepted",
+        **ALL_HELP,
         **COMMON_HELP,
     }
 )
@@ -102,12 +110,16 @@ def fix_public_folder(
     c: Context,
     folder: str | None = None,
     all_senders: bool = False,
+    all_: bool = False,
     dry_run: bool = False,
     json: bool = False,
     ticket: str = "",
     yes: bool = False,
 ) -> None:
-    """Let outside senders mail a public folder (5.7.1 RESOLVER.RST.AuthRequired)."""
+    """Let outside senders mail a public folder (5.7.1 RESOLVER.RST.AuthRequired).
+
+    Without --folder: every folder that requires authenticated senders (as scan finds).
+    """
     _run(
         c,
         "fix-public-folder",
@@ -116,6 +128,7 @@ def fix_public_folder(
         json=json,
         ticket=ticket,
         yes=yes,
+        all_=all_,
     )
 
 
@@ -154,18 +167,23 @@ def add_allowed_sender(
     help={
         "recipient": "the distribution group, Microsoft 365 group, mailbox or mail user "
         "(name or address)",
+        **ALL_HELP,
         **COMMON_HELP,
     }
 )
 def open_to_external(
     c: Context,
     recipient: str | None = None,
+    all_: bool = False,
     dry_run: bool = False,
     json: bool = False,
     ticket: str = "",
     yes: bool = False,
 ) -> None:
-    """Let outside senders mail a group, mailbox or mail user (5.7.133/193/134/136)."""
+    """Let outside senders mail a group, mailbox or mail user (5.7.133/193/134/136).
+
+    Without --recipient: every one that requires authenticated senders (as scan finds).
+    """
     _run(
         c,
         "open-to-external",
@@ -174,19 +192,24 @@ def open_to_external(
         json=json,
         ticket=ticket,
         yes=yes,
+        all_=all_,
     )
 
 
-@task(help={"group": "the distribution group or Microsoft 365 group", **COMMON_HELP})
+@task(help={"group": "the distribution group or Microsoft 365 group", **ALL_HELP, **COMMON_HELP})
 def open_group_to_external(
     c: Context,
     group: str | None = None,
+    all_: bool = False,
     dry_run: bool = False,
     json: bool = False,
     ticket: str = "",
     yes: bool = False,
 ) -> None:
-    """Let outside senders mail a group (5.7.133, 5.7.193); open-to-external for groups."""
+    """Let outside senders mail a group (5.7.133, 5.7.193); open-to-external for groups.
+
+    Without --group: every group that requires authenticated senders (as scan finds).
+    """
     _run(
         c,
         "open-group-to-external",
@@ -195,6 +218,7 @@ def open_group_to_external(
         json=json,
         ticket=ticket,
         yes=yes,
+        all_=all_,
     )
 
 
@@ -385,7 +409,8 @@ def playbook_run(
 
 @task(
     help={
-        "ndr": "the bounce: a .eml file, its text pasted into a file, or - for standard input",
+        "ndr": "the bounce: a .eml file, its text pasted into a file, or - for standard input; "
+        "a directory of .eml files or an mbox file: every bounce in it, counted by cause",
         "check": "read the tenant and plan the fix on a copy: confirmed only when this "
         "sender's message would then be delivered",
         "fix": "run the fixes found for every automatable diagnosis (preview, audit); on the "
@@ -416,6 +441,25 @@ def diagnose(
         ticket=ticket,
         yes=yes,
     )
+    if code:
+        raise Exit(code=code)
+
+
+@task(
+    name="trace",
+    positional=["path"],
+    help={
+        "path": "a message-trace export as CSV (Get-MessageTraceV2 ... | Export-Csv, with the "
+        "Detail of each failure, or a message trace report from the admin center)",
+        "json": "print one JSON document (counts, recipients and senders, fixes per cause)",
+    },
+)
+def diagnose_trace(c: Context, path: str | None = None, json: bool = False) -> None:
+    """Every failed message of a message trace: counts by cause, top recipients and senders,
+    and the fix for each."""
+    from remediations.cli.postmaster import diagnose_trace_task
+
+    code = diagnose_trace_task(c.config, path, as_json=json)
     if code:
         raise Exit(code=code)
 
@@ -556,6 +600,9 @@ sandbox = Collection(
 )
 audit = Collection("audit", audit_verify)
 playbook = Collection("playbook", playbook_list, playbook_show, playbook_validate, playbook_run)
+diagnosis = Collection("diagnose")
+diagnosis.add_task(diagnose, default=True)
+diagnosis.add_task(diagnose_trace)
 ns = Collection(
     fix_public_folder,
     add_allowed_sender,
@@ -564,7 +611,7 @@ ns = Collection(
     bypass_moderation,
     block_delicensed_user,
     remove_license,
-    diagnose,
+    diagnosis,
     check_domain,
     scan,
     sandbox,
