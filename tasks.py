@@ -79,6 +79,12 @@ ACTION_HELP = {
     "apply exactly with plan.apply",
 }
 
+# The fixes that, without a target flag, plan for every object with their cause.
+ALL_HELP = {
+    "all_": "without a target flag: apply the plan to every object in the tenant with the "
+    "cause (the preview lists them)",
+}
+
 
 def _run(c: Context, action: str, values: dict[str, Any], **flags: Any) -> None:
     from remediations.cli import run_action_task
@@ -92,6 +98,7 @@ def _run(c: Context, action: str, values: dict[str, Any], **flags: Any) -> None:
         ticket=flags["ticket"],
         yes=flags["yes"],
         save_plan=flags.get("save_plan", ""),
+        all_targets=flags.get("all_", False),
     )
     if code:
         raise Exit(code=code)
@@ -101,6 +108,7 @@ def _run(c: Context, action: str, values: dict[str, Any], **flags: Any) -> None:
     help={
         "folder": r"the public folder: path (e.g. '\Support\Escalations'), name or address",
         "all_senders": "also clear the accept-only-from lists, so every sender is accepted",
+        **ALL_HELP,
         **ACTION_HELP,
     }
 )
@@ -108,13 +116,17 @@ def fix_public_folder(
     c: Context,
     folder: str | None = None,
     all_senders: bool = False,
+    all_: bool = False,
     dry_run: bool = False,
     json: bool = False,
     ticket: str = "",
     yes: bool = False,
     save_plan: str = "",
 ) -> None:
-    """Let outside senders mail a public folder (5.7.1 RESOLVER.RST.AuthRequired)."""
+    """Let outside senders mail a public folder (5.7.1 RESOLVER.RST.AuthRequired).
+
+    Without --folder: every folder that requires authenticated senders (as scan finds).
+    """
     _run(
         c,
         "fix-public-folder",
@@ -124,6 +136,7 @@ def fix_public_folder(
         ticket=ticket,
         yes=yes,
         save_plan=save_plan,
+        all_=all_,
     )
 
 
@@ -164,19 +177,24 @@ def add_allowed_sender(
     help={
         "recipient": "the distribution group, Microsoft 365 group, mailbox or mail user "
         "(name or address)",
+        **ALL_HELP,
         **ACTION_HELP,
     }
 )
 def open_to_external(
     c: Context,
     recipient: str | None = None,
+    all_: bool = False,
     dry_run: bool = False,
     json: bool = False,
     ticket: str = "",
     yes: bool = False,
     save_plan: str = "",
 ) -> None:
-    """Let outside senders mail a group, mailbox or mail user (5.7.133/193/134/136)."""
+    """Let outside senders mail a group, mailbox or mail user (5.7.133/193/134/136).
+
+    Without --recipient: every one that requires authenticated senders (as scan finds).
+    """
     _run(
         c,
         "open-to-external",
@@ -186,20 +204,25 @@ def open_to_external(
         ticket=ticket,
         yes=yes,
         save_plan=save_plan,
+        all_=all_,
     )
 
 
-@task(help={"group": "the distribution group or Microsoft 365 group", **ACTION_HELP})
+@task(help={"group": "the distribution group or Microsoft 365 group", **ALL_HELP, **ACTION_HELP})
 def open_group_to_external(
     c: Context,
     group: str | None = None,
+    all_: bool = False,
     dry_run: bool = False,
     json: bool = False,
     ticket: str = "",
     yes: bool = False,
     save_plan: str = "",
 ) -> None:
-    """Let outside senders mail a group (5.7.133, 5.7.193); open-to-external for groups."""
+    """Let outside senders mail a group (5.7.133, 5.7.193); open-to-external for groups.
+
+    Without --group: every group that requires authenticated senders (as scan finds).
+    """
     _run(
         c,
         "open-group-to-external",
@@ -209,6 +232,7 @@ def open_group_to_external(
         ticket=ticket,
         yes=yes,
         save_plan=save_plan,
+        all_=all_,
     )
 
 
@@ -405,7 +429,8 @@ def playbook_run(
 
 @task(
     help={
-        "ndr": "the bounce: a .eml file, its text pasted into a file, or - for standard input",
+        "ndr": "the bounce: a .eml file, its text pasted into a file, or - for standard input; "
+        "a directory of .eml files or an mbox file: every bounce in it, counted by cause",
         "check": "read the tenant and plan the fix on a copy: confirmed only when this "
         "sender's message would then be delivered",
         "fix": "run the fixes found for every automatable diagnosis (preview, audit); on the "
@@ -436,6 +461,25 @@ def diagnose(
         ticket=ticket,
         yes=yes,
     )
+    if code:
+        raise Exit(code=code)
+
+
+@task(
+    name="trace",
+    positional=["path"],
+    help={
+        "path": "a message-trace export as CSV (Get-MessageTraceV2 ... | Export-Csv, with the "
+        "Detail of each failure, or a message trace report from the admin center)",
+        "json": "print one JSON document (counts, recipients and senders, fixes per cause)",
+    },
+)
+def diagnose_trace(c: Context, path: str | None = None, json: bool = False) -> None:
+    """Every failed message of a message trace: counts by cause, top recipients and senders,
+    and the fix for each."""
+    from remediations.cli.postmaster import diagnose_trace_task
+
+    code = diagnose_trace_task(c.config, path, as_json=json)
     if code:
         raise Exit(code=code)
 
@@ -697,6 +741,9 @@ def audit_report(c: Context, run_id: str, format: str = "md", output: str = "") 
 audit = Collection("audit", audit_verify, audit_runs, audit_show, audit_report)
 plan = Collection("plan", plan_show, plan_apply)
 playbook = Collection("playbook", playbook_list, playbook_show, playbook_validate, playbook_run)
+diagnosis = Collection("diagnose")
+diagnosis.add_task(diagnose, default=True)
+diagnosis.add_task(diagnose_trace)
 ns = Collection(
     fix_public_folder,
     add_allowed_sender,
@@ -705,7 +752,7 @@ ns = Collection(
     bypass_moderation,
     block_delicensed_user,
     remove_license,
-    diagnose,
+    diagnosis,
     check_domain,
     scan,
     rollback,
@@ -718,7 +765,7 @@ ns.configure(
     {
         # Every setting can also come from the environment: INVOKE_SANDBOX_PATH,
         # INVOKE_SANDBOX_FAULTS, INVOKE_AUDIT_DIR, INVOKE_ACTOR, INVOKE_TARGET,
-        # INVOKE_PLAYBOOKS_DIR (default: the shipped playbooks/).
+        # INVOKE_PLAYBOOKS_DIR (default: the shipped playbooks).
         "sandbox": {"path": "", "faults": ""},
         "playbooks": {"dir": ""},
         "audit": {"dir": "audit-logs", "key_file": ""},

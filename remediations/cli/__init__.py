@@ -162,6 +162,7 @@ def run_action_task(
     as_json: bool,
     ticket: str,
     yes: bool,
+    all_targets: bool = False,
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
     ask: Callable[[str], str] = input,
@@ -170,21 +171,35 @@ def run_action_task(
 ) -> int:
     """Run one remediation from flags; return the exit status (0, 1, 2, 130 or 143).
 
-    ``audit_sink`` replaces the audit file writer (tests: a disk that fills up).
-    ``save_plan`` (with ``dry_run``) writes the plan for ``plan.apply``.
+    An action whose target flag may be left out (``fix-public-folder`` without
+    ``--folder``) plans for every object in the tenant with the cause; applying
+    that plan needs ``all_targets`` (``--all``), else the run is a preview that
+    ends by saying so (exit 2).  ``audit_sink`` replaces the audit file writer
+    (tests: a disk that fills up).  ``save_plan`` (with ``dry_run``) writes the
+    plan for ``plan.apply``.
     """
     from remediations.actions import ACTIONS, parse_wish
     from remediations.engine import run_action
 
     action = ACTIONS[action_name]
     settings = settings_from(config)
+    target_field = getattr(action.wish_type, "all_targets_field", None)
     try:
-        missing = [k for k, v in values.items() if v is None]
+        missing = [k for k, v in values.items() if v is None and k != target_field]
         for key in missing:
             raise InputError(f"--{key.replace('_', '-')} is required for {action_name}.")
         if save_plan and not dry_run:
             raise InputError("--save-plan needs --dry-run: a plan is saved to be applied later.")
-        wish = parse_wish(action, values)
+        wish = parse_wish(
+            action, {k: v for k, v in values.items() if v is not None}, all_targets=True
+        )
+        every = bool(getattr(wish, "all_targets", False))
+        if all_targets and not every:
+            flag = f"--{str(target_field).replace('_', '-')}"
+            raise InputError(
+                f"--all asks for every object with the cause; leave out {flag}, or drop --all "
+                f"to fix the one {flag} names."
+            )
         transport = open_transport(settings, err=err)
     except InputError as exc:
         return _report_error(exc, as_json=as_json, out=out, err=err)
@@ -203,6 +218,8 @@ def run_action_task(
         from remediations.audit.plans import RecordingAction
 
         action = RecordingAction(action)  # type: ignore[assignment]
+    # Every target without --all: the same run as a dry run, so nothing can change.
+    held = every and not all_targets and not dry_run
 
     try:
         outcome = run_action(
@@ -210,7 +227,7 @@ def run_action_task(
             wish,
             transport=transport,
             audit=audit,
-            dry_run=dry_run,
+            dry_run=dry_run or held,
             preview=preview,
             confirm=confirm,
         )
@@ -221,7 +238,12 @@ def run_action_task(
         return code
     finally:
         transport.close()
+    if held and outcome.outcome == "planned":
+        refusal = InputError(_needs_all(outcome.plan, action_name))
+        refusal.outcome = outcome
+        return _report_error(refusal, as_json=as_json, out=out, err=err, audit=audit)
     doc = outcome.to_json()
+    saved = ""
     if save_plan:
         from remediations.cli.review import save_plan_file
 
@@ -231,17 +253,38 @@ def run_action_task(
             )
         except RemediationError as exc:
             return _report_error(exc, as_json=as_json, out=out, err=err, audit=audit)
+        saved = (
+            f"Plan saved to {doc['plan']['path']} (hash {doc['plan']['hash']}); "
+            f"apply exactly it with: invoke plan.apply {doc['plan']['path']}\n"
+        )
+    if every and dry_run and not as_json and outcome.outcome == "planned":
+        out.write(
+            printable(
+                f"Dry run: nothing changed. Run without --dry-run and with --all to apply this "
+                f"plan ({_target_count(outcome.plan)}). Audit log: {audit.path} "
+                f"(run {outcome.run_id}).\n"
+            )
+        )
+        out.write(saved + render_head(audit))
+        return 0
     if as_json:
         out.write(json.dumps(with_head(doc, audit), indent=2) + "\n")
     else:
         out.write(printable(render_result(outcome, audit_path=audit.path)))
-        if save_plan:
-            out.write(
-                f"Plan saved to {doc['plan']['path']} (hash {doc['plan']['hash']}); "
-                f"apply exactly it with: invoke plan.apply {doc['plan']['path']}\n"
-            )
-        out.write(render_head(audit))
+        out.write(saved + render_head(audit))
     return 0
+
+
+def _target_count(plan: Any) -> str:
+    count = len({c.target for c in plan.changes})
+    return f"{count} object{'s' if count != 1 else ''}"
+
+
+def _needs_all(plan: Any, action_name: str) -> str:
+    return (
+        f"Not applied: without a target, {action_name} covers every object in the tenant with "
+        f"its cause ({_target_count(plan)} here); run it again with --all to apply this plan."
+    )
 
 
 def _confirmer(
