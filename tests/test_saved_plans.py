@@ -187,3 +187,27 @@ def test_save_plan_needs_dry_run(config: dict[str, Any], tmp_path: Path) -> None
     assert result.code == 2
     assert "--save-plan needs --dry-run" in result.err
     assert not (tmp_path / "p.json").exists()
+
+
+def test_a_plan_for_every_object_applies_and_rolls_back(
+    config: dict[str, Any], tmp_path: Path, tenant_path: Path
+) -> None:
+    """A plan saved without a target flag (every object with the cause) is its own --all."""
+    from remediations.cli import run_action_task
+    from remediations.cli.review import rollback_task
+
+    path = tmp_path / "every.json"
+    out, err = io.StringIO(), io.StringIO()
+    code = run_action_task(
+        config, "fix-public-folder", {"folder": None, "all_senders": False}, dry_run=True,
+        as_json=False, ticket="T", yes=True, out=out, err=err, save_plan=str(path),
+    )  # fmt: skip
+    assert code == 0, err.getvalue()
+    assert "Plan saved to" in out.getvalue()
+    applied = apply(config, path, as_json=True)
+    assert applied.code == 0, applied.err
+    assert applied.json()["outcome"] == "applied"
+    out = io.StringIO()
+    undone = rollback_task(config, applied.json()["run_id"], yes=True, as_json=True, out=out)
+    assert undone == 0
+    assert json.loads(out.getvalue())["outcome"] == "applied"

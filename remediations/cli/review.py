@@ -135,7 +135,9 @@ def plan_apply_task(
             raise PlanRefused(
                 f"The plan {path} is for {saved.action!r}, no action of this toolkit."
             )
-        wish = parse_wish(action, saved.doc["wish"], source=f"plan {path}")
+        # a plan made without a target flag covers every object it lists: approving it is --all
+        given = {k: v for k, v in saved.doc["wish"].items() if v is not None}
+        wish = parse_wish(action, given, source=f"plan {path}", all_targets=True)
         transport = open_transport(settings, err=err)
     except RemediationError as exc:
         return _report_error(exc, as_json=as_json, out=out, err=err)
@@ -204,7 +206,8 @@ def _rollback_units(events: list[dict[str, Any]], run_id: str) -> list[tuple[str
         if name not in ACTIONS or start is None:
             raise InputError(f"Run {run_id} ran {name!r}, which rollback cannot read again.")
         original = ACTIONS[name]
-        wish = parse_wish(original, start.get("wish") or {})
+        given = {k: v for k, v in (start.get("wish") or {}).items() if v is not None}
+        wish = parse_wish(original, given, all_targets=True)
         return [("", RollbackAction(original, wish, applied_changes(events)))]
     units = []
     for planned in (e for e in events if e.get("event") == "step-planned"):
