@@ -53,7 +53,9 @@ def step_event_sizes(audit_dir: Path, run_id: str) -> dict[tuple[str, str], int]
     for line in (audit_dir / "audit.jsonl").read_text(encoding="utf-8").splitlines():
         event = json.loads(line)
         if event.get("run_id") == run_id and "step" in event:
-            sizes[(str(event["step"]), str(event["event"]))] = len(line.encode())
+            # less the digits of the line's number (seq), which grows with the log, not the run
+            digits = len(str(event.get("seq", "")))
+            sizes[(str(event["step"]), str(event["event"]))] = len(line.encode()) - digits
     return sizes
 
 
