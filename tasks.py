@@ -52,7 +52,10 @@ COMMON_HELP = {
     "json": "print one JSON document (run_id, dry_run, outcome, changes) instead of text",
     "ticket": "ticket or change number to record in the audit log",
     "yes": "apply without asking (real tenants ask after the preview)",
+    "target": "the target to act on, as named under targets: in invoke.yaml "
+    "(default: INVOKE_TARGET / target:, else the sandbox)",
 }
+TARGET_HELP = {"target": COMMON_HELP["target"]}
 
 
 def _run(c: Context, action: str, values: dict[str, Any], **flags: Any) -> None:
@@ -66,6 +69,7 @@ def _run(c: Context, action: str, values: dict[str, Any], **flags: Any) -> None:
         as_json=flags["json"],
         ticket=flags["ticket"],
         yes=flags["yes"],
+        target=flags["target"] or None,
     )
     if code:
         raise Exit(code=code)
@@ -86,6 +90,7 @@ def fix_public_folder(
     json: bool = False,
     ticket: str = "",
     yes: bool = False,
+    target: str = "",
 ) -> None:
     """Let outside senders mail a public folder (5.7.1 RESOLVER.RST.AuthRequired)."""
     _run(
@@ -96,6 +101,7 @@ def fix_public_folder(
         json=json,
         ticket=ticket,
         yes=yes,
+        target=target,
     )
 
 
@@ -117,6 +123,7 @@ def add_allowed_sender(
     json: bool = False,
     ticket: str = "",
     yes: bool = False,
+    target: str = "",
 ) -> None:
     """Add a sender to a restricted recipient's allowed senders (5.7.1 NotAuthorized, 5.7.124)."""
     _run(
@@ -127,6 +134,7 @@ def add_allowed_sender(
         json=json,
         ticket=ticket,
         yes=yes,
+        target=target,
     )
 
 
@@ -144,6 +152,7 @@ def open_to_external(
     json: bool = False,
     ticket: str = "",
     yes: bool = False,
+    target: str = "",
 ) -> None:
     """Let outside senders mail a group, mailbox or mail user (5.7.133/193/134/136)."""
     _run(
@@ -154,6 +163,7 @@ def open_to_external(
         json=json,
         ticket=ticket,
         yes=yes,
+        target=target,
     )
 
 
@@ -165,6 +175,7 @@ def open_group_to_external(
     json: bool = False,
     ticket: str = "",
     yes: bool = False,
+    target: str = "",
 ) -> None:
     """Let outside senders mail a group (5.7.133, 5.7.193); open-to-external for groups."""
     _run(
@@ -175,6 +186,7 @@ def open_group_to_external(
         json=json,
         ticket=ticket,
         yes=yes,
+        target=target,
     )
 
 
@@ -193,6 +205,7 @@ def bypass_moderation(
     json: bool = False,
     ticket: str = "",
     yes: bool = False,
+    target: str = "",
 ) -> None:
     """Let a sender bypass moderation of a large group (held mail; no NDR)."""
     _run(
@@ -203,6 +216,7 @@ def bypass_moderation(
         json=json,
         ticket=ticket,
         yes=yes,
+        target=target,
     )
 
 
@@ -223,6 +237,7 @@ def block_delicensed_user(
     json: bool = False,
     ticket: str = "",
     yes: bool = False,
+    target: str = "",
 ) -> None:
     """Stop mail to a user who left with a mail-flow rule (5.7.129, delicensed user)."""
     _run(
@@ -233,6 +248,7 @@ def block_delicensed_user(
         json=json,
         ticket=ticket,
         yes=yes,
+        target=target,
     )
 
 
@@ -254,6 +270,7 @@ def remove_license(
     json: bool = False,
     ticket: str = "",
     yes: bool = False,
+    target: str = "",
 ) -> None:
     """Remove a leaver's licenses (5.7.129; then block-delicensed-user)."""
     _run(
@@ -264,6 +281,7 @@ def remove_license(
         json=json,
         ticket=ticket,
         yes=yes,
+        target=target,
     )
 
 
@@ -340,6 +358,7 @@ def playbook_run(
     ticket: str = "",
     yes: bool = False,
     resume: str = "",
+    target: str = "",
 ) -> None:
     """Run a playbook: plan every step, preview the whole, then apply step by step."""
     from remediations.cli.playbooks import playbook_run_task
@@ -355,6 +374,7 @@ def playbook_run(
         ticket=ticket,
         yes=yes,
         resume=resume,
+        target=target or None,
     )
     if code:
         raise Exit(code=code)
@@ -380,6 +400,7 @@ def diagnose(
     json: bool = False,
     ticket: str = "",
     yes: bool = False,
+    target: str = "",
 ) -> None:
     """Read an NDR (5.7.x): the cause, the evidence, and the command that fixes it."""
     from remediations.cli.diagnose import diagnose_task
@@ -393,6 +414,7 @@ def diagnose(
         dry_run=dry_run,
         ticket=ticket,
         yes=yes,
+        target=target or None,
     )
     if code:
         raise Exit(code=code)
@@ -406,13 +428,16 @@ def diagnose(
     help={
         "domain": "the domain to check, e.g. contoso.com (an accepted or Microsoft 365 domain)",
         "json": "print one JSON document (status, checks with evidence and steps)",
+        **TARGET_HELP,
     }
 )
-def check_domain(c: Context, domain: str | None = None, json: bool = False) -> None:
+def check_domain(
+    c: Context, domain: str | None = None, json: bool = False, target: str = ""
+) -> None:
     """Check a domain: one MX as Microsoft 365 expects, SPF, verified, accepted, hybrid."""
     from remediations.cli.diagnose import check_domain_task
 
-    code = check_domain_task(c.config, domain, as_json=json)
+    code = check_domain_task(c.config, domain, as_json=json, target=target or None)
     if code:
         raise Exit(code=code)
 
@@ -423,13 +448,16 @@ def check_domain(c: Context, domain: str | None = None, json: bool = False) -> N
         "partner": "an outside address that must reach moderated groups (repeatable); "
         "the tenant's mail contacts count too",
         "json": "print one JSON document, findings grouped by cause id",
+        **TARGET_HELP,
     },
 )
-def scan(c: Context, partner: list[str] | None = None, json: bool = False) -> None:
+def scan(
+    c: Context, partner: list[str] | None = None, json: bool = False, target: str = ""
+) -> None:
     """List everything in the tenant that bounces outside or restricted senders, with the fix."""
     from remediations.cli.diagnose import scan_task
 
-    code = scan_task(c.config, partners=partner or [], as_json=json)
+    code = scan_task(c.config, partners=partner or [], as_json=json, target=target or None)
     if code:
         raise Exit(code=code)
 

@@ -17,13 +17,18 @@ import sys
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from remediations.errors import InputError, RemediationError
+
+if TYPE_CHECKING:
+    from remediations.target import Target
 
 __all__ = [
     "DEFAULT_SANDBOX",
     "Settings",
+    "announce_target",
+    "open_run_target",
     "open_transport",
     "playbooks_dir",
     "render_preview",
@@ -98,19 +103,39 @@ def open_transport(settings: Settings, *, err: TextIO = sys.stderr) -> Any:
     return SandboxTransport(settings.sandbox_path, faults=faults)
 
 
-def _audit(settings: Settings, transport: Any, ticket: str) -> Any:
+def open_run_target(
+    config: Any, name: str | None = None, *, dry_run: bool = False, err: TextIO = sys.stderr
+) -> Target:
+    """The run's one :class:`Target`: ``--target``, else ``target:``/``INVOKE_TARGET``.
+
+    A dry run gets transports that refuse every write.
+    """
+    from remediations.target import open_target
+
+    return open_target(config, name, dry_run=dry_run, err=err)
+
+
+def announce_target(target: Target, out: TextIO, *, as_json: bool = False) -> None:
+    """The first line of the text output: which target this run acts on.
+
+    JSON documents carry it as their ``target`` field instead.
+    """
+    if not as_json:
+        out.write(f"Target: {target.name} ({target.kind}), tenant {target.tenant}.\n")
+
+
+def _audit(settings: Settings, transport: Any, ticket: str, target: str = "") -> Any:
     from remediations.audit import AuditLog
 
-    return AuditLog(
-        settings.audit_dir,
-        clock=lambda: datetime.now(UTC),
-        context={
-            "actor": settings.actor,
-            "tenant": transport.tenant,
-            "transport": transport.name,
-            "ticket": ticket,
-        },
-    )
+    context = {
+        "actor": settings.actor,
+        "tenant": transport.tenant,
+        "transport": transport.name,
+        "ticket": ticket,
+    }
+    if target:
+        context["target"] = target
+    return AuditLog(settings.audit_dir, clock=lambda: datetime.now(UTC), context=context)
 
 
 def run_action_task(
@@ -122,11 +147,18 @@ def run_action_task(
     as_json: bool,
     ticket: str,
     yes: bool,
+    target: str | None = None,
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
     ask: Callable[[str], str] = input,
+    interactive: bool | None = None,
 ) -> int:
-    """Run one remediation from flags; return the exit status (0, 1 or 2)."""
+    """Run one remediation from flags; return the exit status (0, 1 or 2).
+
+    ``target`` is ``--target`` (None: the configured one, else the sandbox);
+    ``interactive`` says whether someone can answer the confirmation (None: stdin is a
+    terminal).
+    """
     from remediations.actions import ACTIONS, parse_wish
     from remediations.engine import run_action
 
@@ -137,16 +169,18 @@ def run_action_task(
         for key in missing:
             raise InputError(f"--{key.replace('_', '-')} is required for {action_name}.")
         wish = parse_wish(action, values)
-        transport = open_transport(settings, err=err)
+        run_target = open_run_target(config, target, dry_run=dry_run, err=err)
     except InputError as exc:
         return _report_error(exc, as_json=as_json, out=out, err=err)
-    audit = _audit(settings, transport, ticket)
+    announce_target(run_target, out, as_json=as_json)
+    transport = run_target.exchange
+    audit = _audit(settings, transport, ticket, run_target.name)
 
     def preview(plan: Any) -> None:
         if not as_json:
             out.write(render_preview(plan, transport=transport, dry_run=dry_run))
 
-    confirm = _confirmer(yes=yes, transport=transport, err=err, ask=ask)
+    confirm = Confirmer(yes=yes, target=run_target, err=err, ask=ask, interactive=interactive)
 
     try:
         outcome = run_action(
@@ -161,28 +195,49 @@ def run_action_task(
     except RemediationError as exc:
         return _report_error(exc, as_json=as_json, out=out, err=err)
     finally:
-        transport.close()
+        run_target.close()
     if as_json:
-        out.write(json.dumps(outcome.to_json(), indent=2) + "\n")
+        doc = outcome.to_json()
+        doc["target"] = run_target.name
+        out.write(json.dumps(doc, indent=2) + "\n")
     else:
         out.write(render_result(outcome, audit_path=audit.path))
-    return 0
+    return 2 if confirm.refused else 0
 
 
-def _confirmer(
-    *, yes: bool, transport: Any, err: TextIO, ask: Callable[[str], str]
-) -> Callable[[Any], bool]:
-    """Apply without asking on the sandbox or with --yes; a real tenant asks after the preview."""
+class Confirmer:
+    """Apply without asking when the target does not ask, or with --yes; else ask after the
+    preview.  With nobody to ask, refuse: ``refused`` is then set and the run exits 2."""
 
-    def confirm(_plan: Any) -> bool:
-        if yes or transport.name == "sandbox":
+    def __init__(
+        self,
+        *,
+        yes: bool,
+        target: Target,
+        err: TextIO,
+        ask: Callable[[str], str] = input,
+        interactive: bool | None = None,
+    ) -> None:
+        self.yes = yes
+        self.target = target
+        self.err = err
+        self.ask = ask
+        self.interactive = interactive
+        self.refused = False
+
+    def __call__(self, _plan: Any) -> bool:
+        if self.yes or not self.target.confirm_before_apply:
             return True
-        if not sys.stdin.isatty():
-            err.write("Not applied: a real tenant needs confirmation; pass --yes.\n")
+        interactive = sys.stdin.isatty() if self.interactive is None else self.interactive
+        if not interactive:
+            self.refused = True
+            self.err.write(
+                f"Not applied: target {self.target.name!r} is a real tenant and there is no "
+                "terminal to confirm on; rerun with --yes to apply.\n"
+            )
             return False
-        return ask("Apply these changes? [y/N] ").strip().lower() in ("y", "yes")
-
-    return confirm
+        answer = self.ask(f"Apply these changes to {self.target.name}? [y/N] ")
+        return answer.strip().lower() in ("y", "yes")
 
 
 def _report_error(exc: RemediationError, *, as_json: bool, out: TextIO, err: TextIO) -> int:

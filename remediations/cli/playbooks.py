@@ -8,10 +8,11 @@ from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
 from remediations.cli import (
+    Confirmer,
     _audit,
-    _confirmer,
     _report_error,
-    open_transport,
+    announce_target,
+    open_run_target,
     playbooks_dir,
     settings_from,
 )
@@ -112,9 +113,11 @@ def playbook_run_task(
     ticket: str,
     yes: bool,
     resume: str = "",
+    target: str | None = None,
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
     ask: Callable[[str], str] = input,
+    interactive: bool | None = None,
 ) -> int:
     """``playbook.run NAME --param K=V ...``: plan it all, preview, apply step by step."""
     from remediations.audit import AUDIT_FILE
@@ -137,16 +140,18 @@ def playbook_run_task(
             prior = find_run(settings.audit_dir / AUDIT_FILE, resume)
             given = resume_parameters(playbook, prior, given)
         bound = bind(playbook, given)
-        transport = open_transport(settings, err=err)
+        run_target = open_run_target(config, target, dry_run=dry_run, err=err)
     except InputError as exc:
         return _report_error(exc, as_json=as_json, out=out, err=err)
-    audit = _audit(settings, transport, ticket)
+    announce_target(run_target, out, as_json=as_json)
+    transport = run_target.exchange
+    audit = _audit(settings, transport, ticket, run_target.name)
 
     def preview(outcome: Any) -> None:
         if not as_json:
             out.write(render_preview(outcome))
 
-    confirm = _confirmer(yes=yes, transport=transport, err=err, ask=ask)
+    confirm = Confirmer(yes=yes, target=run_target, err=err, ask=ask, interactive=interactive)
 
     try:
         outcome = run_playbook(
@@ -157,15 +162,18 @@ def playbook_run_task(
             resume=prior,
             preview=preview,
             confirm=confirm,
+            planning_copy=run_target.planning_copy if run_target.can_fork else None,
         )
     except RemediationError as exc:
         if not as_json and exc.outcome is not None:
             out.write(render_result(exc.outcome, audit_path=audit.path))
         return _report_error(exc, as_json=as_json, out=out, err=err)
     finally:
-        transport.close()
+        run_target.close()
     if as_json:
-        out.write(json.dumps(outcome.to_json(), indent=2) + "\n")
+        doc = outcome.to_json()
+        doc["target"] = run_target.name
+        out.write(json.dumps(doc, indent=2) + "\n")
     else:
         out.write(render_result(outcome, audit_path=audit.path))
-    return 0
+    return 2 if confirm.refused else 0

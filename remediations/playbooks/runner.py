@@ -1,10 +1,11 @@
 """Running a playbook: plan every step, preview the whole, then apply step by step.
 
-Planning happens on ``transport.fork()`` when the transport has one (the
-sandbox does): step 1 is planned on the copy and its cmdlets are sent to the
-copy, so step 2 is planned against the state step 1 would leave, and so on;
-the copy is never saved.  A transport without ``fork`` (a real tenant, later)
-gets every step planned against the live state, and the preview says so.
+Planning happens on ``planning_copy()`` when the target gives one (the
+sandbox does: ``Target.planning_copy``): step 1 is planned on the copy and its
+cmdlets are sent to the copy, so step 2 is planned against the state step 1
+would leave, and so on; the copy is never saved.  Without a copy (a real
+tenant, for now) every step is planned against the live state, and the
+preview says so.
 
 Applying plans each step again against the live tenant (``prepare``), applies
 it and verifies it (``apply_and_verify``) before the next one starts.  A
@@ -239,8 +240,12 @@ def run_playbook(
     resume: PriorRun | None = None,
     preview: Callable[[PlaybookOutcome], None] = lambda outcome: None,
     confirm: Callable[[PlaybookOutcome], bool] = lambda outcome: True,
+    planning_copy: Callable[[], Transport] | None = None,
 ) -> PlaybookOutcome:
     """Plan every step, preview the whole plan, then apply and verify step by step.
+
+    ``planning_copy`` gives an in-memory copy of the target to plan ahead on (None: plan
+    each step against the live state).
 
     Returns:
         The outcome: ``planned`` (dry run), ``no-change``, ``applied`` or ``cancelled``.
@@ -289,7 +294,7 @@ def run_playbook(
         steps=[r.bound.id for r in outcome.steps],
         resume_of=outcome.resume_of,
     )
-    _plan_all(outcome, transport, log)
+    _plan_all(outcome, transport, log, planning_copy)
     if resume is not None:
         _credit_prior(outcome, resume)
     preview(outcome)
@@ -315,11 +320,15 @@ def _step_log(log: AuditLog, result: StepResult, phase: str) -> AuditLog:
     return log.bind(step=step.id, step_name=step.step.name, action=step.step.action, phase=phase)
 
 
-def _plan_all(outcome: PlaybookOutcome, transport: Transport, log: AuditLog) -> None:
+def _plan_all(
+    outcome: PlaybookOutcome,
+    transport: Transport,
+    log: AuditLog,
+    planning_copy: Callable[[], Transport] | None = None,
+) -> None:
     """Plan every step before any is applied, on a copy of the tenant when there is one."""
-    fork = getattr(transport, "fork", None)
-    outcome.planned_ahead = callable(fork)
-    planner: Transport = fork() if callable(fork) else transport
+    outcome.planned_ahead = planning_copy is not None
+    planner: Transport = planning_copy() if planning_copy is not None else transport
     if not outcome.planned_ahead:
         outcome.notes.append(NOT_PLANNED_AHEAD)
     try:
