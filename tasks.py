@@ -386,8 +386,10 @@ def playbook_run(
 @task(
     help={
         "ndr": "the bounce: a .eml file, its text pasted into a file, or - for standard input",
-        "check": "read the tenant to confirm the cause before recommending the change",
-        "fix": "run the recommended fix for every automatable diagnosis (preview, audit)",
+        "check": "read the tenant and plan the fix on a copy: confirmed only when this "
+        "sender's message would then be delivered",
+        "fix": "run the fixes found for every automatable diagnosis (preview, audit); on the "
+        "sandbox, then send the original message again",
         **COMMON_HELP,
     }
 )

@@ -177,7 +177,8 @@ class Target:
     domains and group sizes (None for an on-premises-only target);
     ``confirm_before_apply`` says whether applying asks first;
     ``can_fork``/:meth:`planning_copy` give an in-memory copy to plan ahead on;
-    ``dns_resolver`` answers the domain checks.
+    ``dns_resolver`` answers the domain checks; ``sends_test_mail`` says whether a test
+    message can be sent through it after a fix (the sandbox's mail flow).
     """
 
     name: str
@@ -188,6 +189,7 @@ class Target:
     confirm_before_apply: bool
     dns_resolver: Any
     can_fork: bool = False
+    sends_test_mail: bool = False
     description: str = ""
     _fork: Callable[[], Transport] | None = field(default=None, repr=False)
     _closers: tuple[Callable[[], None], ...] = field(default=(), repr=False)
@@ -464,6 +466,7 @@ def _sandbox_target(config: Any, spec: TargetSpec, err: TextIO, dry_run: bool) -
         confirm_before_apply=False,
         dns_resolver=ZoneResolver(zone_data(transport.state)),
         can_fork=True,
+        sends_test_mail=True,
         description=f"the sandbox tenant {transport.tenant} ({path})",
         _fork=transport.fork,
         _closers=(transport.close,),

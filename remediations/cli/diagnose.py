@@ -33,8 +33,10 @@ def diagnose_task(
     err: TextIO = sys.stderr,
     stdin: Any = None,
 ) -> int:
-    """``diagnose --ndr PATH|-``: the cause and the fix; ``--check`` reads the tenant first,
-    ``--fix`` runs every automatable fix through the usual preview and audit."""
+    """``diagnose --ndr PATH|-``: the cause and the fix; ``--check`` reads the tenant first and
+    finds the fix(es) that, planned on a copy of the tenant, deliver this sender's message;
+    ``--fix`` runs them through the usual preview and audit and, on the sandbox, ends by
+    sending the original message again and reporting delivered or the next bounce."""
     import io
 
     from remediations.diagnose import diagnose, parse_ndr, render_json, render_text
@@ -50,14 +52,20 @@ def diagnose_task(
         err.write(f"{exc}\n")
         return exc.exit_code
     checks: list[Any] = []
+    on_sandbox = False
     try:
         if check or fix:
             from remediations.diagnose.check import check_report
 
             run_target = open_run_target(config, target, dry_run=True, err=err)
             announce_target(run_target, out, as_json=as_json)
+            on_sandbox = run_target.sends_test_mail
             try:
-                pairs = check_report(report, run_target.exchange)
+                pairs = check_report(
+                    report,
+                    run_target.exchange,
+                    planning_copy=run_target.planning_copy if run_target.can_fork else None,
+                )
             finally:
                 run_target.close()
             diagnoses = [d for d, _ in pairs]
@@ -67,13 +75,9 @@ def diagnose_task(
     except RemediationError as exc:
         err.write(f"{exc}\n")
         return exc.exit_code
-    from remediations.playbooks.library import suggest_runs
-
     playbooks = [
-        suggest_runs(
-            d.cause, recipient=d.recipient, sender=d.sender, directory=playbooks_dir(config)
-        )
-        for d in diagnoses
+        _playbooks(config, d, checks[index] if checks else None)
+        for index, d in enumerate(diagnoses)
     ]
     runs: list[dict[str, Any]] = []
     code = 0
@@ -87,35 +91,60 @@ def diagnose_task(
                 extra.append(
                     f"  check:      {_check_word(check_item.confirmed)}: {check_item.evidence}"
                 )
+                if len(check_item.fixes) > 1:
+                    extra.append(
+                        "  fixes:      "
+                        + "\n              ".join(f.command for f in check_item.fixes)
+                    )
             extended.append("\n".join([block, *extra]))
         out.write("\n\n".join(extended) + "\n")
+    resends: list[dict[str, Any]] = []
     if fix:
+        from remediations.actions import ACTIONS
+
         done: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
         for index, item in enumerate(diagnoses):
-            key = (item.fix.action or "", item.fix.params)
-            if item.fix.action is None or not item.automatable or key in done:
+            check_item = checks[index] if checks else None
+            if check_item is not None and check_item.confirmed is False:
                 continue
-            if checks and checks[index].confirmed is False:
-                continue
-            done.add(key)
-            buffer = io.StringIO() if as_json else out
-            if not as_json:
-                out.write(f"\nRunning: {item.fix.command}{' --dry-run' if dry_run else ''}\n")
-            status = run_action_task(
-                config,
-                item.fix.action,
-                dict(item.fix.params),
-                dry_run=dry_run,
-                as_json=as_json,
-                ticket=ticket,
-                yes=yes,
-                target=target,
-                out=buffer,
-                err=err,
-            )
-            code = max(code, status)
-            if as_json and isinstance(buffer, io.StringIO):
-                runs.append(json.loads(buffer.getvalue()))
+            fixes = list(check_item.fixes) if check_item is not None else []
+            if not fixes and item.fix.action is not None and item.automatable:
+                fixes = [item.fix]
+            ran = False
+            for one in fixes:
+                key = (one.action or "", one.params)
+                if one.action is None or key in done:
+                    continue
+                if one.action not in ACTIONS:
+                    err.write(f"{one.command}: this toolkit has no such task yet.\n")
+                    code = max(code, 2)
+                    break
+                done.add(key)
+                buffer = io.StringIO() if as_json else out
+                if not as_json:
+                    out.write(f"\nRunning: {one.command}{' --dry-run' if dry_run else ''}\n")
+                status = run_action_task(
+                    config,
+                    one.action,
+                    dict(one.params),
+                    dry_run=dry_run,
+                    as_json=as_json,
+                    ticket=ticket,
+                    yes=yes,
+                    target=target,
+                    out=buffer,
+                    err=err,
+                )
+                code = max(code, status)
+                ran = True
+                if as_json and isinstance(buffer, io.StringIO):
+                    runs.append(json.loads(buffer.getvalue()))
+                if status != 0:
+                    break
+            if ran and on_sandbox and not dry_run and code == 0 and item.sender and item.recipient:
+                resends.append(
+                    _resend(config, item.sender, item.recipient, as_json=as_json, out=out, err=err)
+                )
     if as_json:
         doc: dict[str, Any] = dict(render_json(diagnoses))
         items: list[dict[str, Any]] = doc.get("diagnoses", [doc])
@@ -125,8 +154,66 @@ def diagnose_task(
             item_doc["check"] = c.to_json()
         if fix:
             doc["fix_runs"] = runs
+            doc["resent"] = resends
         out.write(json.dumps(doc, indent=2) + "\n")
     return code
+
+
+def _playbooks(config: Any, item: Any, check: Any) -> list[str]:
+    """The playbook runs that answer the cause (with --check: the causes of the fixes that
+    deliver), without those whose steps cannot act on this recipient (a group playbook for
+    a public folder)."""
+    from remediations.diagnose.check import fits_recipient
+    from remediations.diagnose.classify import AUTOMATED
+    from remediations.playbooks import PlaybookError
+    from remediations.playbooks.library import find_playbook, suggest_runs
+
+    directory = playbooks_dir(config)
+    details = check.details if check is not None else None
+    causes = [item.cause]
+    if check is not None and check.fixes:
+        by_action = {action: cause for cause, (action, _) in AUTOMATED.items()}
+        causes = list(dict.fromkeys(by_action.get(f.action, item.cause) for f in check.fixes))
+    runs = [
+        run
+        for cause in causes
+        for run in suggest_runs(
+            cause, recipient=item.recipient, sender=item.sender, directory=directory
+        )
+    ]
+    kept = []
+    for command in runs:
+        try:
+            found = find_playbook(command.split()[2], directory)
+        except PlaybookError:
+            continue
+        if fits_recipient([step.action for step in found.steps], details):
+            kept.append(command)
+    return kept
+
+
+def _resend(
+    config: Any, sender: str, recipient: str, *, as_json: bool, out: TextIO, err: TextIO
+) -> dict[str, Any]:
+    """Send the original message again through the sandbox; report delivered or the bounce."""
+    import io
+
+    from remediations.cli.sandbox import sandbox_send_task
+
+    buffer = io.StringIO()
+    if sandbox_send_task(
+        config, sender=sender, recipient=recipient, as_json=True, out=buffer, err=err
+    ):
+        return {"outcome": "not sent", "sender": sender, "recipient": recipient}
+    doc: dict[str, Any] = json.loads(buffer.getvalue())
+    if not as_json:
+        out.write(f"\nSent again from {sender} to {recipient}: {doc['outcome']}")
+        if doc.get("status"):
+            out.write(f", status {doc['status']}; the next bounce is {doc['ndr']}\n")
+            out.write(f"Diagnose it: invoke diagnose --ndr {doc['ndr']} --check\n")
+        else:
+            out.write(f" ({doc['reason']}).\n")
+    return doc
 
 
 def _check_word(confirmed: bool | None) -> str:

@@ -9,9 +9,10 @@
 Errors: :class:`NotAnNdr` (``ValueError``) when the input holds no NDR.
 """
 
-from remediations.diagnose.build import RejectedRecipient, build_ndr
 from remediations.diagnose.classify import Diagnosis, Fix, diagnose, render_json, render_text
-from remediations.diagnose.codes import (
+from remediations.diagnose.ndr import NdrFailure, NdrReport, NotAnNdr, parse_ndr
+from remediations.ndr.build import RejectedRecipient, build_ndr
+from remediations.ndr.codes import (
     CAUSES,
     RULES,
     SANDBOX_REJECTIONS,
@@ -22,7 +23,6 @@ from remediations.diagnose.codes import (
     lookup,
     transport_rule_rejection,
 )
-from remediations.diagnose.ndr import NdrFailure, NdrReport, NotAnNdr, parse_ndr
 
 __all__ = [
     "CAUSES",

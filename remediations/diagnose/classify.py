@@ -16,7 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from remediations.diagnose.codes import (
+from remediations.actions.block_delicensed_user import RULE_PREFIX
+from remediations.diagnose.ndr import NdrFailure, NdrReport
+from remediations.exchange.cmdlet import ps_quote
+from remediations.ndr.codes import (
     RECIPIENT_KINDS,
     Cause,
     CodeMatch,
@@ -24,13 +27,14 @@ from remediations.diagnose.codes import (
     RecipientKind,
     lookup,
 )
-from remediations.diagnose.ndr import NdrFailure, NdrReport
-from remediations.exchange.cmdlet import ps_quote
 
 __all__ = [
+    "AUTOMATED",
+    "LEAVER_RULE_PREFIX",
     "Diagnosis",
     "Fix",
     "JsonValue",
+    "command_line",
     "diagnose",
     "render_json",
     "render_text",
@@ -159,6 +163,7 @@ def _diagnose_one(failure: NdrFailure, sender: str | None, kind: RecipientKind |
 AUTOMATED: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
     "public-folder-auth": ("fix-public-folder", (("folder", "recipient"),)),
     "group-auth": ("open-group-to-external", (("group", "recipient"),)),
+    "recipient-auth": ("open-to-external", (("recipient", "recipient"),)),
     "restricted-recipient": (
         "add-allowed-sender",
         (("recipient", "recipient"), ("sender", "sender")),
@@ -166,6 +171,15 @@ AUTOMATED: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
     "large-group-moderation": ("bypass-moderation", (("group", "recipient"), ("sender", "sender"))),
     "disabled-account": ("block-delicensed-user", (("user", "recipient"),)),
 }
+
+
+# The name block-delicensed-user gives its rule: "Block mail to leaver <address>".
+LEAVER_RULE_PREFIX = RULE_PREFIX
+
+
+def command_line(action: str, params: Sequence[tuple[str, str]]) -> str:
+    """The exact ``invoke`` command line for an action and its flags, quoted for a shell."""
+    return "invoke " + action + "".join(f" --{flag} {shlex.quote(v)}" for flag, v in params)
 
 
 def _command(cause: str, recipient: str | None, sender: str | None) -> str:
@@ -231,6 +245,12 @@ def _fix(
             f"Recipient's Exchange admin: {_preview(command)} It lets the group accept mail"
             " from outside senders (RequireSenderAuthenticationEnabled $false).",
         ]
+        if status == "5.7.193":
+            steps.append(
+                "This is a Microsoft 365 group: the command sets Set-UnifiedGroup"
+                " -RequireSenderAuthenticationEnabled $false; or add the sender to the group"
+                " as a guest member."
+            )
         if status == "5.7.133":
             steps.append(
                 "If the sender is inside the organization (hybrid), the message arrived"
@@ -239,7 +259,8 @@ def _fix(
             )
         return command, tuple(steps)
     if cause == "recipient-auth":
-        return None, _recipient_auth_steps(failure)
+        command = _command(cause, recipient, sender)
+        return command, _recipient_auth_steps(failure, command)
     if cause == "restricted-recipient":
         command = _command(cause, recipient, sender)
         return command, (
@@ -247,6 +268,14 @@ def _fix(
             f"Recipient's Exchange admin: {_preview(command)} An outside sender must first"
             " exist as a mail contact or mail user, and a requirement that senders be"
             " authenticated must go too; the preview shows both.",
+            *(
+                (
+                    "Or, for a group that accepts only its members (every group over 5,000"
+                    " members does), make the sender a member.",
+                )
+                if status == "5.7.124"
+                else ()
+            ),
             "Or, if a mail flow rule restricts the sender, change that rule instead.",
         )
     if cause == "large-group-moderation":
@@ -267,14 +296,14 @@ def _fix(
     return None, _manual_steps(match, failure, sender)
 
 
-def _recipient_auth_steps(failure: NdrFailure) -> tuple[str, ...]:
+def _recipient_auth_steps(failure: NdrFailure, command: str) -> tuple[str, ...]:
     recipient = failure.recipient or "RECIPIENT"
     cmdlet = "Set-MailUser" if failure.status == "5.7.136" else "Set-Mailbox"
     what = "mail user" if cmdlet == "Set-MailUser" else "mailbox"
     return (
         *_missing(failure, None, needs_sender=False),
-        f"Recipient's Exchange admin (not automated yet): let the {what} accept mail from"
-        " outside senders, in Exchange Online PowerShell:",
+        f"Recipient's Exchange admin: {_preview(command)} It lets the {what} accept mail from"
+        " outside senders; in Exchange Online PowerShell that is:",
         f"{cmdlet} -Identity {ps_quote(recipient)} -RequireSenderAuthenticationEnabled $false",
         f"Or keep the restriction and add the sender to the {what}'s allowed senders"
         " (AcceptMessagesOnlyFrom); an outside sender needs a mail contact first.",
@@ -305,17 +334,7 @@ def _manual_steps(match: CodeMatch, failure: NdrFailure, sender: str | None) -> 
     recipient_domain = _domain(failure.recipient)
     sender_domain = _domain(sender)
     if cause == "transport-rule":
-        rule_text = text or "(no text in the NDR)"
-        return (
-            f"Recipient's Exchange admin: a mail flow rule rejected the message with"
-            f" {failure.status or 'a reject status'} and the text {rule_text!r}.",
-            "Find the rule whose RejectMessageReasonText is that text, in Exchange Online"
-            " PowerShell: Get-TransportRule | Where-Object { $_.RejectMessageReasonText -eq "
-            f"{ps_quote(text)} }} | Format-List Name,Priority,State,"
-            "RejectMessageEnhancedStatusCode",
-            "Change or disable that rule if the rejection is unwanted; the toolkit does not"
-            " guess which rule it was.",
-        )
+        return _rule_steps(match, failure)
     if cause == "ip-blocklist":
         ip = re.search(r"\[(\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f:]+)\]", text)
         address = f" {ip.group(1)}" if ip else ""
@@ -375,6 +394,18 @@ def _manual_steps(match: CodeMatch, failure: NdrFailure, sender: str | None) -> 
             "If a connector is wrong, rerun the Hybrid Configuration Wizard on premises.",
         )
     status = failure.status
+    if status in ("5.4.1", "5.1.10"):
+        where = failure.recipient or "the recipient's address"
+        return (
+            f"This is a {status} NDR, not a 5.7.x one: the address does not exist.",
+            f"Sender: {where} does not exist in the receiving organization (5.4.1 with"
+            " AS(201806281) is Exchange Online's directory-based edge blocking, which refuses"
+            " an outside sender at SMTP time; an internal sender gets 5.1.10). Check the"
+            " address for typing errors and send again.",
+            "Recipient's Exchange admin, if the address should exist: create the recipient or"
+            " add the address to the right one (a recipient synced from on premises may not"
+            " have reached Exchange Online yet).",
+        )
     if status is not None and not status.startswith("5.7."):
         first = f"This is a {status} NDR, not a 5.7.x one: outside what this toolkit fixes."
     else:
@@ -384,6 +415,35 @@ def _manual_steps(match: CodeMatch, failure: NdrFailure, sender: str | None) -> 
         f"Evidence: {failure.reply!r} in the {failure.evidence}.",
         f"Look the code up in Microsoft's NDR table ({NDR_TABLE_URL}); if the recipient is in"
         " your tenant, diagnose --check reads its settings.",
+    )
+
+
+def _rule_steps(match: CodeMatch, failure: NdrFailure) -> tuple[str, ...]:
+    recipient = failure.recipient or "RECIPIENT"
+    if match.rule is not None and match.rule.name == "leaver-rule":
+        name = LEAVER_RULE_PREFIX + recipient
+        return (
+            f"Nobody needs to act: this is the toolkit's own leaver rule ('{name}', made by"
+            " block-delicensed-user); the person has left and the rejection is intended.",
+            "If the person has come back: remove the rule in Exchange Online PowerShell:"
+            f" Remove-TransportRule -Identity {ps_quote(name)}",
+        )
+    status = failure.status or "a reject status"
+    return (
+        f"Recipient's Exchange admin: a mail flow rule rejected the message with {status}"
+        f" and the text {failure.diagnostic or '(no text in the NDR)'!r}; the text does not"
+        " name the rule (a rule without its own code answers with Exchange's generic"
+        " TRANSPORT.RULES.RejectMessage text).",
+        f"Find the rule by the recipient, not by the text:"
+        f" `invoke diagnose --ndr FILE --check` names the rules that reject mail to {recipient}"
+        " (by SentTo, the sender's scope, state and priority).",
+        "Or list them in Exchange Online PowerShell: Get-TransportRule | Where-Object {"
+        f" $_.SentTo -contains {ps_quote(recipient)} -and $_.State -eq 'Enabled' }} |"
+        " Format-List Name,Priority,FromScope,RejectMessageEnhancedStatusCode,"
+        "RejectMessageReasonText,DeleteMessage; message trace detail"
+        " (Get-MessageTraceDetailV2) names the rule too.",
+        "Change or disable that rule if the rejection is unwanted; the toolkit does not"
+        " guess which rule it was, nor change mail flow rules it did not make.",
     )
 
 

@@ -57,9 +57,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from remediations.diagnose._dns import DnsLookupFailed, Resolver, normalize_name
-from remediations.diagnose.codes import Cause
 from remediations.errors import CmdletError, InputError
 from remediations.exchange.cmdlet import Cmdlet, Transport
+from remediations.ndr.codes import Cause
 
 __all__ = [
     "EXIT_OK",
@@ -331,9 +331,12 @@ def check_domain(
             f"neither an accepted domain nor added to Microsoft 365 (accepted: {known})."
         )
     expected = _read_expected(transport, name) if graph is not None else ()
+    if is_microsoft_hosted(name, graph):
+        dns_checks = [_hosted(name, "mx"), _hosted(name, "spf")]
+    else:
+        dns_checks = [_check_mx(name, expected, resolver), _check_spf(name, expected, resolver)]
     checks = [
-        _check_mx(name, expected, resolver),
-        _check_spf(name, expected, resolver),
+        *dns_checks,
         _check_verified(name, graph),
         _check_accepted(name, view),
     ]
@@ -341,6 +344,32 @@ def check_domain(
         checks.extend(connector_checks(view, resolver, domain=name))
     return DomainReport(
         domain=name, tenant=view.tenant, transport=view.transport, checks=tuple(checks)
+    )
+
+
+# The tenant's initial domain: Microsoft registers it and serves its DNS (MX and SPF).
+_INITIAL_SUFFIX = ".onmicrosoft.com"
+
+
+def is_microsoft_hosted(domain: str, graph: Mapping[str, Any] | None = None) -> bool:
+    """Whether Microsoft hosts the domain's DNS: the tenant's initial ``*.onmicrosoft.com``
+    domain (Graph ``isInitial``), which no registrar holds."""
+    initial = bool(graph is not None and prop(graph, "IsInitial", False))
+    return initial or domain.endswith(_INITIAL_SUFFIX)
+
+
+def _hosted(domain: str, check: str) -> Check:
+    return Check(
+        check=check,
+        subject=domain,
+        status="ok",
+        cause="domain-dns",
+        summary=(
+            f"{domain} is the tenant's initial domain: Microsoft hosts its DNS ({check.upper()} "
+            "included); there is nothing to set at a registrar."
+        ),
+        seen=("the initial *.onmicrosoft.com domain",),
+        expected=("hosted by Microsoft",),
     )
 
 

@@ -30,7 +30,7 @@ from email.message import EmailMessage, Message
 from email.utils import parseaddr
 from html.parser import HTMLParser
 
-from remediations.diagnose.codes import enhanced_status
+from remediations.ndr.codes import enhanced_status
 
 __all__ = ["NdrFailure", "NdrReport", "NotAnNdr", "parse_ndr", "split_reply"]
 

@@ -9,8 +9,8 @@ of ``shared/DESIGN.md``, each with the exact fix:
   authenticated senders; ``invoke fix-public-folder --folder PATH``.
 * ``group-auth``: distribution and Microsoft 365 groups that do;
   ``invoke open-group-to-external --group G``.
-* ``recipient-auth``: mailboxes and mail users that do; the PowerShell (not
-  automated).
+* ``recipient-auth``: mailboxes and mail users that do;
+  ``invoke open-to-external --recipient R`` (and the PowerShell it equals).
 * ``restricted-recipient``: recipients with a non-empty accept list;
   ``invoke add-allowed-sender --recipient R --sender SENDER``.
 * ``large-group-moderation``: moderated groups, and groups over 5,000 members
@@ -25,6 +25,11 @@ of ``shared/DESIGN.md``, each with the exact fix:
   checks of every accepted domain and every domain Microsoft 365 knows, and of
   the hybrid connectors (:mod:`remediations.diagnose.domain`), with the steps
   ``check-domain`` gives.
+
+The status code each finding names is the one the mail-flow model
+(:func:`remediations.ndr.mailflow.decide`, which ``sandbox.send`` and
+``diagnose --check`` use too) gives for an outside sender, and for an internal
+sender not on the list, so that the scan and a test message agree.
 
 A recipient that requires authenticated senders *and* has an accept list is
 listed once, as ``restricted-recipient``: ``add-allowed-sender`` also lifts
@@ -50,7 +55,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from remediations.diagnose._dns import Resolver, normalize_name
-from remediations.diagnose.codes import CAUSES, Cause
 from remediations.diagnose.domain import (
     EXIT_OK,
     EXIT_PROBLEMS,
@@ -65,6 +69,8 @@ from remediations.diagnose.domain import (
 from remediations.errors import CmdletError
 from remediations.exchange.cmdlet import Cmdlet, Transport
 from remediations.exchange.facts import LARGE_GROUP_MEMBERS
+from remediations.ndr.codes import CAUSES, Cause
+from remediations.ndr.mailflow import SenderView, TenantView, decide, recipient_view
 
 __all__ = ["Finding", "ScanReport", "render_scan_text", "scan_tenant"]
 
@@ -74,11 +80,11 @@ BYPASS = "BypassModerationFromSendersOrMembers"
 
 _HEADINGS: dict[str, str] = {
     "public-folder-auth": "public folders outside senders cannot mail (5.7.1 AuthRequired)",
-    "group-auth": "groups outside senders cannot mail (5.7.133)",
+    "group-auth": "groups outside senders cannot mail (5.7.133; Microsoft 365 groups 5.7.193)",
     "recipient-auth": "mailboxes and mail users outside senders cannot mail (5.7.134, 5.7.136)",
     "restricted-recipient": "recipients that accept mail only from listed senders (5.7.1 "
     "NotAuthorized, 5.7.124)",
-    "large-group-moderation": "moderated or large groups that hold partners' mail (5.7.124)",
+    "large-group-moderation": "moderated or large groups that hold partners' mail (held: no NDR)",
     "disabled-account": "users who left whose mail is not stopped (5.7.129)",
     "transport-rule": "mail-flow rules that reject or delete mail",
     "unregistered-domain": "domains not verified or not accepted (5.7.750)",
@@ -102,6 +108,9 @@ class Finding:
         steps: further steps, each naming who takes it.
         seen: the evidence as read.
         expected: what it should be (domain and connector checks).
+        status: the status code a sender gets (outside senders; for an accept list
+            without an authentication requirement, internal senders not on it), as the
+            mail-flow model gives it.
     """
 
     cause: Cause
@@ -113,6 +122,7 @@ class Finding:
     steps: tuple[str, ...] = ()
     seen: tuple[str, ...] = ()
     expected: tuple[str, ...] = ()
+    status: str | None = None
 
     @property
     def automatable(self) -> bool:
@@ -134,6 +144,7 @@ class Finding:
             "steps": list(self.steps),
             "seen": list(self.seen),
             "expected": list(self.expected),
+            "status": self.status,
         }
 
 
@@ -332,15 +343,38 @@ def scan_tenant(
 # --- recipients ---------------------------------------------------------------------------
 
 
+def _bounce(rec: Mapping[str, Any], *, internal: bool) -> str | None:
+    """The reply a sender gets from this recipient's own settings (the mail-flow model),
+    short: the status and the diagnostic up to its first ``;``."""
+    address = str(rec.get("PrimarySmtpAddress") or "")
+    domain = address.rpartition("@")[2].lower()
+    sender = f"someone@{domain}" if internal else "someone@outside.example"
+    decision = decide(
+        TenantView(accepted_domains=frozenset({domain})),
+        recipient_view(rec),
+        SenderView.unknown(sender, internal=internal),
+        recipient_address=address,
+    )
+    if decision.rejection is None:
+        return None
+    return f"{decision.rejection.status} {decision.rejection.diagnostic.split(';')[0]}"
+
+
+def _code(line: str | None) -> str | None:
+    return line.split()[0] if line else None
+
+
 def _access_findings(rec: Mapping[str, Any], kind: str, directory: _Directory) -> Iterable[Finding]:
     identity = _identity(rec)
     quoted = shlex.quote(identity)
     listed = tuple(sorted({directory.address(e) for e in _entries(rec, ACCEPT)}, key=str.lower))
     requires_auth = bool(rec.get(AUTH))
+    outside = _bounce(rec, internal=False)
     if listed:
+        inside = _bounce(rec, internal=True)
         auth_note = (
-            "; it also requires authenticated senders, which add-allowed-sender lifts for an "
-            "outside sender"
+            f"; it also requires authenticated senders (outside senders get {_code(outside)}),"
+            " which add-allowed-sender lifts for an outside sender"
             if requires_auth
             else ""
         )
@@ -349,9 +383,10 @@ def _access_findings(rec: Mapping[str, Any], kind: str, directory: _Directory) -
             target=identity,
             kind=kind,
             problem=(
-                f"accepts mail only from {', '.join(listed)}: every other sender gets 5.7.1 "
-                f"NotAuthorized{auth_note}."
+                f"accepts mail only from {', '.join(listed)}: every other sender gets "
+                f"{inside}{auth_note}."
             ),
+            status=_code(outside) if requires_auth else _code(inside),
             commands=(f"invoke add-allowed-sender --recipient {quoted} --sender {_PLACEHOLDER}",),
             steps=(
                 f"Recipient's Exchange admin: if a sender must reach {identity}, replace "
@@ -369,36 +404,36 @@ def _access_findings(rec: Mapping[str, Any], kind: str, directory: _Directory) -
             cause="public-folder-auth",
             target=identity,
             kind=kind,
-            problem="requires authenticated senders: outside senders get 5.7.1 AuthRequired.",
+            problem=f"requires authenticated senders: outside senders get {outside}.",
             commands=(f"invoke fix-public-folder --folder {quoted}",),
             seen=seen,
+            status=_code(outside),
         )
     elif kind in ("distribution group", "Microsoft 365 group"):
         yield Finding(
             cause="group-auth",
             target=identity,
             kind=kind,
-            problem=(
-                "requires authenticated senders: outside senders get 5.7.133 "
-                "SenderNotAuthenticatedForGroup."
-            ),
+            problem=f"requires authenticated senders: outside senders get {outside}.",
             commands=(f"invoke open-group-to-external --group {quoted}",),
             seen=seen,
+            status=_code(outside),
         )
     else:
         cmdlet = "Set-MailUser" if kind == "mail user" else "Set-Mailbox"
-        code = "5.7.136" if kind == "mail user" else "5.7.134"
         yield Finding(
             cause="recipient-auth",
             target=identity,
             kind=kind,
-            problem=f"requires authenticated senders: outside senders get {code}.",
+            problem=f"requires authenticated senders: outside senders get {outside}.",
+            commands=(f"invoke open-to-external --recipient {quoted}",),
             powershell=(Cmdlet.of(cmdlet, Identity=identity, **{AUTH: False}).to_powershell(),),
             steps=(
-                f"Recipient's Exchange admin (not automated yet): if outside senders must reach "
-                f"this {kind}, run the PowerShell above in Exchange Online PowerShell.",
+                f"Recipient's Exchange admin: if outside senders must reach this {kind}, preview "
+                "the command with --dry-run, then run it; the PowerShell above is what it sends.",
             ),
             seen=seen,
+            status=_code(outside),
         )
 
 

@@ -7,7 +7,7 @@ shell's own binder.
 Entries marked ``UNCONFIRMED`` are assumptions that no source states; they are
 kept here so that a check against a real tenant changes one line.  The texts
 of NDRs (status codes, diagnostic and user texts) are the other table of facts,
-in :mod:`remediations.diagnose.codes`, with its assumptions marked
+in :mod:`remediations.ndr.codes`, with its assumptions marked
 ``# unconfirmed:``; nothing else in the code states an Exchange text.
 """
 

@@ -41,8 +41,8 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 from remediations.actions import ACTIONS
-from remediations.diagnose.codes import CAUSES as _DIAGNOSE_CAUSES
 from remediations.errors import InputError
+from remediations.ndr.codes import CAUSES as _DIAGNOSE_CAUSES
 
 __all__ = [
     "CAUSES",

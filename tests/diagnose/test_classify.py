@@ -54,9 +54,11 @@ class TestFixCommands:
                 " --sender alice@fabrikam.com",
             ),
             (
+                # 5.7.124 is a delivery restriction: the allowed list, never moderation.
                 "550 5.7.124 Senders to this group must be members of the group",
                 None,
-                "invoke bypass-moderation --group rcpt@contoso.com --sender alice@fabrikam.com",
+                "invoke add-allowed-sender --recipient rcpt@contoso.com"
+                " --sender alice@fabrikam.com",
             ),
             (
                 "550 5.7.129 RESOLVER.RST.RestrictedToRecipientsPermission",
@@ -123,16 +125,20 @@ class TestFixCommands:
 
 
 class TestRecipientAuth:
-    """5.7.134/5.7.136: shown as PowerShell, not automated."""
+    """5.7.134/5.7.136: open-to-external, with the PowerShell it equals."""
 
     def test_mailbox_powershell(self) -> None:
-        """The exact Set-Mailbox line, the identity single-quoted."""
+        """The command that opens the mailbox, and the exact Set-Mailbox line, single-quoted."""
         diagnosis = _one(
             "550 5.7.134 RESOLVER.RST.SenderNotAuthenticatedForMailbox",
             recipient="o'neil@contoso.com",
         )
         assert diagnosis.cause == "recipient-auth"
-        assert (diagnosis.fix.command, diagnosis.automatable) == (None, False)
+        # Every in-tenant cause has a command (issue 7): no longer PowerShell only.
+        assert (diagnosis.fix.command, diagnosis.automatable) == (
+            "invoke open-to-external --recipient 'o'\"'\"'neil@contoso.com'",
+            True,
+        )
         assert (
             "Set-Mailbox -Identity 'o''neil@contoso.com' -RequireSenderAuthenticationEnabled $false"
             in diagnosis.fix.steps
@@ -197,13 +203,28 @@ class TestManualSteps:
         assert "registrar" in steps
 
     def test_transport_rule_reports_the_rule_text(self) -> None:
-        """The rule's text is reported, the rule found by it, and no guess is made."""
+        """The rule's text is reported; the rule is found by the recipient (SentTo), never by
+        matching RejectMessageReasonText, which the usual TRANSPORT.RULES.RejectMessage
+        diagnostic can never equal (exchange.md §9)."""
         diagnosis = _one("550 5.7.950 Payroll does not accept mail from outside")
         steps = " ".join(diagnosis.fix.steps)
         assert diagnosis.cause == "transport-rule"
         assert "'Payroll does not accept mail from outside'" in steps
-        assert "RejectMessageReasonText -eq 'Payroll does not accept mail from outside'" in steps
+        assert "RejectMessageReasonText -eq" not in steps
+        assert "$_.SentTo -contains 'rcpt@contoso.com'" in steps
+        assert "--check" in steps
         assert "does not guess" in steps
+
+    def test_leaver_rule_is_recognised(self) -> None:
+        """The toolkit's own leaver rule is named as such, with the way back."""
+        diagnosis = _one(
+            "550 5.7.1 The mailbox rcpt@contoso.com is no longer in use: this person has left"
+            " the organisation. Please contact the organisation by other means."
+        )
+        steps = " ".join(diagnosis.fix.steps)
+        assert (diagnosis.cause, diagnosis.confidence) == ("transport-rule", "high")
+        assert "leaver rule ('Block mail to leaver rcpt@contoso.com'" in steps
+        assert "Remove-TransportRule -Identity 'Block mail to leaver rcpt@contoso.com'" in steps
 
     @pytest.mark.parametrize(
         "line",

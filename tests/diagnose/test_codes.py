@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from remediations.diagnose import codes
-from remediations.diagnose.codes import (
+from remediations.diagnose.ndr import split_reply
+from remediations.ndr import codes
+from remediations.ndr.codes import (
     CAUSES,
     RECIPIENT_KINDS,
     RULES,
@@ -18,7 +19,6 @@ from remediations.diagnose.codes import (
     lookup,
     transport_rule_rejection,
 )
-from remediations.diagnose.ndr import split_reply
 
 
 def _status_of(rule: CodeRule) -> str | None:
@@ -154,17 +154,21 @@ class TestStatusRange:
 SANDBOX_CAUSES: dict[str, tuple[codes.RecipientKind | None, str]] = {
     "public-folder-auth": ("public-folder", "public-folder-auth"),
     "group-auth": (None, "group-auth"),
+    "unified-group-auth": (None, "group-auth"),
     "mailbox-auth": (None, "recipient-auth"),
+    "mail-user-auth": (None, "recipient-auth"),
     "not-authorized": (None, "restricted-recipient"),
     "group-not-authorized": (None, "restricted-recipient"),
     "allowed-senders": (None, "restricted-recipient"),
-    "large-group-members": (None, "large-group-moderation"),
+    # 5.7.124 is a delivery restriction, never moderation (exchange.md §9).
+    "large-group-members": (None, "restricted-recipient"),
     "large-group-size": (None, "large-group-moderation"),
     "disabled-account": (None, "disabled-account"),
     "transport-rule": (None, "transport-rule"),
     "ip-blocklist": (None, "ip-blocklist"),
     "relay-denied": (None, "relay-denied"),
     "recipient-not-found": (None, "unknown"),  # 5.1.10 is not a 5.7.x cause
+    "recipient-not-found-edge": (None, "unknown"),  # nor is 5.4.1
 }
 
 
@@ -212,9 +216,38 @@ class TestSandboxRejections:
             SANDBOX_REJECTIONS["ip-blocklist"].fill(host="x")
 
     def test_transport_rule_defaults(self) -> None:
-        """A rule with no reject settings rejects with 5.7.1 and the documented default text."""
-        rejection = transport_rule_rejection()
-        assert rejection.line == "550 5.7.1 Delivery not authorized, message refused"
+        """A rule that sets no code rejects with 5.7.1 TRANSPORT.RULES.RejectMessage
+        (exchange.md §9), its own text, if any, in the human-readable part."""
+        rejection = transport_rule_rejection(text="No mail to Payroll")
+        assert rejection.line == (
+            "550 5.7.1 TRANSPORT.RULES.RejectMessage; the message was rejected by"
+            " organization policy"
+        )
+        assert "No mail to Payroll" in rejection.human_text
+
+    def test_transport_rule_code_without_text_gets_the_default_text(self) -> None:
+        """A rule that sets only a code answers with New-TransportRule's default text."""
+        rejection = transport_rule_rejection(status="5.7.900")
+        assert rejection.line == "550 5.7.900 Delivery not authorized, message refused"
+
+    @pytest.mark.parametrize(
+        ("key", "line"),
+        [
+            (
+                "unified-group-auth",
+                "550 5.7.193 UnifiedGroupAgent; Delivery failed because the sender isn't a group"
+                " member or external senders aren't permitted to send to this group.",
+            ),
+            ("relay-denied", "550 5.7.54 SMTP; Unable to relay recipient in non-accepted domain"),
+            (
+                "recipient-not-found-edge",
+                "550 5.4.1 Recipient address rejected: Access denied. AS(201806281)",
+            ),
+        ],
+    )
+    def test_rejections_are_exchange_onlines_own(self, key: str, line: str) -> None:
+        """The lines exchange.md §9 checked against Microsoft's NDR articles."""
+        assert SANDBOX_REJECTIONS[key].line == line
 
     def test_transport_rule_takes_the_rules_settings(self) -> None:
         """A rule's own status and text are used as they are."""

@@ -848,3 +848,62 @@ class TestCommand:
         assert "remediations" in loaded
         assert "dns" not in loaded
         assert "dns" not in imported_modules(["--list"], env)
+
+
+class TestInitialDomain:
+    """The tenant's initial *.onmicrosoft.com domain: Microsoft hosts its DNS."""
+
+    def test_never_flagged_for_mx_or_spf(self, tmp_path: Path) -> None:
+        """No zone data at all for it, yet MX and SPF are ok: there is no registrar to visit."""
+        data = tenant(accepted=("fabrikam.com", "fabrikam.onmicrosoft.com"))
+        report = run_check(data, tmp_path, "fabrikam.onmicrosoft.com")
+        for name in ("mx", "spf"):
+            check = the(report, name)
+            assert check.status == "ok", check
+            assert "registrar" in check.summary
+            assert not check.steps
+        assert report.exit_code == 0
+
+    def test_scan_lists_nothing_for_it(self, tmp_path: Path) -> None:
+        """A scan of a tenant whose initial domain is accepted finds nothing to fix there."""
+        from remediations.diagnose.scan import scan_tenant
+
+        data = tenant(accepted=("fabrikam.com", "fabrikam.onmicrosoft.com"))
+        transport = open_tenant(data, tmp_path / "tenant.json")
+        report = scan_tenant(transport, ZoneResolver(zone_data(transport.state)))
+        assert [f for f in report.findings if "onmicrosoft" in f.target] == []
+
+    def test_mail_to_it_is_accepted(self, tmp_path: Path) -> None:
+        """An outside sender's message to the initial domain is not refused as relay (5.7.54):
+        an unknown address there meets edge blocking (5.4.1), a known one is delivered."""
+        from datetime import UTC, datetime
+
+        from remediations.sandbox.mailflow import send
+
+        data = tenant(
+            accepted=("fabrikam.com", "fabrikam.onmicrosoft.com"),
+            recipients=[
+                {
+                    "kind": "mailbox",
+                    "name": "Ann",
+                    "address": "ann@fabrikam.onmicrosoft.com",
+                    "user": {"licenses": ["ENTERPRISEPACK"]},
+                }
+            ],
+        )
+        state = open_tenant(data, tmp_path / "tenant.json").state
+        when = datetime(2026, 11, 30, tzinfo=UTC)
+        known = send(
+            state,
+            sender="x@tailspintoys.com",
+            recipient="ann@fabrikam.onmicrosoft.com",
+            arrival=when,
+        )
+        unknown = send(
+            state,
+            sender="x@tailspintoys.com",
+            recipient="bob@fabrikam.onmicrosoft.com",
+            arrival=when,
+        )
+        assert known.outcome == "delivered"
+        assert (unknown.outcome, unknown.status) == ("rejected", "5.4.1")

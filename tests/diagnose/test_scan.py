@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -64,10 +65,18 @@ DEMO_CASES = [
         "falcon@contoso.com",
         "invoke open-group-to-external --group falcon@contoso.com",
     ),
-    ("recipient-auth", "legal@contoso.com", None),
+    (
+        "recipient-auth",
+        "legal@contoso.com",
+        "invoke open-to-external --recipient legal@contoso.com",
+    ),
     # demo cases added for issue 7: a mail user requiring authentication, a Microsoft 365
     # group found by its display name, a leaver whose license comes through a group
-    ("recipient-auth", "taylor.reed@contoso.com", None),
+    (
+        "recipient-auth",
+        "taylor.reed@contoso.com",
+        "invoke open-to-external --recipient taylor.reed@contoso.com",
+    ),
     (
         "group-auth",
         "productlaunch@contoso.com",
@@ -154,7 +163,8 @@ class TestDemoTenant:
         ]
 
     def test_recipient_auth_shows_the_powershell(self, sandbox: SandboxTransport) -> None:
-        """A mailbox requiring authentication is not automated: the PowerShell is given."""
+        """A mailbox requiring authentication gets open-to-external (every in-tenant cause
+        has a command, issue 7), with the PowerShell it equals."""
         legal = next(
             f
             for f in run_scan(sandbox).by_cause["recipient-auth"]
@@ -163,7 +173,58 @@ class TestDemoTenant:
         assert legal.powershell == (
             "Set-Mailbox -Identity 'legal@contoso.com' -RequireSenderAuthenticationEnabled:$false",
         )
-        assert not legal.automatable
+        assert legal.automatable
+
+    @pytest.mark.parametrize(
+        ("target", "sender"),
+        [
+            ("\\Support\\Escalations", "partner@fabrikam.com"),
+            ("partners@contoso.com", "partner@fabrikam.com"),
+            ("falcon@contoso.com", "partner@fabrikam.com"),
+            ("legal@contoso.com", "partner@fabrikam.com"),
+            ("finance-approvers@contoso.com", "partner@fabrikam.com"),
+        ],
+    )
+    def test_scan_and_sandbox_send_agree_on_the_code(
+        self, sandbox: SandboxTransport, target: str, sender: str
+    ) -> None:
+        """The code a finding names is the one a test message to that recipient gets
+        (finance-approvers: 5.7.133 for an outside sender, not 5.7.1 NotAuthorized)."""
+        from remediations.sandbox.mailflow import send
+
+        (finding,) = [f for f in run_scan(sandbox).findings if f.target == target]
+        rec = next(
+            r
+            for r in sandbox.state.recipients
+            if target in (r.get("FolderPath"), r.get("PrimarySmtpAddress"))
+        )
+        delivery = send(
+            sandbox.state,
+            sender=sender,
+            recipient=rec["PrimarySmtpAddress"],
+            arrival=datetime(2026, 11, 30, tzinfo=UTC),
+        )
+        assert delivery.status is not None
+        assert finding.status == delivery.status
+        assert delivery.status in finding.problem
+
+    def test_restricted_group_names_the_code_an_internal_sender_gets(
+        self, sandbox: SandboxTransport
+    ) -> None:
+        """An internal sender not on Finance Approvers' list gets 5.7.124, as sandbox.send says."""
+        from remediations.sandbox.mailflow import send
+
+        (finance,) = run_scan(sandbox).by_cause["restricted-recipient"]
+        delivery = send(
+            sandbox.state,
+            sender="sam.rivera@contoso.com",
+            recipient="finance-approvers@contoso.com",
+            arrival=datetime(2026, 11, 30, tzinfo=UTC),
+        )
+        assert delivery.status == "5.7.124"
+        assert "every other sender gets 5.7.124 Sender not in allowed-senders list" in (
+            finance.problem
+        )
 
     def test_a_restricted_group_is_listed_once(self, sandbox: SandboxTransport) -> None:
         """Finance Approvers also requires authentication, but add-allowed-sender fixes both."""
@@ -450,7 +511,7 @@ class TestCommand:
         assert (
             "public-folder-auth (1): public folders outside senders cannot mail (5.7.1 "
             "AuthRequired)\n  \\Support\\Escalations (public folder): requires authenticated "
-            "senders: outside senders get 5.7.1 AuthRequired.\n      fix: invoke "
+            "senders: outside senders get 5.7.1 RESOLVER.RST.AuthRequired.\n      fix: invoke "
             "fix-public-folder --folder '\\Support\\Escalations'\n" in result.out
         )
         assert (

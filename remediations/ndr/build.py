@@ -18,7 +18,7 @@ from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 
-from remediations.diagnose.codes import Rejection
+from remediations.ndr.codes import Rejection
 
 __all__ = ["RejectedRecipient", "build_ndr"]
 

@@ -1,7 +1,8 @@
 """The documented 5.7.x NDR codes and texts, and the cause each one points to.
 
-Two tables live here, both from ``shared/reference/exchange.md`` §5.1 and the
-"causes and their fixes" table of ``shared/DESIGN.md``:
+Two tables live here, both from ``shared/reference/exchange.md`` §5.1 and §9
+(§9, checked against Microsoft's NDR articles, overrides §5.1) and the "causes
+and their fixes" table of ``shared/DESIGN.md``:
 
 * :data:`RULES`: what a bounce says (enhanced status code and diagnostic text)
   -> which cause id it points to. :func:`lookup` applies it.
@@ -10,7 +11,8 @@ Two tables live here, both from ``shared/reference/exchange.md`` §5.1 and the
   write real-format NDRs with.
 
 Every text that the reference does not confirm carries a ``# unconfirmed:``
-comment, so that ``grep -n "# unconfirmed:"`` lists them in one place.
+comment, so that ``grep -n "# unconfirmed:"`` lists them in one place; every
+row names its source.
 """
 
 from __future__ import annotations
@@ -21,11 +23,14 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Literal, get_args
 
+from remediations.exchange import facts
+
 __all__ = [
     "CAUSES",
     "RECIPIENT_KINDS",
     "RULES",
     "SANDBOX_REJECTIONS",
+    "TRANSPORT_RULE_DIAGNOSTIC",
     "Cause",
     "CodeMatch",
     "CodeRule",
@@ -178,6 +183,7 @@ def _rule(
 
 
 _S51 = "exchange.md §5.1"
+_S9 = "exchange.md §9"
 _KIND_CHECK = (
     "the NDR does not say whether the recipient is a public folder, a group or a mailbox; "
     "diagnose --check reads the tenant to confirm"
@@ -241,11 +247,28 @@ RULES: tuple[CodeRule, ...] = (
     _rule(
         "transport-rule-5.7.1",
         "5.7.1",
-        r"TRANSPORT\.RULES\.RejectMessage|Delivery not authorized",
+        r"TRANSPORT\.RULES\.RejectMessage|Delivery not authorized|rejected by organization policy",
         "transport-rule",
         code_alone=False,
-        example="550 5.7.1 Delivery not authorized, message refused",
-        source=f"{_S51}; New-TransportRule RejectMessageReasonText default",
+        example=(
+            "550 5.7.1 TRANSPORT.RULES.RejectMessage; the message was rejected by organization"
+            " policy"
+        ),
+        source=f"{_S9} (transport-rule rejections); New-TransportRule RejectMessageReasonText",
+    ),
+    _rule(
+        # The toolkit's own leaver rule (block-delicensed-user): its name is "Block mail to
+        # leaver <address>" and it rejects with 5.7.1 and this text of its own.
+        "leaver-rule",
+        "5.7.1",
+        r"is no longer in use: this person has left the organi[sz]ation",
+        "transport-rule",
+        code_alone=False,
+        example=(
+            "550 5.7.1 The mailbox jordan.lee@contoso.com is no longer in use: this person has"
+            " left the organisation. Please contact the organisation by other means."
+        ),
+        source="this toolkit's block-delicensed-user rule (Block mail to leaver <address>)",
     ),
     _rule(
         "transport-rule-custom",
@@ -253,7 +276,15 @@ RULES: tuple[CodeRule, ...] = (
         r"TRANSPORT\.RULES\.RejectMessage|Delivery not authorized",
         "transport-rule",
         example="550 5.7.950 Delivery not authorized, message refused",
-        source=f"{_S51}; New-TransportRule RejectMessageEnhancedStatusCode (5.7.900-5.7.999)",
+        source=f"{_S51}, {_S9}; New-TransportRule RejectMessageEnhancedStatusCode 5.7.900-5.7.999",
+    ),
+    _rule(
+        "relay-5.7.54",
+        "5.7.54",
+        r"Unable to relay",
+        "relay-denied",
+        example="550 5.7.54 SMTP; Unable to relay recipient in non-accepted domain",
+        source=f"{_S9} (relay)",
     ),
     _rule(
         "relay-5.7.1",
@@ -307,26 +338,15 @@ RULES: tuple[CodeRule, ...] = (
         source=_S51,
     ),
     _rule(
-        # unconfirmed: the "must be members" text for groups over 5,000 members is the 5.7.1
-        # article's wording, not a seen diagnostic; the 5.7.124 RESOLVER name is unknown
-        # (exchange.md §6.5).
-        "large-group-members",
-        "5.7.124",
-        r"must be members|members of (?:the|this) group",
-        "large-group-moderation",
-        code_alone=False,
-        needs_check="diagnose --check reads the group's size (over 5,000 members)",
-        example="550 5.7.124 Senders to this group must be members of the group",
-        source=f"{_S51}; 5.7.1 article (groups over 5,000 members)",
-    ),
-    _rule(
+        # A delivery restriction, never moderation (a moderation hold gives no NDR): the
+        # sender is not on the group's allowed senders, or the group accepts only members.
         # unconfirmed: the NDR table gives only the text; the 5.7.124 RESOLVER name is not known.
         "allowed-senders",
         "5.7.124",
         r"not in allowed[- ]senders list|SenderNotInAllowedSenders",
         "restricted-recipient",
         example="550 5.7.124 Sender not in allowed-senders list",
-        source=f"{_S51} (NDR table)",
+        source=f"{_S51} (NDR table); {_S9} (5.7.124 is a delivery restriction)",
     ),
     _rule(
         "restricted-to-recipients",
@@ -352,6 +372,17 @@ RULES: tuple[CodeRule, ...] = (
             " sending to this group"
         ),
         source=f"{_S51} (hybrid Microsoft 365 groups article)",
+    ),
+    _rule(
+        "unified-group-agent",
+        "5.7.193",
+        r"UnifiedGroupAgent|external senders aren't permitted to send to this group",
+        "group-auth",
+        example=(
+            "550 5.7.193 UnifiedGroupAgent; Delivery failed because the sender isn't a group"
+            " member or external senders aren't permitted to send to this group."
+        ),
+        source=f"{_S9} (NDR 550 5.7.193 for external senders to a Microsoft 365 group)",
     ),
     _rule(
         # unconfirmed: the 5.7.134 RESOLVER name appears only in a third-party bounce guide.
@@ -381,12 +412,24 @@ RULES: tuple[CodeRule, ...] = (
         source=f"{_S51} (NDR table)",
     ),
     _rule(
+        # "banned sender" also ends 5.7.511 (a banned sending IP): the code settles which.
         "banned-sender",
         "5.7.501-5.7.503",
         r"spam abuse detected|banned sender",
         "banned-sender",
         example="550 5.7.501 Access denied, spam abuse detected",
         source=_S51,
+    ),
+    _rule(
+        "banned-sending-ip-511",
+        "5.7.511",
+        r"banned sender|delist@(?:messaging\.)?microsoft\.com",
+        "ip-blocklist",
+        example=(
+            "550 5.7.511 Access denied, banned sender[198.51.100.7]. To request removal from"
+            " this list, forward this message to delist@microsoft.com."
+        ),
+        source=f"{_S9} (5.7.511: the sending IP is banned; delisting through Microsoft)",
     ),
     _rule(
         "banned-sending-ip",
@@ -404,13 +447,13 @@ RULES: tuple[CodeRule, ...] = (
     _rule(
         "tenant-allow-block-list",
         "5.7.703",
-        r"Tenant Allow Block List",
+        r"Tenant Allow Block List|tenant recipient block policy",
         "tenant-blocked",
         example=(
-            "550 5.7.703 Your message can't be delivered because messages to"
-            " bob@contoso.com are blocked by your organization using Tenant Allow Block List."
+            "550 5.7.703 Your message can't be delivered because one or more recipients are"
+            " blocked by your organization's tenant recipient block policy."
         ),
-        source=_S51,
+        source=f"{_S9} (current wording); {_S51} (earlier wording, Tenant Allow Block List)",
     ),
     _rule(
         "tenant-threshold",
@@ -583,33 +626,47 @@ class Rejection:
         return replace(self, diagnostic=diagnostic, human_text=human_text)
 
 
-_TRANSPORT_RULE_DEFAULT_STATUS = "5.7.1"
-_TRANSPORT_RULE_DEFAULT_TEXT = "Delivery not authorized, message refused"
+# New-TransportRule's defaults live in the facts table.
+_TRANSPORT_RULE_DEFAULT_STATUS = facts.DEFAULT_REJECT_CODE
+_TRANSPORT_RULE_DEFAULT_TEXT = facts.DEFAULT_REJECT_TEXT
+# exchange.md §9: the usual diagnostic of a transport-rule rejection.
+TRANSPORT_RULE_DIAGNOSTIC = (
+    "TRANSPORT.RULES.RejectMessage; the message was rejected by organization policy"
+)
 _TRANSPORT_RULE_STATUSES = (StatusRange.parse("5.7.1"), StatusRange.parse("5.7.900-5.7.999"))
 
 
 def transport_rule_rejection(*, status: str | None = None, text: str | None = None) -> Rejection:
-    """The rejection a mail flow rule with RejectMessage* settings produces.
+    """The rejection a mail flow rule with RejectMessage* settings produces (exchange.md §9).
 
-    Args:
-        status: the rule's RejectMessageEnhancedStatusCode; defaults to 5.7.1.
-        text: the rule's RejectMessageReasonText; defaults to
-            ``Delivery not authorized, message refused``.
+    A rule that sets its own code (RejectMessageEnhancedStatusCode 5.7.900-5.7.999)
+    answers with that code and its own text (``Delivery not authorized, message
+    refused`` when it sets none); otherwise (no code, or 5.7.1, which is what
+    Get-TransportRule shows for a rule that set only a text) the diagnostic is
+    ``5.7.1 TRANSPORT.RULES.RejectMessage; the message was rejected by organization
+    policy`` and the rule's text, if any, is in the human-readable part.
 
     Raises:
         ValueError: ``status`` is neither 5.7.1 nor within 5.7.900-5.7.999
             (the values New-TransportRule accepts).
     """
-    status = status or _TRANSPORT_RULE_DEFAULT_STATUS
-    if not any(status in span for span in _TRANSPORT_RULE_STATUSES):
+    if status is not None and not any(status in span for span in _TRANSPORT_RULE_STATUSES):
         msg = f"reject status {status!r} is not allowed; use 5.7.1 or one from 5.7.900 to 5.7.999"
         raise ValueError(msg)
-    reason = text or _TRANSPORT_RULE_DEFAULT_TEXT
+    # unconfirmed: that a rule which sets 5.7.1 itself answers with the generic diagnostic
+    # (Get-TransportRule cannot tell it from a rule that set only a text).
+    if status is not None and status != _TRANSPORT_RULE_DEFAULT_STATUS:
+        reason = text or _TRANSPORT_RULE_DEFAULT_TEXT
+        diagnostic = reason
+    else:
+        status = _TRANSPORT_RULE_DEFAULT_STATUS
+        reason = text or "it was rejected by organization policy"
+        diagnostic = TRANSPORT_RULE_DIAGNOSTIC
     return Rejection(
         smtp_code=550,
         status=status,
-        diagnostic=reason,
-        # unconfirmed: Exchange Online's user text for a rule rejection; it repeats the rule text.
+        diagnostic=diagnostic,
+        # unconfirmed: Exchange Online's user text for a rule rejection; it carries the rule text.
         human_text=(
             "Your message wasn't delivered because the recipient's organization doesn't accept"
             f" it: {reason}"
@@ -644,6 +701,32 @@ SANDBOX_REJECTIONS: Mapping[str, Rejection] = MappingProxyType(
                 "Your message couldn't be delivered because the group only accepts messages from"
                 " people in its organization or on its allowed senders list, and your email"
                 " address isn't on the list."
+            ),
+        ),
+        "unified-group-auth": Rejection(
+            smtp_code=550,
+            status="5.7.193",
+            # exchange.md §9: NDR 550 5.7.193 for external senders to a Microsoft 365 group.
+            diagnostic=(
+                "UnifiedGroupAgent; Delivery failed because the sender isn't a group member or"
+                " external senders aren't permitted to send to this group."
+            ),
+            # unconfirmed: user text.
+            human_text=(
+                "Your message couldn't be delivered because this Microsoft 365 group doesn't"
+                " accept messages from people outside its organization."
+            ),
+        ),
+        "mail-user-auth": Rejection(
+            smtp_code=550,
+            status="5.7.136",
+            # unconfirmed: the NDR table gives only "Sender was not authenticated"; the RESOLVER
+            # name in front of it is not known (exchange.md §6.5).
+            diagnostic="Sender was not authenticated",
+            # unconfirmed: user text.
+            human_text=(
+                "Your message couldn't be delivered because the recipient only accepts messages"
+                " from authenticated senders in its organization."
             ),
         ),
         "mailbox-auth": Rejection(
@@ -699,8 +782,9 @@ SANDBOX_REJECTIONS: Mapping[str, Rejection] = MappingProxyType(
         "large-group-members": Rejection(
             smtp_code=550,
             status="5.7.124",
-            # unconfirmed: wording from the 5.7.1 article (groups over 5,000 members).
-            diagnostic="Senders to this group must be members of the group",
+            # unconfirmed: 5.7.124 for a members-only group; the diagnostic is the NDR table's
+            # 5.7.124 text (the article gives no separate text for members-only groups).
+            diagnostic="Sender not in allowed-senders list",
             # unconfirmed: user text.
             human_text=(
                 "Your message couldn't be delivered because this group has more than 5,000"
@@ -737,9 +821,9 @@ SANDBOX_REJECTIONS: Mapping[str, Rejection] = MappingProxyType(
         "transport-rule": transport_rule_rejection(),
         "relay-denied": Rejection(
             smtp_code=550,
-            status="5.7.1",
-            # exchange.md 5.1: "Unable to relay" (the recipient's domain is not accepted).
-            diagnostic="Unable to relay",
+            status="5.7.54",
+            # exchange.md §9: Exchange Online's relay refusal.
+            diagnostic="SMTP; Unable to relay recipient in non-accepted domain",
             # unconfirmed: user text.
             human_text=(
                 "Your message couldn't be delivered because the recipient's domain isn't one the"
@@ -754,6 +838,16 @@ SANDBOX_REJECTIONS: Mapping[str, Rejection] = MappingProxyType(
             # unconfirmed: user text.
             human_text="Your message couldn't be delivered because the recipient's address wasn't"
             " found.",
+        ),
+        "recipient-not-found-edge": Rejection(
+            smtp_code=550,
+            status="5.4.1",
+            # exchange.md §9: directory-based edge blocking refuses an outside sender's message
+            # to an address no recipient has, at SMTP time (the sender's server writes the NDR).
+            diagnostic="Recipient address rejected: Access denied. AS(201806281)",
+            # unconfirmed: user text (written by the sender's server, which varies).
+            human_text="Your message couldn't be delivered because the recipient's organization"
+            " says the address doesn't exist.",
         ),
         "ip-blocklist": Rejection(
             # unconfirmed: the SMTP code; the article quotes the line from "5.7.1" on.
