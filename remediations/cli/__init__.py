@@ -134,7 +134,7 @@ def _audit(settings: Settings, transport: Any, ticket: str, target: str = "") ->
         "ticket": ticket,
     }
     if target:
-        context["target"] = target
+        context["target_name"] = target
     return AuditLog(settings.audit_dir, clock=lambda: datetime.now(UTC), context=context)
 
 
