@@ -563,11 +563,13 @@ ns.configure(
     {
         # Every setting can also come from the environment: INVOKE_SANDBOX_PATH,
         # INVOKE_SANDBOX_FAULTS, INVOKE_AUDIT_DIR, INVOKE_ACTOR, INVOKE_TARGET,
-        # INVOKE_PLAYBOOKS_DIR (default: the shipped playbooks/).
+        # INVOKE_PLAYBOOKS_DIR (default: the shipped playbooks/), INVOKE_VERIFY_WAIT_SECONDS
+        # (how long verification waits for replication).
         "sandbox": {"path": "", "faults": ""},
         "playbooks": {"dir": ""},
         "audit": {"dir": "audit-logs"},
         "actor": "",
         "target": "sandbox",
+        "verify": {"wait_seconds": 60},
     }
 )

@@ -53,6 +53,7 @@ class Settings:
         actor: str = "",
         target: str = "sandbox",
         default_sandbox: bool = False,
+        verify_wait_seconds: Any = None,
     ) -> None:
         self.sandbox_path = sandbox_path
         self.audit_dir = audit_dir
@@ -60,6 +61,13 @@ class Settings:
         self.actor = actor or _whoami()
         self.target = target
         self.default_sandbox = default_sandbox
+        self.verify_wait_seconds = verify_wait_seconds
+
+    def verify_wait(self) -> Any:
+        """How long verification waits for replication (``verify.wait_seconds``)."""
+        from remediations.engine import VerifyWait
+
+        return VerifyWait(seconds=_wait_seconds(self.verify_wait_seconds))
 
 
 def _whoami() -> str:
@@ -70,11 +78,13 @@ def _whoami() -> str:
 
 
 def settings_from(config: Any) -> Settings:
-    """Read ``sandbox.path``, ``sandbox.faults``, ``audit.dir``, ``actor``, ``target``."""
+    """Read ``sandbox.path``, ``sandbox.faults``, ``audit.dir``, ``actor``, ``target``,
+    ``verify.wait_seconds``."""
     sandbox = config.get("sandbox") or {}
     audit = config.get("audit") or {}
     raw_path = str(sandbox.get("path") or "")
     return Settings(
+        verify_wait_seconds=(config.get("verify") or {}).get("wait_seconds"),
         sandbox_path=Path(raw_path) if raw_path else DEFAULT_SANDBOX,
         audit_dir=Path(str(audit.get("dir") or DEFAULT_AUDIT_DIR)),
         faults=str(sandbox.get("faults") or ""),
@@ -82,6 +92,20 @@ def settings_from(config: Any) -> Settings:
         target=str(config.get("target") or "sandbox"),
         default_sandbox=not raw_path,
     )
+
+
+def _wait_seconds(raw: Any) -> float:
+    if raw is None or raw == "":
+        return 60.0
+    try:
+        seconds = float(raw)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if not 0 <= seconds <= 3600:
+        raise InputError(
+            f"verify.wait_seconds is {raw!r}; give a number of seconds from 0 to 3600 (default 60)."
+        )
+    return seconds
 
 
 def open_transport(settings: Settings, *, err: TextIO = sys.stderr) -> Any:
@@ -169,6 +193,7 @@ def run_action_task(
         for key in missing:
             raise InputError(f"--{key.replace('_', '-')} is required for {action_name}.")
         wish = parse_wish(action, values)
+        verify_wait = settings.verify_wait()
         run_target = open_run_target(config, target, dry_run=dry_run, err=err)
     except InputError as exc:
         return _report_error(exc, as_json=as_json, out=out, err=err)
@@ -191,6 +216,7 @@ def run_action_task(
             dry_run=dry_run,
             preview=preview,
             confirm=confirm,
+            verify_wait=verify_wait,
         )
     except RemediationError as exc:
         return _report_error(exc, as_json=as_json, out=out, err=err)

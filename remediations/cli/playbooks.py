@@ -140,6 +140,7 @@ def playbook_run_task(
             prior = find_run(settings.audit_dir / AUDIT_FILE, resume)
             given = resume_parameters(playbook, prior, given)
         bound = bind(playbook, given)
+        verify_wait = settings.verify_wait()
         run_target = open_run_target(config, target, dry_run=dry_run, err=err)
     except InputError as exc:
         return _report_error(exc, as_json=as_json, out=out, err=err)
@@ -163,6 +164,7 @@ def playbook_run_task(
             preview=preview,
             confirm=confirm,
             planning_copy=run_target.planning_copy if run_target.can_fork else None,
+            verify_wait=verify_wait,
         )
     except RemediationError as exc:
         if not as_json and exc.outcome is not None:

@@ -27,7 +27,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from remediations.audit import AuditLog, read_events
-from remediations.engine import Outcome, apply_and_verify, log_plan, new_run_id, prepare
+from remediations.engine import (
+    Outcome,
+    VerifyWait,
+    apply_and_verify,
+    log_plan,
+    new_run_id,
+    prepare,
+)
 from remediations.errors import (
     ApplyFailed,
     InputError,
@@ -241,11 +248,13 @@ def run_playbook(
     preview: Callable[[PlaybookOutcome], None] = lambda outcome: None,
     confirm: Callable[[PlaybookOutcome], bool] = lambda outcome: True,
     planning_copy: Callable[[], Transport] | None = None,
+    verify_wait: VerifyWait | None = None,
 ) -> PlaybookOutcome:
     """Plan every step, preview the whole plan, then apply and verify step by step.
 
     ``planning_copy`` gives an in-memory copy of the target to plan ahead on (None: plan
-    each step against the live state).
+    each step against the live state); ``verify_wait`` how long each step's verification
+    waits for replication.
 
     Returns:
         The outcome: ``planned`` (dry run), ``no-change``, ``applied`` or ``cancelled``.
@@ -307,7 +316,7 @@ def run_playbook(
         log.event("playbook-end", outcome="cancelled", **_summary(outcome))
         return outcome
     for index, result in enumerate(outcome.steps):
-        _apply_step(outcome, index, result, transport, log)
+        _apply_step(outcome, index, result, transport, log, verify_wait)
     if resume is not None:
         _credit_prior(outcome, resume)
     outcome.outcome = "applied" if outcome.ids("verified") else "no-change"
@@ -391,6 +400,7 @@ def _apply_step(
     result: StepResult,
     transport: Transport,
     log: AuditLog,
+    verify_wait: VerifyWait | None = None,
 ) -> None:
     """Plan one step again on the live tenant, apply it and verify it."""
     step = result.bound
@@ -424,7 +434,14 @@ def _apply_step(
         return
     try:
         apply_and_verify(
-            step.action, step.wish, live, record, transport, slog, end_event="step-end"
+            step.action,
+            step.wish,
+            live,
+            record,
+            transport,
+            slog,
+            end_event="step-end",
+            verify_wait=verify_wait,
         )
     except ApplyFailed as exc:
         done = _describe_all(record.applied) or "nothing"
