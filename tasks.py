@@ -528,6 +528,28 @@ def sandbox_show(c: Context, identity: str = "") -> None:
         raise Exit(code=code)
 
 
+# --- targets ------------------------------------------------------------------------
+
+
+@task(
+    name="check",
+    help={
+        **TARGET_HELP,
+        "json": "print one JSON document (probes, and per action what is missing)",
+    },
+)
+def target_check(c: Context, target: str = "", json: bool = False) -> None:
+    """Check a target read-only: sign in, one Exchange and one Graph read, what each action lacks.
+
+    Exit 0 ready, 3 a role or permission is missing, 1 unreachable, 2 bad input.
+    """
+    from remediations.cli.target import target_check_task
+
+    code = target_check_task(c.config, target or None, as_json=json)
+    if code:
+        raise Exit(code=code)
+
+
 # --- the audit log ------------------------------------------------------------------
 
 
@@ -543,6 +565,7 @@ def audit_verify(c: Context) -> None:
 
 sandbox = Collection("sandbox", sandbox_reset, sandbox_load, sandbox_show, sandbox_send)
 audit = Collection("audit", audit_verify)
+targets = Collection("target", target_check)
 playbook = Collection("playbook", playbook_list, playbook_show, playbook_validate, playbook_run)
 ns = Collection(
     fix_public_folder,
@@ -558,6 +581,7 @@ ns = Collection(
     sandbox,
     audit,
     playbook,
+    targets,
 )
 ns.configure(
     {
