@@ -505,7 +505,25 @@ def sandbox_reset(c: Context) -> None:
     """Restore the demo tenant (contoso.com), one broken case per fix."""
     from remediations.cli.sandbox import sandbox_reset_task
 
-    sandbox_reset_task(c.config)
+    code = sandbox_reset_task(c.config)
+    if code:
+        raise Exit(code=code)
+
+
+@task(
+    name="export",
+    help={
+        "output": "the file to write (default: standard output)",
+        "format": "yaml (default) or json",
+    },
+)
+def sandbox_export(c: Context, output: str = "", format: str = "yaml") -> None:
+    """Write the whole sandbox tenant back as a tenant file (sandbox.load reads it)."""
+    from remediations.cli.sandbox import sandbox_export_task
+
+    code = sandbox_export_task(c.config, output=output, fmt=format)
+    if code:
+        raise Exit(code=code)
 
 
 @task(name="load", positional=["file"], help={"file": "a tenant file (YAML; see README)"})
@@ -563,7 +581,9 @@ def audit_verify(c: Context) -> None:
         raise Exit(code=code)
 
 
-sandbox = Collection("sandbox", sandbox_reset, sandbox_load, sandbox_show, sandbox_send)
+sandbox = Collection(
+    "sandbox", sandbox_reset, sandbox_load, sandbox_show, sandbox_send, sandbox_export
+)
 audit = Collection("audit", audit_verify)
 targets = Collection("target", target_check)
 playbook = Collection("playbook", playbook_list, playbook_show, playbook_validate, playbook_run)

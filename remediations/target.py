@@ -450,7 +450,7 @@ def _sandbox_target(config: Any, spec: TargetSpec, err: TextIO, dry_run: bool) -
 
     sandbox = _get(config, "sandbox") or {}
     configured = str(sandbox.get("path") or "")
-    path = spec.path or (Path(configured) if configured else Path(".sandbox") / "tenant.json")
+    path = spec.path or (Path(configured) if configured else Path(".sandbox") / "tenant.db")
     faults = Faults.parse(spec.faults or str(sandbox.get("faults") or ""))
     if spec.path is None and not configured and not path.exists():
         reset_sandbox(path)

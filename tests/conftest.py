@@ -10,7 +10,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,10 +25,33 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXED_TIME = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
+@pytest.fixture(autouse=True)
+def _tenants_round_trip(tmp_path: Path) -> Iterator[None]:
+    """After each test, every sandbox store it left passes ``load(export(t)) == t``."""
+    yield
+    from remediations.errors import InputError
+    from remediations.sandbox.store import open_store
+    from tests.sandbox.roundtrip import assert_round_trip
+
+    for path in sorted(tmp_path.glob("**/*")):
+        try:
+            with path.open("rb") as handle:
+                if handle.read(16) != b"SQLite format 3\x00":
+                    continue
+            store = open_store(path)
+        except (OSError, InputError):
+            continue
+        try:
+            with store.transaction(write=False) as state:
+                assert_round_trip(state)
+        finally:
+            store.close()
+
+
 @pytest.fixture
 def tenant_path(tmp_path: Path) -> Path:
     """A fresh copy of the demo tenant on disk."""
-    path = tmp_path / "tenant.json"
+    path = tmp_path / "tenant.db"
     reset_sandbox(path)
     return path
 
@@ -53,6 +76,21 @@ def audit(audit_dir: Path) -> AuditLog:
         clock=lambda: FIXED_TIME,
         context={"actor": "tester", "tenant": "contoso.com", "transport": "sandbox"},
     )
+
+
+def tenant_doc(path: Path) -> dict[str, Any]:
+    """The whole sandbox tenant at ``path`` as one mapping (Exchange's names, with the journal).
+
+    Read from the committed store, so comparing two of them shows any change.
+    """
+    from remediations.sandbox.store import document, open_store
+
+    store = open_store(path)
+    try:
+        with store.transaction(write=False) as state:
+            return document(state)
+    finally:
+        store.close()
 
 
 def events(audit_dir: Path) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, CliResult, events
+from tests.conftest import ROOT, CliResult, events, tenant_doc
 
 HEAVY = ("msgraph", "azure", "pypsrp", "kiota", "psrpcore")
 Invoke = Callable[..., subprocess.CompletedProcess[str]]
@@ -153,7 +153,7 @@ def test_bad_input_exits_2_with_one_sentence_and_changes_nothing(
 ) -> None:
     """One clear sentence naming the input, exit 2, tenant and earlier audit lines untouched."""
     run_task("fix-public-folder", {"folder": "\\Support\\Escalations"}, dry_run=True)
-    tenant_before = tenant_path.read_bytes()
+    tenant_before = tenant_doc(tenant_path)
     log = audit_dir / "audit.jsonl"
     log_before = log.read_bytes()
     result = run_task(action, values)
@@ -161,19 +161,19 @@ def test_bad_input_exits_2_with_one_sentence_and_changes_nothing(
     assert message in result.err
     assert result.err.count("\n") == 1
     assert "Traceback" not in result.err
-    assert tenant_path.read_bytes() == tenant_before
+    assert tenant_doc(tenant_path) == tenant_before
     assert log.read_bytes().startswith(log_before)
 
 
 def test_bad_input_from_the_shell_has_no_traceback(invoke_cli: Invoke, tenant_path: Path) -> None:
     """The real command: exit 2, the sentence on stderr."""
-    before = tenant_path.read_bytes()
+    before = tenant_doc(tenant_path)
     proc = invoke_cli("add-allowed-sender", "--recipient", "Finance Approvers", "--sender", "nope")
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
         "--sender 'nope' is not an email address; give one like partner@fabrikam.com."
     )
-    assert tenant_path.read_bytes() == before
+    assert tenant_doc(tenant_path) == before
 
 
 def test_missing_sandbox_file_is_explained(invoke_cli: Invoke, tmp_path: Path) -> None:
@@ -268,8 +268,8 @@ def test_flags_invoke_cannot_parse_exit_2(
     invoke_cli: Invoke, tenant_path: Path, args: list[str], message: str
 ) -> None:
     """Misspelt flags and missing values are bad input too: one sentence, exit 2."""
-    before = tenant_path.read_bytes()
+    before = tenant_doc(tenant_path)
     proc = invoke_cli(*args)
     assert proc.returncode == 2
     assert proc.stderr.strip() == message
-    assert tenant_path.read_bytes() == before
+    assert tenant_doc(tenant_path) == before

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -11,12 +10,12 @@ from typing import Any
 import pytest
 
 from tests.actions.test_lifecycle import DEMO_CASES, IDS, Case
-from tests.conftest import CliResult, events
+from tests.conftest import CliResult, events, tenant_doc
 
 
 def tenant_state(path: Path) -> dict[str, Any]:
     """The tenant as it stands, without the journal of cmdlets that got it there."""
-    data = json.loads(path.read_text())
+    data = tenant_doc(path)
     data.pop("journal")
     return data
 

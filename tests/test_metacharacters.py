@@ -3,7 +3,6 @@ and the preview quotes them so that a paste gives back the same value."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +14,7 @@ from hypothesis import strategies as st
 from remediations.exchange.cmdlet import AddRemove, Cmdlet, ps_quote
 from remediations.sandbox import save_state
 from remediations.sandbox.tenant_file import tenant_from_mapping
-from tests.conftest import CliResult
+from tests.conftest import CliResult, tenant_doc
 
 NASTY_NAME = 'O\'Brien; $(Remove-Mailbox -Identity *) `whoami` \u2019x\u2019 "q" | Out-Null\nline 2'
 NASTY_SENDER = "d'arcy$x`y{z}@fabrikam.com"
@@ -109,7 +108,7 @@ def test_metacharacters_are_plain_values_in_the_sandbox(
 
     applied = run_task("add-allowed-sender", {"recipient": NASTY_NAME, "sender": NASTY_SENDER})
     assert applied.code == 0, applied.err
-    data = json.loads(nasty_tenant.read_text())
+    data = tenant_doc(nasty_tenant)
     contact = next(r for r in data["recipients"] if r["RecipientTypeDetails"] == "MailContact")
     assert contact["Name"] == NASTY_SENDER
     assert contact["ExternalEmailAddress"] == f"SMTP:{NASTY_SENDER}"

@@ -37,7 +37,7 @@ __all__ = [
     "settings_from",
 ]
 
-DEFAULT_SANDBOX = Path(".sandbox") / "tenant.json"
+DEFAULT_SANDBOX = Path(".sandbox") / "tenant.db"
 DEFAULT_AUDIT_DIR = Path("audit-logs")
 
 

@@ -15,38 +15,132 @@ from remediations.cli import (
 )
 from remediations.errors import InputError
 
-__all__ = ["sandbox_load_task", "sandbox_reset_task", "sandbox_send_task", "sandbox_show_task"]
+__all__ = [
+    "sandbox_export_task",
+    "sandbox_load_task",
+    "sandbox_reset_task",
+    "sandbox_send_task",
+    "sandbox_show_task",
+]
 
 
-def sandbox_reset_task(config: Any, *, out: TextIO = sys.stdout) -> int:
+def sandbox_reset_task(config: Any, *, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """``sandbox.reset``: write the demo tenant to the configured sandbox path."""
-    from remediations.sandbox import reset_sandbox
+    from remediations.sandbox.tenant_file import DEMO_TENANT
 
-    settings = settings_from(config)
-    state = reset_sandbox(settings.sandbox_path)
-    out.write(
-        f"Reset the sandbox to the demo tenant {state.organization} "
-        f"({len(state.recipients)} recipients) at {settings.sandbox_path}.\n"
-    )
-    return 0
+    return _replace(config, DEMO_TENANT, "reset", out=out, err=err)
 
 
 def sandbox_load_task(
     config: Any, file: str, *, out: TextIO = sys.stdout, err: TextIO = sys.stderr
 ) -> int:
     """``sandbox.load FILE``: replace the sandbox with a YAML tenant file's tenant."""
-    from remediations.sandbox import load_tenant
+    return _replace(config, Path(file), "load", out=out, err=err)
+
+
+def _replace(config: Any, source: Path, how: str, *, out: TextIO, err: TextIO) -> int:
+    """Fill the store from a tenant file and record it (``sandbox-replaced``) in the audit log."""
+    from remediations.sandbox import replace_tenant
 
     settings = settings_from(config)
     try:
-        state = load_tenant(Path(file), settings.sandbox_path)
+        done = replace_tenant(source, settings.sandbox_path)
     except InputError as exc:
         err.write(f"{exc}\n")
         return exc.exit_code
-    out.write(
-        f"Loaded {state.organization} ({len(state.recipients)} recipients, "
-        f"{len(state.transport_rules)} rules) from {file} into {settings.sandbox_path}.\n"
+    state = done.state
+    if how == "reset":
+        out.write(
+            f"Reset the sandbox to the demo tenant {state.organization} "
+            f"({len(state.recipients)} recipients) at {settings.sandbox_path}.\n"
+        )
+    else:
+        out.write(
+            f"Loaded {state.organization} ({len(state.recipients)} recipients, "
+            f"{len(state.transport_rules)} rules) from {source} into {settings.sandbox_path}.\n"
+        )
+    try:
+        _record_replacement(settings, done, source, how)
+    except OSError as exc:
+        err.write(
+            f"The sandbox at {settings.sandbox_path} now holds the tenant from {source}, but the "
+            f"audit log in {settings.audit_dir} could not record it ({exc.strerror or exc}).\n"
+        )
+        return 1
+    return 0
+
+
+def _record_replacement(settings: Any, done: Any, source: Path, how: str) -> None:
+    import uuid
+
+    from remediations.audit import AuditLog
+
+    audit = AuditLog(
+        settings.audit_dir,
+        clock=lambda: datetime.now(UTC),
+        context={
+            "actor": settings.actor,
+            "tenant": done.state.organization,
+            "transport": "sandbox",
+            "run_id": uuid.uuid4().hex,
+            "action": f"sandbox.{how}",
+            "dry_run": False,
+            "ticket": None,
+        },
     )
+    audit.event(
+        "sandbox-replaced",
+        target=str(settings.sandbox_path),
+        before=done.replaced_hash,
+        after=done.tenant_hash,
+        source=str(source),
+        source_hash=done.source_hash,
+        replaced_tenant_hash=done.replaced_hash,
+        replaced_note=done.replaced_note or None,
+        tenant_hash=done.tenant_hash,
+    )
+
+
+def sandbox_export_task(
+    config: Any,
+    *,
+    output: str = "",
+    fmt: str = "yaml",
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+) -> int:
+    """``sandbox.export``: the whole tenant, in the tenant-file format (YAML or JSON)."""
+    from remediations.sandbox.store import open_store
+    from remediations.sandbox.tenant_file import export_tenant
+
+    settings = settings_from(config)
+    try:
+        if fmt not in ("yaml", "json"):
+            raise InputError(f"--format {fmt!r} is not a format; give yaml or json.")
+        store = open_store(settings.sandbox_path)
+        try:
+            with store.transaction(write=False) as state:
+                mapping = export_tenant(state)
+        finally:
+            store.close()
+    except InputError as exc:
+        err.write(f"{exc}\n")
+        return exc.exit_code
+    if fmt == "json":
+        text = json.dumps(mapping, indent=2, ensure_ascii=False) + "\n"
+    else:
+        import yaml
+
+        text = yaml.safe_dump(mapping, sort_keys=False, allow_unicode=True, width=100)
+    if not output:
+        out.write(text)
+        return 0
+    try:
+        Path(output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        err.write(f"Cannot write --output {output}: {exc.strerror}.\n")
+        return 2
+    err.write(f"Exported {mapping['organization']} to {output}.\n")
     return 0
 
 

@@ -220,31 +220,12 @@ def load_playbook(path: Path) -> Playbook:
 
 
 def _safe_load(text: str, source: str) -> Any:
-    import yaml
+    from remediations.yaml_loader import load_yaml
 
-    class _Loader(yaml.SafeLoader):
-        """The safe loader, refusing a key written twice (YAML would keep the last)."""
-
-    def _mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = loader.construct_object(key_node)
-            if isinstance(key, typing.Hashable) and key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"the key {key!r} is written twice", key_node.start_mark
-                )
-            seen.add(key)
-        return loader.construct_mapping(node)
-
-    _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise PlaybookError([f"{source}: not valid YAML{where}: {exc.problem}."]) from None
-    except yaml.YAMLError as exc:
-        raise PlaybookError([f"{source}: not valid YAML: {exc}."]) from None
+        return load_yaml(text, source)
+    except InputError as exc:
+        raise PlaybookError([str(exc)]) from None
 
 
 def split_references(text: str) -> list[str | Ref]:

@@ -134,7 +134,7 @@ def _answers_to(state: SandboxState, rec: dict[str, Any], key: str, by_address: 
 def candidates(
     state: SandboxState, identity: str, types: Types, *, by_address: bool = True
 ) -> list[dict[str, Any]]:
-    """The recipients of ``types`` an identity names.
+    """The recipients of ``types`` an identity names (looked up in the state's index).
 
     ``by_address`` False: only Guid, name or path, as Get-/Set-MailPublicFolder
     resolve ``-Identity`` (never an SMTP address or alias).
@@ -142,7 +142,7 @@ def candidates(
     key = _norm(identity)
     return [
         r
-        for r in state.recipients
+        for r in state.find(key, ("guid", "name", "folder", "display", "alias", "smtp"))
         if (types is None or r["RecipientTypeDetails"] in types)
         and _answers_to(state, r, key, by_address)
     ]
@@ -439,11 +439,11 @@ def _new_mail_contact(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
             cmdlet=cmdlet,
             category="InvalidArgument",
         )
-    if any(r["Name"].lower() == name.lower() for r in state.recipients):
+    if state.find(name, ("name",)):
         raise CmdletError(
             facts.DUPLICATE_NAME.format(name=name), cmdlet=cmdlet, category="Duplicate"
         )
-    owner = next((r for r in state.recipients if external.lower() in state.addresses_of(r)), None)
+    owner = next(iter(state.find(external, ("smtp",))), None)
     if owner is not None:
         raise CmdletError(
             facts.PROXY_IN_USE.format(address=external, owner=owner["Name"]),
@@ -464,8 +464,7 @@ def _new_mail_contact(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
         "RequireSenderAuthenticationEnabled": False,
         "ModerationEnabled": bool(cmdlet.get("ModerationEnabled", False)),
     }
-    state.recipients.append(rec)
-    state.invalidate()
+    state.add_recipient(rec)
     return CmdletResult(objects=(present_recipient(state, rec),))
 
 
@@ -660,10 +659,9 @@ def _get_accepted_domain(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
 
 
 def _find_user(state: SandboxState, cmdlet: Cmdlet) -> dict[str, Any]:
-    key = str(cmdlet.get("UserId")).lower()
-    for user in state.users:
-        if key in (user["Id"].lower(), user["UserPrincipalName"].lower()):
-            return user
+    user = state.find_user(str(cmdlet.get("UserId")))
+    if user is not None:
+        return user
     raise CmdletError(
         facts.GRAPH_NOT_FOUND.format(identity=cmdlet.get("UserId")),
         cmdlet=cmdlet,
@@ -751,7 +749,7 @@ def _set_mg_user_license(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
 def _get_mg_group(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
     """A directory group by its id (a group recipient's ExternalDirectoryObjectId)."""
     key = str(cmdlet.get("GroupId")).lower()
-    for rec in state.recipients:
+    for rec in state.find(key, ("directory",)):
         if str(rec.get("ExternalDirectoryObjectId", "")).lower() == key and (
             rec["RecipientTypeDetails"] in ALL_GROUP_TYPES
         ):

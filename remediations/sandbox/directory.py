@@ -312,7 +312,7 @@ def _get_group_member_count(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult
     # Graph's group id is the recipient's ExternalDirectoryObjectId.
     found = [
         r
-        for r in state.recipients
+        for r in state.find(group_id, ("directory",))
         if str(r.get("ExternalDirectoryObjectId", "")).lower() == group_id.lower()
         and "MemberCount" in r
     ] or [r for r in candidates(state, group_id, ALL_GROUP_TYPES) if "MemberCount" in r]

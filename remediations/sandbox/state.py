@@ -1,23 +1,32 @@
-"""The sandbox tenant's state: one JSON document on disk, written atomically.
+"""The sandbox tenant's state: rows of an SQLite database, read and written per cmdlet.
 
-Recipients are stored with Exchange's own property names; every reference to
-another recipient (accept lists, moderators, members, a rule's SentTo) is that
-recipient's Guid, as Exchange stores a link, so renaming or re-addressing a
-recipient keeps its links.
+Recipients are handed out as plain dicts with Exchange's own property names;
+every reference to another recipient (accept lists, moderators, members, a
+rule's SentTo) is that recipient's Guid, as Exchange stores a link, so
+renaming or re-addressing a recipient keeps its links.
+
+Behind the dicts: one row per recipient, user and transport rule
+(``objects``), group members one row each (``members``), and an index of
+every identity key (``keys``: Guid, name, alias, display name, folder path,
+every SMTP address, lower-cased), so a look-up by identity reads the rows it
+names instead of every recipient.  A :class:`SandboxState` remembers each row
+as it read it; :meth:`SandboxState.flush` writes back only the rows whose
+dict changed.  The file, its locking and its transactions are
+:mod:`remediations.sandbox.store`'s.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Iterator
+import sqlite3
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 __all__ = ["SCHEMA_VERSION", "SandboxState", "load_state", "save_state"]
 
-SCHEMA_VERSION = 1
+#: the store's schema (``PRAGMA user_version``); 1 was the single JSON document
+SCHEMA_VERSION = 2
 
 GROUP_TYPES = frozenset(
     {
@@ -31,13 +40,139 @@ MAILBOX_TYPES = frozenset({"UserMailbox", "SharedMailbox", "RoomMailbox", "Equip
 ALL_GROUP_TYPES = GROUP_TYPES | {"GroupMailbox", "DynamicDistributionGroup"}
 INDIVIDUAL_TYPES = MAILBOX_TYPES | {"MailUser", "GuestMailUser", "MailContact"}
 
+SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE objects (
+    n INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    UNIQUE (kind, id)
+);
+CREATE TABLE keys (key TEXT NOT NULL, field TEXT NOT NULL, kind TEXT NOT NULL, id TEXT NOT NULL);
+CREATE INDEX keys_by_key ON keys (key, kind);
+CREATE INDEX keys_by_object ON keys (kind, id);
+CREATE TABLE members (
+    n INTEGER PRIMARY KEY,
+    group_id TEXT NOT NULL,
+    member_id TEXT NOT NULL,
+    UNIQUE (group_id, member_id)
+);
+CREATE INDEX members_by_member ON members (member_id);
+CREATE TABLE journal (n INTEGER PRIMARY KEY, entry TEXT NOT NULL);
+"""
+
+#: identity fields a recipient answers to as an Exchange -Identity (DisplayName and the
+#: directory id, ExternalDirectoryObjectId, are indexed too, for the look-ups that use them)
+IDENTITY_FIELDS = ("guid", "name", "alias", "folder", "smtp")
+
+_RECIPIENT, _USER, _RULE = "recipient", "user", "rule"
+_ID_KEY = {_RECIPIENT: "Guid", _USER: "Id", _RULE: "Guid"}
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def new_connection() -> sqlite3.Connection:
+    """An empty in-memory store with the schema (for building and for forks)."""
+    conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    conn.executescript(SCHEMA)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    return conn
+
+
+def smtp_addresses(recipient: dict[str, Any]) -> Iterator[str]:
+    """Every SMTP address a recipient answers to (lower case)."""
+    for proxy in recipient.get("EmailAddresses", ()):
+        kind, _, addr = str(proxy).partition(":")
+        if kind.lower() == "smtp":
+            yield addr.lower()
+    external = recipient.get("ExternalEmailAddress")
+    if external:
+        yield str(external).partition(":")[2].lower()
+
+
+def _index_keys(kind: str, obj: dict[str, Any]) -> set[tuple[str, str]]:
+    """(key, field) pairs an object is found by."""
+    if kind == _RECIPIENT:
+        keys = {(str(obj["Guid"]).lower(), "guid"), (str(obj["Name"]).lower(), "name")}
+        for field, prop in (
+            ("alias", "Alias"),
+            ("display", "DisplayName"),
+            ("folder", "FolderPath"),
+            ("directory", "ExternalDirectoryObjectId"),
+        ):
+            if obj.get(prop):
+                keys.add((str(obj[prop]).lower(), field))
+        keys.update((address, "smtp") for address in smtp_addresses(obj))
+        return keys
+    if kind == _USER:
+        return {
+            (str(obj[prop]).lower(), field)
+            for field, prop in (("id", "Id"), ("upn", "UserPrincipalName"), ("mail", "Mail"))
+            if obj.get(prop)
+        }
+    return set()
+
+
+class _Rows(list[dict[str, Any]]):
+    """A list of recipients or users whose append/extend/remove reach the store."""
+
+    def __init__(self, state: SandboxState, kind: str, rows: list[dict[str, Any]]) -> None:
+        super().__init__(rows)
+        self._state = state
+        self._kind = kind
+
+    def append(self, obj: dict[str, Any]) -> None:
+        self._state._insert(self._kind, obj)
+        super().append(obj)
+
+    def extend(self, objs: Iterable[dict[str, Any]]) -> None:
+        for obj in objs:
+            self.append(obj)
+
+    def remove(self, obj: dict[str, Any]) -> None:
+        super().remove(obj)
+        if self._kind == _RECIPIENT:
+            self._state.remove_recipient(str(obj["Guid"]))
+        else:
+            self._state._delete(self._kind, str(obj[_ID_KEY[self._kind]]))
+
 
 class SandboxState:
-    """The whole simulated organisation as plain, JSON-able data."""
+    """The simulated organisation, read from its store row by row as it is used.
 
-    def __init__(self, data: dict[str, Any]) -> None:
-        self.data = data
-        self._by_guid: dict[str, dict[str, Any]] | None = None
+    ``data`` holds the tenant's settings (organisation, domains, DNS,
+    connectors...) and its ``transport_rules``; recipients and users are read
+    when asked for, by identity through the index.  Changes to any dict handed
+    out are written back by :meth:`flush`.
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self._objects: dict[str, dict[str, dict[str, Any]]] = {_RECIPIENT: {}, _USER: {}}
+        self._seen: dict[tuple[str, str], str] = {}
+        self._all: set[str] = set()
+        rows = conn.execute("SELECT key, value FROM meta").fetchall()
+        self.data: dict[str, Any] = {key: json.loads(value) for key, value in rows}
+        self.data["transport_rules"] = [
+            json.loads(body)
+            for (body,) in conn.execute(
+                "SELECT body FROM objects WHERE kind = ? ORDER BY n", (_RULE,)
+            )
+        ]
+        self._meta_seen = {key: _dumps(value) for key, value in self.data.items()}
+
+    @classmethod
+    def new(cls, settings: dict[str, Any]) -> SandboxState:
+        """A new tenant in memory with these settings and no objects."""
+        conn = new_connection()
+        conn.executemany(
+            "INSERT INTO meta (key, value) VALUES (?, ?)",
+            [(k, _dumps(v)) for k, v in settings.items() if k != "transport_rules"],
+        )
+        return cls(conn)
 
     # --- plain accessors -------------------------------------------------------
     @property
@@ -52,8 +187,12 @@ class SandboxState:
 
     @property
     def recipients(self) -> list[dict[str, Any]]:
-        """Every recipient, in a stable order."""
-        return self.data["recipients"]  # type: ignore[no-any-return]
+        """Every recipient, in a stable order (reads them all: not for look-ups).
+
+        ``append``/``remove`` on the list add or remove a recipient, as
+        :meth:`add_recipient`/:meth:`remove_recipient` do.
+        """
+        return self._load_all(_RECIPIENT)
 
     @property
     def transport_rules(self) -> list[dict[str, Any]]:
@@ -64,23 +203,48 @@ class SandboxState:
 
     @property
     def users(self) -> list[dict[str, Any]]:
-        """The directory's users (Entra ID), with licenses."""
-        return self.data["users"]  # type: ignore[no-any-return]
+        """The directory's users (Entra ID), with licenses (reads them all)."""
+        return self._load_all(_USER)
 
     @property
     def accepted_domains(self) -> list[dict[str, Any]]:
         """The accepted domains."""
         return self.data["accepted_domains"]  # type: ignore[no-any-return]
 
+    # --- look-ups through the index ----------------------------------------------
+    def find(self, key: str, fields: Iterable[str] = IDENTITY_FIELDS) -> list[dict[str, Any]]:
+        """Recipients with ``key`` (any case) as one of ``fields``, in their stable order."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT o.n, o.id FROM keys k "
+            "JOIN objects o ON o.kind = k.kind AND o.id = k.id "
+            "WHERE k.key = ? AND k.kind = ? AND k.field IN (SELECT value FROM json_each(?)) "
+            "ORDER BY o.n",
+            (key.lower(), _RECIPIENT, json.dumps(list(fields))),
+        ).fetchall()
+        return [rec for _, guid in rows if (rec := self.by_guid(guid)) is not None]
+
+    def find_user(self, key: str) -> dict[str, Any] | None:
+        """The directory user whose Id, UPN or mail is ``key`` (any case)."""
+        row = self.conn.execute(
+            "SELECT id FROM keys WHERE key = ? AND kind = ? AND field IN ('id', 'upn') "
+            "ORDER BY field LIMIT 1",
+            (key.lower(), _USER),
+        ).fetchone()
+        return self._get(_USER, row[0]) if row else None
+
     def by_guid(self, guid: str) -> dict[str, Any] | None:
         """The recipient with this Guid, if any."""
-        if self._by_guid is None:
-            self._by_guid = {r["Guid"]: r for r in self.recipients}
-        return self._by_guid.get(guid)
+        return self._get(_RECIPIENT, guid)
+
+    def member_of(self, guid: str) -> list[str]:
+        """The Guids of the groups that list this recipient as a member (by index)."""
+        rows = self.conn.execute(
+            "SELECT group_id FROM members WHERE member_id = ? ORDER BY n", (guid,)
+        ).fetchall()
+        return [g for (g,) in rows]
 
     def invalidate(self) -> None:
-        """Forget cached indexes after recipients were added or removed."""
-        self._by_guid = None
+        """Kept for callers of the former in-memory state: indexes are always current."""
 
     def is_internal(self, address: str) -> bool:
         """Whether the address's domain is one of the organisation's accepted domains."""
@@ -89,56 +253,187 @@ class SandboxState:
 
     def addresses_of(self, recipient: dict[str, Any]) -> Iterator[str]:
         """Every SMTP address a recipient answers to (lower case)."""
-        for proxy in recipient.get("EmailAddresses", ()):
-            kind, _, addr = proxy.partition(":")
-            if kind.lower() == "smtp":
-                yield addr.lower()
-        external = recipient.get("ExternalEmailAddress")
-        if external:
-            yield external.partition(":")[2].lower()
+        return smtp_addresses(recipient)
+
+    # --- adds and removes -----------------------------------------------------------
+    def add_recipient(self, rec: dict[str, Any]) -> None:
+        """Add a new recipient (indexed at once)."""
+        self._insert(_RECIPIENT, rec)
+
+    def remove_recipient(self, guid: str) -> None:
+        """Remove a recipient and its index keys and memberships."""
+        self._delete(_RECIPIENT, guid)
+        self.conn.execute("DELETE FROM members WHERE group_id = ? OR member_id = ?", (guid, guid))
+
+    def add_user(self, user: dict[str, Any]) -> None:
+        """Add a new directory user (indexed at once)."""
+        self._insert(_USER, user)
 
     def journal(self, entry: dict[str, Any]) -> None:
         """Record one write cmdlet, in order, so tests can see exactly what was sent."""
-        self.data.setdefault("journal", []).append(entry)
+        self.conn.execute("INSERT INTO journal (entry) VALUES (?)", (_dumps(entry),))
+
+    def journal_entries(self) -> list[dict[str, Any]]:
+        """Every write cmdlet recorded, oldest first."""
+        return [
+            json.loads(entry)
+            for (entry,) in self.conn.execute("SELECT entry FROM journal ORDER BY n")
+        ]
+
+    # --- writing back ------------------------------------------------------------------
+    def flush(self) -> None:
+        """Write back every row whose dict changed since it was read (and only those)."""
+        for kind, objects in self._objects.items():
+            for oid, obj in objects.items():
+                body = _dumps(obj)
+                if self._seen.get((kind, oid)) != body:
+                    self._write(kind, oid, obj)
+                    self._seen[(kind, oid)] = body
+        self._flush_rules()
+        for key, value in self.data.items():
+            if key == "transport_rules":
+                continue
+            body = _dumps(value)
+            if self._meta_seen.get(key) != body:
+                self.conn.execute(
+                    "INSERT INTO meta (key, value) VALUES (?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (key, body),
+                )
+                self._meta_seen[key] = body
+
+    def _flush_rules(self) -> None:
+        rules: list[dict[str, Any]] = self.data["transport_rules"]
+        body = _dumps(rules)
+        if self._meta_seen.get("transport_rules") == body:
+            return
+        rows = self.conn.execute("SELECT id, body FROM objects WHERE kind = ?", (_RULE,))
+        old: dict[str, str] = dict(rows.fetchall())
+        for rule in rules:
+            new = _dumps(rule)
+            if old.pop(rule["Guid"], None) != new:
+                self.conn.execute(
+                    "INSERT INTO objects (kind, id, body) VALUES (?, ?, ?) "
+                    "ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body",
+                    (_RULE, rule["Guid"], new),
+                )
+        for oid in old:
+            self.conn.execute("DELETE FROM objects WHERE kind = ? AND id = ?", (_RULE, oid))
+        self._meta_seen["transport_rules"] = body
+
+    # --- rows ---------------------------------------------------------------------------
+    def _get(self, kind: str, oid: str) -> dict[str, Any] | None:
+        cached = self._objects[kind].get(oid)
+        if cached is not None:
+            return cached
+        row = self.conn.execute(
+            "SELECT body FROM objects WHERE kind = ? AND id = ?", (kind, oid)
+        ).fetchone()
+        if row is None:
+            return None
+        return self._remember(kind, oid, json.loads(row[0]))
+
+    def _remember(self, kind: str, oid: str, obj: dict[str, Any]) -> dict[str, Any]:
+        if obj.pop("__group__", False):
+            obj["Members"] = [
+                m
+                for (m,) in self.conn.execute(
+                    "SELECT member_id FROM members WHERE group_id = ? ORDER BY n", (oid,)
+                )
+            ]
+        self._objects[kind][oid] = obj
+        self._seen[(kind, oid)] = _dumps(obj)
+        return obj
+
+    def _load_all(self, kind: str) -> list[dict[str, Any]]:
+        cache = self._objects[kind]
+        rows = self.conn.execute(
+            "SELECT id, body FROM objects WHERE kind = ? ORDER BY n", (kind,)
+        ).fetchall()
+        if kind not in self._all:
+            members: dict[str, list[str]] = {}
+            if kind == _RECIPIENT:
+                for group, member in self.conn.execute(
+                    "SELECT group_id, member_id FROM members ORDER BY n"
+                ):
+                    members.setdefault(group, []).append(member)
+            for oid, body in rows:
+                if oid in cache:
+                    continue
+                obj = json.loads(body)
+                if obj.pop("__group__", False):
+                    obj["Members"] = members.get(oid, [])
+                cache[oid] = obj
+                self._seen[(kind, oid)] = _dumps(obj)
+            self._all.add(kind)
+        return _Rows(self, kind, [cache[oid] for oid, _ in rows if oid in cache])
+
+    def _body(self, obj: dict[str, Any]) -> str:
+        if "Members" not in obj:
+            return _dumps(obj)
+        return _dumps({**{k: v for k, v in obj.items() if k != "Members"}, "__group__": True})
+
+    def _insert(self, kind: str, obj: dict[str, Any]) -> None:
+        oid = str(obj[_ID_KEY[kind]])
+        seen = _dumps(obj)
+        body = seen if "Members" not in obj else self._body(obj)
+        self.conn.execute(
+            "INSERT INTO objects (kind, id, body) VALUES (?, ?, ?)", (kind, oid, body)
+        )
+        self.conn.executemany(
+            "INSERT INTO keys (key, field, kind, id) VALUES (?, ?, ?, ?)",
+            [(key, field, kind, oid) for key, field in sorted(_index_keys(kind, obj))],
+        )
+        self._write_members(oid, [], list(obj.get("Members", ())))
+        self._objects[kind][oid] = obj
+        self._seen[(kind, oid)] = seen
+
+    def _write(self, kind: str, oid: str, obj: dict[str, Any]) -> None:
+        old = json.loads(self._seen[(kind, oid)])
+        self.conn.execute(
+            "UPDATE objects SET body = ? WHERE kind = ? AND id = ?", (self._body(obj), kind, oid)
+        )
+        if _index_keys(kind, old) != _index_keys(kind, obj):
+            self._reindex(kind, oid, obj)
+        self._write_members(oid, list(old.get("Members", ())), list(obj.get("Members", ())))
+
+    def _delete(self, kind: str, oid: str) -> None:
+        self.conn.execute("DELETE FROM objects WHERE kind = ? AND id = ?", (kind, oid))
+        self.conn.execute("DELETE FROM keys WHERE kind = ? AND id = ?", (kind, oid))
+        self._objects[kind].pop(oid, None)
+        self._seen.pop((kind, oid), None)
+
+    def _reindex(self, kind: str, oid: str, obj: dict[str, Any]) -> None:
+        self.conn.execute("DELETE FROM keys WHERE kind = ? AND id = ?", (kind, oid))
+        self.conn.executemany(
+            "INSERT INTO keys (key, field, kind, id) VALUES (?, ?, ?, ?)",
+            [(key, field, kind, oid) for key, field in sorted(_index_keys(kind, obj))],
+        )
+
+    def _write_members(self, group: str, old: list[str], new: list[str]) -> None:
+        if old == new:
+            return
+        kept = set(new)
+        gone = [m for m in old if m not in kept]
+        self.conn.executemany(
+            "DELETE FROM members WHERE group_id = ? AND member_id = ?", [(group, m) for m in gone]
+        )
+        had = set(old)
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO members (group_id, member_id) VALUES (?, ?)",
+            [(group, m) for m in new if m not in had],
+        )
 
 
 def load_state(path: Path) -> SandboxState:
-    """Read the state file; a missing or unreadable file is an error, never "empty"."""
-    from remediations.errors import InputError
+    """The committed tenant in the store at ``path``; a missing or bad file is an error."""
+    from remediations.sandbox.store import open_store
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(
-            f"No sandbox tenant at {path}; run 'invoke sandbox.reset' to create the demo "
-            "tenant, or set sandbox.path (INVOKE_SANDBOX_PATH) to an existing file."
-        ) from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"The sandbox tenant file {path} is not valid JSON ({exc.msg}, line {exc.lineno}); "
-            "run 'invoke sandbox.reset' or 'invoke sandbox.load FILE' to write a new one."
-        ) from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA_VERSION:
-        raise InputError(
-            f"The sandbox tenant file {path} is not a sandbox tenant of schema {SCHEMA_VERSION}; "
-            "run 'invoke sandbox.reset' or 'invoke sandbox.load FILE' to write a new one."
-        )
-    return SandboxState(data)
+    return open_store(path).snapshot()
 
 
 def save_state(state: SandboxState, path: Path) -> None:
-    """Write the state atomically (temp file, fsync, rename), so a crash never half-writes."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(state.data, handle, indent=1, sort_keys=True)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write the whole tenant to the store at ``path``, replacing what was there."""
+    from remediations.sandbox.store import write_store
+
+    write_store(state, path)

@@ -86,11 +86,14 @@ The format (every key but ``organization`` is optional)::
           CloudServicesMailEnabled: true
 
 References (accept lists, moderators, members, managed_by, sent_to, a group
-license's group) name recipients of the same file by name, alias or any address.
-Every recipient gets a stable Guid and, for those in the directory (mailboxes,
-mail users, groups), an ExternalDirectoryObjectId, both derived from names, so
-the same file always loads to the same tenant.  Every problem is reported with
-the file, the entry and the key.
+license's group) name recipients of the same file by name, alias, any address
+or Guid.  Every recipient gets a stable Guid and, for those in the directory
+(mailboxes, mail users, groups), an ExternalDirectoryObjectId, both derived
+from names, so the same file always loads to the same tenant.  Every problem is
+reported with the file, the entry and the key; a file that contradicts itself
+is refused: a key written twice, an address used twice (in any case, primary or
+proxy), an address outside the accepted domains on anything but a mail contact
+or mail user.  :func:`export_tenant` writes a tenant back in this format.
 """
 
 from __future__ import annotations
@@ -103,9 +106,9 @@ from remediations.errors import InputError
 from remediations.exchange import facts
 from remediations.sandbox.cmdlets import candidates, stable_guid
 from remediations.sandbox.directory import check_connectors_section, check_dns_section
-from remediations.sandbox.state import ALL_GROUP_TYPES, SCHEMA_VERSION, SandboxState
+from remediations.sandbox.state import ALL_GROUP_TYPES, SandboxState
 
-__all__ = ["DEMO_TENANT", "load_tenant_file", "tenant_from_mapping"]
+__all__ = ["DEMO_TENANT", "export_tenant", "load_tenant_file", "tenant_from_mapping"]
 
 DEMO_TENANT = Path(__file__).with_name("demo.yaml")
 
@@ -192,18 +195,25 @@ _DIRECTORY_KINDS = frozenset(
 
 
 def load_tenant_file(path: Path) -> SandboxState:
-    """Read a YAML tenant file into a fresh sandbox state."""
-    import yaml
+    """Read a YAML (or JSON) tenant file into a fresh sandbox state.
+
+    A key written twice is an error (YAML alone would keep the last one).
+    """
+    from remediations.yaml_loader import load_yaml
 
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
+    except IsADirectoryError:
+        raise InputError(f"Cannot read tenant file {path}: it is a folder, not a file.") from None
     except OSError as exc:
         raise InputError(f"Cannot read tenant file {path}: {exc.strerror}.") from None
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InputError(f"{path} is not valid YAML: {exc}".rstrip(".") + ".") from None
-    return tenant_from_mapping(data, source=str(path))
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{path}: not UTF-8 text (byte {exc.start}); save the tenant file as UTF-8."
+        ) from None
+    return tenant_from_mapping(load_yaml(text, str(path)), source=str(path))
 
 
 def tenant_from_mapping(data: Any, *, source: str = "<tenant>") -> SandboxState:
@@ -232,9 +242,8 @@ def tenant_from_mapping(data: Any, *, source: str = "<tenant>") -> SandboxState:
             f"{', '.join(domains)}."
         )
     listed = [d for d in domains if d.lower() != initial.lower()]
-    state = SandboxState(
+    state = SandboxState.new(
         {
-            "schema": SCHEMA_VERSION,
             "organization": org,
             "tenant_domain": initial,
             "admin": _admin(data.get("admin", f"admin@{initial}"), source),
@@ -249,31 +258,35 @@ def tenant_from_mapping(data: Any, *, source: str = "<tenant>") -> SandboxState:
                 for d in (*listed, initial)
             ],
             "subscribed_skus": _subscribed_skus(data, source),
-            "recipients": [],
-            "transport_rules": [],
-            "users": [],
             "external_senders": _strings(
                 data.get("external_senders", []), f"{source}: external_senders"
             ),
             "dns": data.get("dns", {}),
             "connectors": data.get("connectors", {}),
             "blocked_ips": data.get("blocked_ips", []),
-            "journal": [],
         }
     )
     entries = data.get("recipients") or []
     if not isinstance(entries, list):
         raise InputError(f"{source}: recipients must be a list of mappings.")
-    for index, entry in enumerate(entries):
-        _add_recipient(state, entry, f"{source}: recipients[{index}]")
-    state.invalidate()
-    for index, entry in enumerate(entries):
-        _link_recipient(state, index, entry, f"{source}: recipients[{index}]")
-    rules = data.get("transport_rules") or []
-    if not isinstance(rules, list):
-        raise InputError(f"{source}: transport_rules must be a list of mappings.")
-    for index, entry in enumerate(rules):
-        _add_rule(state, entry, index, f"{source}: transport_rules[{index}]")
+    state.conn.execute("BEGIN")  # one transaction: a large tenant loads in one write
+    try:
+        guids = [
+            _add_recipient(state, entry, f"{source}: recipients[{index}]")
+            for index, entry in enumerate(entries)
+        ]
+        for index, entry in enumerate(entries):
+            _link_recipient(state, guids[index], entry, f"{source}: recipients[{index}]")
+        rules = data.get("transport_rules") or []
+        if not isinstance(rules, list):
+            raise InputError(f"{source}: transport_rules must be a list of mappings.")
+        for index, entry in enumerate(rules):
+            _add_rule(state, entry, index, f"{source}: transport_rules[{index}]")
+        state.flush()
+    except BaseException:
+        state.conn.execute("ROLLBACK")
+        raise
+    state.conn.execute("COMMIT")
     return state
 
 
@@ -345,7 +358,7 @@ def _sku_id(state: SandboxState, part: str, where: str) -> str:
     raise InputError(f"{where}: {part!r} is not one of the tenant's subscribed_skus.")
 
 
-def _add_recipient(state: SandboxState, entry: Any, where: str) -> None:
+def _add_recipient(state: SandboxState, entry: Any, where: str) -> str:
     if not isinstance(entry, dict):
         raise InputError(f"{where}: each recipient is a mapping.")
     _check_keys(entry, _RECIPIENT_KEYS, where)
@@ -360,11 +373,12 @@ def _add_recipient(state: SandboxState, entry: Any, where: str) -> None:
     # may share a name; two folders, or two other recipients, may not.
     folder = details == "PublicFolder"
     if any(
-        r["Name"].lower() == name.lower()
-        and (r["RecipientTypeDetails"] == "PublicFolder") == folder
-        for r in state.recipients
+        (r["RecipientTypeDetails"] == "PublicFolder") == folder for r in state.find(name, ("name",))
     ):
         raise InputError(f"{where}: the name {name!r} is used twice.")
+    for key in ("alias", "display_name", "external_address"):
+        if key in entry and not isinstance(entry[key], str):
+            raise InputError(f"{where} ({name}): {key!r} must be a text.")
     external = entry.get("external_address")
     address = entry.get("address") or external
     if not isinstance(address, str) or "@" not in address:
@@ -408,7 +422,37 @@ def _add_recipient(state: SandboxState, entry: Any, where: str) -> None:
         if kind not in ("mailbox", "shared-mailbox", "mail-user"):
             raise InputError(f"{where} ({name}): only mailboxes and mail users have a 'user'.")
         _add_user(state, rec, entry["user"], f"{where} ({name}): user")
-    state.recipients.append(rec)
+    _check_addresses(state, rec, kind, f"{where} ({name})")
+    state.add_recipient(rec)
+    return str(rec["Guid"])
+
+
+def _check_addresses(state: SandboxState, rec: dict[str, Any], kind: str, where: str) -> None:
+    """No address twice (in any case, primary or proxy); own addresses in accepted domains."""
+    seen: set[str] = set()
+    accepted = {d["DomainName"].lower() for d in state.accepted_domains}
+    addresses = [proxy.partition(":")[2] for proxy in rec["EmailAddresses"]]
+    external = rec.get("ExternalEmailAddress", "").partition(":")[2]
+    if external and external.lower() not in {a.lower() for a in addresses}:
+        addresses.append(external)
+    for address in addresses:
+        key = address.lower()
+        if key in seen:
+            raise InputError(f"{where}: the address {address!r} is listed twice.")
+        seen.add(key)
+        owner = state.find(key, ("smtp",))
+        if owner:
+            raise InputError(
+                f"{where}: the address {address!r} is already the address of "
+                f"{owner[0]['Name']!r}; every address belongs to one recipient."
+            )
+        domain = key.rpartition("@")[2]
+        if kind not in ("mail-contact", "mail-user") and domain not in accepted:
+            raise InputError(
+                f"{where}: the address {address!r} is not in an accepted domain of this "
+                f"tenant ({', '.join(sorted(accepted))}); only mail contacts and mail users "
+                "have outside addresses."
+            )
 
 
 def _add_user(state: SandboxState, rec: dict[str, Any], entry: Any, where: str) -> None:
@@ -428,7 +472,7 @@ def _add_user(state: SandboxState, rec: dict[str, Any], entry: Any, where: str) 
         isinstance(g, dict) and set(g) == {"sku", "group"} for g in group_licenses
     ):
         raise InputError(f"{where}: group_licenses is a list of {{sku, group}} mappings.")
-    state.users.append(
+    state.add_user(
         {
             "Id": user_id,
             "UserPrincipalName": upn,
@@ -457,8 +501,9 @@ def _refs(state: SandboxState, values: Any, where: str) -> list[str]:
     return guids
 
 
-def _link_recipient(state: SandboxState, index: int, entry: dict[str, Any], where: str) -> None:
-    rec = state.recipients[index]
+def _link_recipient(state: SandboxState, guid: str, entry: dict[str, Any], where: str) -> None:
+    rec = state.by_guid(guid)
+    assert rec is not None
     accept = _refs(
         state, entry.get("accept_messages_only_from", []), f"{where}: accept_messages_only_from"
     )
@@ -490,7 +535,8 @@ def _link_recipient(state: SandboxState, index: int, entry: dict[str, Any], wher
 
 
 def _link_group_licenses(state: SandboxState, rec: dict[str, Any], where: str) -> None:
-    user = next(u for u in state.users if u["UserPrincipalName"] == rec["UserPrincipalName"])
+    user = state.find_user(rec["UserPrincipalName"])
+    assert user is not None
     for item in user.pop("_group_licenses"):
         sku = _sku_id(state, str(item["sku"]), where)
         (guid,) = _refs(state, [item["group"]], where)
@@ -538,3 +584,151 @@ def _from_scope(value: Any, where: str) -> str | None:
     if value in (None, "InOrganization", "NotInOrganization"):
         return value  # type: ignore[no-any-return]
     raise InputError(f"{where} is {value!r}; give InOrganization or NotInOrganization.")
+
+
+# --- export: the tenant back in this format --------------------------------------------
+
+_DEFAULT_SERVER = "AM7PR01MB4321.EURPRD01.PROD.OUTLOOK.COM"
+
+
+def export_tenant(state: SandboxState) -> dict[str, Any]:
+    """The whole tenant as a tenant-file mapping: ``tenant_from_mapping`` gives it back."""
+    kinds = {(rtype, details): kind for kind, (rtype, details, _) in _KINDS.items()}
+    org = state.organization
+    out: dict[str, Any] = {
+        "organization": org,
+        "tenant_domain": state.data.get("tenant_domain", org.split(".")[0] + ".onmicrosoft.com"),
+        "server": state.data.get("server", _DEFAULT_SERVER),
+        "accepted_domains": [
+            d["DomainName"] for d in state.accepted_domains if not d.get("InitialDomain")
+        ],
+    }
+    default = next((d["DomainName"] for d in state.accepted_domains if d.get("Default")), None)
+    if default is not None:
+        out["default_domain"] = default
+    if state.data.get("admin"):
+        out["admin"] = state.data["admin"]
+    skus = state.data.get("subscribed_skus") or []
+    out["subscribed_skus"] = [
+        {"part_number": s["SkuPartNumber"], "sku_id": s["SkuId"]} for s in skus
+    ]
+    users = {u["UserPrincipalName"].lower(): u for u in state.users}
+    recipients = []
+    for rec in state.recipients:
+        kind = kinds.get((rec["RecipientType"], rec["RecipientTypeDetails"]))
+        if kind is None:
+            raise InputError(
+                f"The recipient {rec['Name']!r} is a {rec['RecipientTypeDetails']}, which a "
+                "tenant file cannot describe yet."
+            )
+        recipients.append(_export_recipient(state, rec, kind, users))
+    out["recipients"] = recipients
+    out["transport_rules"] = [_export_rule(state, rule) for rule in state.transport_rules]
+    for key in ("external_senders", "dns", "connectors", "blocked_ips"):
+        if state.data.get(key):
+            out[key] = state.data[key]
+    return out
+
+
+def _ref(state: SandboxState, guid: str) -> str:
+    """How a tenant file names a recipient: its name when that is unambiguous, else its Guid."""
+    rec = state.by_guid(guid)
+    if rec is not None and [r["Guid"] for r in candidates(state, rec["Name"], None)] == [guid]:
+        return str(rec["Name"])
+    return guid
+
+
+def _export_recipient(
+    state: SandboxState, rec: dict[str, Any], kind: str, users: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    primary = rec["PrimarySmtpAddress"]
+    entry: dict[str, Any] = {"kind": kind, "name": rec["Name"]}
+    if "FolderPath" in rec:
+        entry["path"] = rec["FolderPath"]
+    entry["address"] = primary
+    more = [p.partition(":")[2] for p in rec.get("EmailAddresses", ())[1:]]
+    if more:
+        entry["addresses"] = more
+    entry["alias"] = rec.get("Alias", "")
+    entry["display_name"] = rec.get("DisplayName", rec["Name"])
+    external = str(rec.get("ExternalEmailAddress", "")).partition(":")[2]
+    if external and external != primary:
+        entry["external_address"] = external
+    entry["require_sender_authentication"] = bool(rec.get("RequireSenderAuthenticationEnabled"))
+    accept = [
+        *rec.get("AcceptMessagesOnlyFrom", ()),
+        *rec.get("AcceptMessagesOnlyFromDLMembers", ()),
+    ]
+    for key, value in (
+        ("accept_messages_only_from", accept),
+        ("moderated_by", rec.get("ModeratedBy", ())),
+        ("bypass_moderation", rec.get("BypassModerationFromSendersOrMembers", ())),
+    ):
+        if value:
+            entry[key] = [_ref(state, g) for g in value]
+    if rec.get("ModerationEnabled"):
+        entry["moderation_enabled"] = True
+    if "Members" in rec:
+        if rec["Members"]:
+            entry["members"] = [_ref(state, g) for g in rec["Members"]]
+        if rec.get("MemberCount", 0) != len(rec["Members"]):
+            entry["member_count"] = rec["MemberCount"]
+        if rec.get("ManagedBy"):
+            entry["managed_by"] = [_ref(state, g) for g in rec["ManagedBy"]]
+    user = users.get(str(rec.get("UserPrincipalName", "")).lower())
+    if user is not None:
+        entry["user"] = _export_user(state, user)
+        if user["UserPrincipalName"] != primary:
+            entry["user"]["upn"] = user["UserPrincipalName"]
+    return entry
+
+
+def _export_user(state: SandboxState, user: dict[str, Any]) -> dict[str, Any]:
+    parts = {str(s["SkuId"]).lower(): s["SkuPartNumber"] for s in state.data["subscribed_skus"]}
+    states = user.get("LicenseAssignmentStates")
+    if states is None:
+        states = [{"SkuId": s, "AssignedByGroup": None} for s in user["AssignedLicenses"]]
+    out: dict[str, Any] = {
+        "licenses": [
+            parts.get(str(s["SkuId"]).lower(), s["SkuId"])
+            for s in states
+            if not s["AssignedByGroup"]
+        ],
+        "account_enabled": bool(user["AccountEnabled"]),
+        "synced": bool(user["OnPremisesSyncEnabled"]),
+    }
+    inherited = []
+    for item in states:
+        if item["AssignedByGroup"]:
+            groups = state.find(str(item["AssignedByGroup"]), ("directory",))
+            inherited.append(
+                {
+                    "sku": parts.get(str(item["SkuId"]).lower(), item["SkuId"]),
+                    "group": _ref(state, groups[0]["Guid"]) if groups else item["AssignedByGroup"],
+                }
+            )
+    if inherited:
+        out["group_licenses"] = inherited
+    return out
+
+
+def _export_rule(state: SandboxState, rule: dict[str, Any]) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": rule["Name"], "priority": rule["Priority"]}
+    if rule.get("SentTo"):
+        entry["sent_to"] = [_ref(state, g) for g in rule["SentTo"]]
+    if rule.get("FromScope"):
+        entry["from_scope"] = rule["FromScope"]
+    if rule.get("RejectMessageEnhancedStatusCode"):
+        entry["reject"] = {
+            "status": rule["RejectMessageEnhancedStatusCode"],
+            "text": rule.get("RejectMessageReasonText") or facts.DEFAULT_REJECT_TEXT,
+        }
+    if rule.get("DeleteMessage"):
+        entry["delete"] = True
+    entry["enabled"] = rule.get("State", "Enabled") == "Enabled"
+    entry["mode"] = rule.get("Mode", "Enforce")
+    if rule.get("StopRuleProcessing"):
+        entry["stop_rule_processing"] = True
+    if rule.get("Comments"):
+        entry["comments"] = rule["Comments"]
+    return entry

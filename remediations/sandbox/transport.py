@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +10,8 @@ from remediations.errors import BackendUnavailable, InputError, Throttled
 from remediations.exchange import facts
 from remediations.exchange.cmdlet import Cmdlet, CmdletResult
 from remediations.sandbox.cmdlets import run_cmdlet
-from remediations.sandbox.state import SandboxState, load_state, save_state
+from remediations.sandbox.state import SandboxState
+from remediations.sandbox.store import TenantStore, in_memory, open_store
 
 __all__ = ["Faults", "SandboxTransport"]
 
@@ -55,7 +55,12 @@ class Faults:
 
 
 class SandboxTransport:
-    """Runs cmdlets against the sandbox tenant file; each write is saved at once."""
+    """Runs cmdlets against the sandbox store: one transaction per cmdlet.
+
+    Every cmdlet reads what is committed when it starts (never this run's own
+    memory); a write cmdlet holds the store's write lock from its read to its
+    commit, so concurrent runs take turns and no update is lost.
+    """
 
     name = "sandbox"
 
@@ -65,11 +70,12 @@ class SandboxTransport:
         *,
         faults: Faults | None = None,
         state: SandboxState | None = None,
-        persist: bool = True,
+        store: TenantStore | None = None,
     ) -> None:
         self.path = path
-        self.persist = persist
-        self.state = state if state is not None else load_state(path)
+        if store is None:
+            store = in_memory(state) if state is not None else open_store(path)
+        self.store = store
         self.tenant = self.state.organization
         self.faults = faults or Faults()
         self.calls = 0
@@ -77,8 +83,13 @@ class SandboxTransport:
         #: (when, the tenant just before that write) for writes younger than replication_ms
         self._unreplicated: list[tuple[float, SandboxTransport]] = []
 
+    @property
+    def state(self) -> SandboxState:
+        """The committed tenant, read as it is used (for mail flow and DNS)."""
+        return self.store.snapshot()
+
     def send(self, cmdlet: Cmdlet) -> CmdletResult:
-        """Run one cmdlet with Exchange's semantics; persist it if it wrote."""
+        """Run one cmdlet with Exchange's semantics, in its own transaction."""
         self.calls += 1
         if cmdlet.is_write:
             self.writes += 1
@@ -96,11 +107,10 @@ class SandboxTransport:
             stale = self._replica(cmdlet)
             if stale is not None:
                 return stale.send(cmdlet)
-        result = run_cmdlet(self.state, cmdlet)
-        if cmdlet.is_write:
-            self.state.journal(cmdlet.to_json())
-            if self.persist:
-                save_state(self.state, self.path)
+        with self.store.transaction(write=cmdlet.is_write) as state:
+            result = run_cmdlet(state, cmdlet)
+            if cmdlet.is_write:
+                state.journal(cmdlet.to_json())
         return result
 
     def _replica(self, cmdlet: Cmdlet) -> SandboxTransport | None:
@@ -108,7 +118,10 @@ class SandboxTransport:
         replicating), or None for the live state; a write is remembered first."""
         now = time.monotonic()
         lag = self.faults.replication_ms / 1000
-        self._unreplicated = [(t, s) for t, s in self._unreplicated if now - t < lag]
+        for when, copy in self._unreplicated:
+            if now - when >= lag:
+                copy.close()
+        self._unreplicated = [(t, c) for t, c in self._unreplicated if now - t < lag]
         if cmdlet.is_write:
             self._unreplicated.append((now, self.fork()))
             return None
@@ -120,8 +133,8 @@ class SandboxTransport:
         A playbook plans step 2 against the state step 1 would leave by sending
         step 1's cmdlets to a fork.
         """
-        copy = SandboxState(json.loads(json.dumps(self.state.data)))
-        return SandboxTransport(self.path, state=copy, persist=False)
+        return SandboxTransport(self.path, store=self.store.copy())
 
     def close(self) -> None:
-        """Nothing to release: every write is already on disk."""
+        """Close the store (every write is already committed)."""
+        self.store.close()

@@ -3,7 +3,6 @@ a rerun is a no-op that sends no write cmdlet."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from remediations.actions import ACTIONS, parse_wish
 from remediations.audit import AuditLog
 from remediations.engine import run_action
 from remediations.sandbox import SandboxTransport
+from tests.conftest import tenant_doc
 
 
 @dataclass(frozen=True)
@@ -99,18 +99,18 @@ def run_case(case: Case, transport: SandboxTransport, audit: AuditLog, *, dry_ru
 
 
 def recipient(tenant_path: Path, address: str) -> dict[str, Any]:
-    data = json.loads(tenant_path.read_text())
+    data = tenant_doc(tenant_path)
     return next(r for r in data["recipients"] if r["PrimarySmtpAddress"] == address)
 
 
 @pytest.mark.parametrize("case", DEMO_CASES, ids=IDS)
 def test_dry_run_apply_rerun(case: Case, tenant_path: Path, audit: AuditLog) -> None:
     """Dry-run reports changes and changes nothing; apply fixes and verifies; rerun is a no-op."""
-    before = tenant_path.read_bytes()
+    before = tenant_doc(tenant_path)
     dry = run_case(case, SandboxTransport(tenant_path), audit, dry_run=True)
     assert dry.outcome == "planned"
     assert dry.plan.changes
-    assert tenant_path.read_bytes() == before
+    assert tenant_doc(tenant_path) == before
 
     applied = run_case(case, SandboxTransport(tenant_path), audit, dry_run=False)
     assert applied.outcome == "applied"

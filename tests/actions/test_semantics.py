@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ from remediations.engine import prepare, run_action
 from remediations.errors import Refused, UnknownIdentity
 from remediations.sandbox import SandboxTransport, save_state
 from remediations.sandbox.tenant_file import tenant_from_mapping
+from tests.conftest import tenant_doc
 
 
 def make_tenant(tmp_path: Path, recipients: list[dict[str, Any]], **extra: Any) -> SandboxTransport:
@@ -36,7 +36,7 @@ def apply(transport: SandboxTransport, audit: AuditLog, action: str, **wish: Any
 
 
 def stored(transport: SandboxTransport, address: str) -> dict[str, Any]:
-    data = json.loads(transport.path.read_text())
+    data = tenant_doc(transport.path)
     return next(r for r in data["recipients"] if r["PrimarySmtpAddress"] == address)
 
 
@@ -45,14 +45,14 @@ class TestAddAllowedSender:
         self, sandbox: SandboxTransport
     ) -> None:
         """Adding one sender to an empty list would restrict the group to that sender."""
-        before = sandbox.path.read_bytes()
+        before = tenant_doc(sandbox.path)
         # Partners requires authenticated senders: the refusal says so (not "accepts mail
         # from every sender", which is untrue for an outside sender).
         with pytest.raises(Refused, match="requires authenticated senders"):
             plan(sandbox, "add-allowed-sender", recipient="Partners", sender="partner@fabrikam.com")
         with pytest.raises(Refused, match="accepts mail from every sender now"):
             plan(sandbox, "add-allowed-sender", recipient="Partners", sender="cfo@contoso.com")
-        assert sandbox.path.read_bytes() == before
+        assert tenant_doc(sandbox.path) == before
 
     def test_explicit_flag_starts_a_list(self, sandbox: SandboxTransport, audit: AuditLog) -> None:
         """With only_listed_senders the list is started on purpose."""
@@ -259,7 +259,7 @@ class TestBypassModeration:
 
 
 def leaver_rules(transport: SandboxTransport) -> list[dict[str, Any]]:
-    rules = json.loads(transport.path.read_text())["transport_rules"]
+    rules = tenant_doc(transport.path)["transport_rules"]
     return [r for r in rules if r["Name"].startswith("Block mail to leaver")]
 
 

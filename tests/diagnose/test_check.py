@@ -15,6 +15,7 @@ from remediations.cli.diagnose import diagnose_task
 from remediations.exchange.cmdlet import Cmdlet
 from remediations.ndr.build import RejectedRecipient, build_ndr
 from remediations.ndr.codes import SANDBOX_REJECTIONS
+from tests.conftest import tenant_doc
 
 
 def ndr_file(tmp_path: Path, recipient: str, key: str = "public-folder-auth") -> Path:
@@ -60,14 +61,14 @@ def test_check_says_when_the_recipient_is_not_in_this_tenant(
 ) -> None:
     """A bounce from another organisation is not confirmed, and --fix changes nothing."""
     tenant = Path(config["sandbox"]["path"])
-    before = tenant.read_bytes()
+    before = tenant_doc(tenant)
     path = str(ndr_file(tmp_path, "someone@tailspintoys.com"))
     code, out, _ = run(config, path, as_json=True, check=True, fix=True)
     doc = json.loads(out)
     assert code == 0
     assert doc["check"]["confirmed"] is False
     assert doc["fix_runs"] == []
-    assert tenant.read_bytes() == before
+    assert tenant_doc(tenant) == before
 
 
 @pytest.mark.parametrize(
@@ -133,10 +134,10 @@ def test_several_restrictions_get_the_fix_that_lets_this_sender_through(
     group alone would bounce 5.7.124 next, so --check recommends add-allowed-sender (which
     also lifts the authentication requirement) and the restricted-group playbook."""
     tenant = Path(config["sandbox"]["path"])
-    before = tenant.read_bytes()
+    before = tenant_doc(tenant)
     path = bounce(config, "partner@fabrikam.com", "finance-approvers@contoso.com")
     doc = checked(config, path)
-    assert tenant.read_bytes() == before  # planned on a copy, nothing written
+    assert tenant_doc(tenant) == before  # planned on a copy, nothing written
     assert doc["status"] == "5.7.133"
     assert doc["fix"]["command"] == (
         "invoke add-allowed-sender --recipient finance-approvers@contoso.com"

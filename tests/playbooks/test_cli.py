@@ -7,6 +7,8 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.conftest import tenant_doc
+
 Invoke = Callable[..., subprocess.CompletedProcess[str]]
 
 GROUP = "--param=group=finance-approvers@contoso.com"
@@ -54,13 +56,13 @@ def test_dry_run_run_fail_and_resume(invoke_cli: Invoke, tenant_path: Path) -> N
         "--param",
         "senders=other@fabrikam.com",
     )
-    before = tenant_path.read_bytes()
+    before = tenant_doc(tenant_path)
     dry = invoke_cli(*args, "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert "Step 1.2  Add the sender to the group's list" in dry.stdout
     assert "Equivalent PowerShell, in order:" in dry.stdout
     assert "Dry run: nothing changed; 5 changes in 2 of 3 steps" in dry.stdout
-    assert tenant_path.read_bytes() == before
+    assert tenant_doc(tenant_path) == before
 
     failed = invoke_cli(*args, "--ticket", "INC-9", env={"INVOKE_SANDBOX_FAULTS": "fail_write=4"})
     assert failed.returncode == 1

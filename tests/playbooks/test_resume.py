@@ -3,7 +3,6 @@ run (or simply running it again) ends in exactly the state an undisturbed run le
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import pytest
 
 from remediations.sandbox import reset_sandbox
-from tests.conftest import CliResult, events
+from tests.conftest import CliResult, events, tenant_doc
 
 RESTRICTED = (
     "restricted-group-outside-sender",
@@ -23,7 +22,7 @@ WRITES = 5
 
 
 def state(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(path.read_text())
+    data: dict[str, Any] = tenant_doc(path)
     return data
 
 

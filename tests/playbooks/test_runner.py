@@ -93,7 +93,7 @@ def test_a_contact_created_in_step_1_is_known_to_step_2_in_a_dry_run(
     ]
     assert cmdlet_names(outcome, 1) == ["Set-DistributionGroup"]
     assert sandbox.writes == 0
-    assert sandbox.state.data["journal"] == []
+    assert sandbox.state.journal_entries() == []
 
 
 def test_the_whole_plan_is_previewed_before_anything_is_applied(

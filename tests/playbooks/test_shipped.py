@@ -13,7 +13,7 @@ from remediations.playbooks import SHIPPED_DIR, list_playbooks, playbook_files, 
 from remediations.playbooks.schema import Playbook
 from remediations.sandbox.mailflow import Delivery, send
 from remediations.sandbox.state import load_state
-from tests.conftest import FIXED_TIME, CliResult
+from tests.conftest import FIXED_TIME, CliResult, tenant_doc
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def test_dry_run_run_rerun(
     first = message(tenant_path, scenario)
     assert (first.outcome, first.status) == scenario.before
 
-    before = tenant_path.read_bytes()
+    before = tenant_doc(tenant_path)
     dry = run_pb(scenario.playbook, *scenario.params, dry_run=True, as_json=True)
     assert dry.code == 0, dry.err
     doc = dry.json()
@@ -105,7 +105,7 @@ def test_dry_run_run_rerun(
     assert [s["step"] for s in doc["steps"]] == list(scenario.steps)
     assert all(s["status"] in ("planned", "ok") for s in doc["steps"])
     assert any(s["changes"] for s in doc["steps"])
-    assert tenant_path.read_bytes() == before
+    assert tenant_doc(tenant_path) == before
 
     run = run_pb(scenario.playbook, *scenario.params, as_json=True)
     assert run.code == 0, run.err
@@ -117,12 +117,12 @@ def test_dry_run_run_rerun(
     fixed = message(tenant_path, scenario)
     assert (fixed.outcome, fixed.status) == scenario.after
 
-    after = tenant_path.read_bytes()
+    after = tenant_doc(tenant_path)
     rerun = run_pb(scenario.playbook, *scenario.params, as_json=True)
     assert rerun.code == 0, rerun.err
     assert rerun.json()["outcome"] == "no-change"
     assert {s["status"] for s in rerun.json()["steps"]} == {"ok"}
-    assert tenant_path.read_bytes() == after
+    assert tenant_doc(tenant_path) == after
 
 
 def test_every_shipped_playbook_has_a_scenario() -> None:

@@ -1,0 +1,254 @@
+"""The sandbox tenant's file: an SQLite database (WAL mode), one transaction per cmdlet.
+
+A write cmdlet takes the write lock for its whole read-modify-write
+(``BEGIN IMMEDIATE``), so two runs against one sandbox take turns (each waits
+up to :data:`BUSY_TIMEOUT_S`) and neither overwrites the other's change; a read
+sees what was committed when it started, never a run's own memory.  The
+schema is :mod:`remediations.sandbox.state`'s.  Tenant files (YAML/JSON) stay
+the human format: :func:`write_store` fills a store from one, and
+``sandbox.export`` writes one back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sqlite3
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from remediations.errors import InputError
+from remediations.sandbox.state import SCHEMA_VERSION, SandboxState, new_connection
+
+__all__ = [
+    "APPLICATION_ID",
+    "BUSY_TIMEOUT_S",
+    "TenantStore",
+    "document",
+    "open_store",
+    "tenant_hash",
+    "write_store",
+]
+
+#: ``PRAGMA application_id`` of a sandbox store ("NDR5"): tells it from any other SQLite file
+APPLICATION_ID = 0x4E445235
+#: how long a cmdlet waits for another run's write to finish before it gives up
+BUSY_TIMEOUT_S = 30.0
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_REWRITE = "run 'invoke sandbox.reset' or 'invoke sandbox.load FILE' to write a new one"
+
+
+class TenantStore:
+    """One sandbox store (a file, or a copy in memory) and its transactions."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path | None = None) -> None:
+        self.conn = conn
+        self.path = path
+        # One connection, one transaction at a time: threads of one process take turns
+        # here (loopback servers answer from threads), processes at SQLite's lock.
+        self._lock = threading.RLock()
+
+    @contextlib.contextmanager
+    def transaction(self, *, write: bool) -> Iterator[SandboxState]:
+        """The committed state at the start; a write holds the write lock to the end."""
+        with self._lock, self._begin(write=write) as state:
+            yield state
+
+    @contextlib.contextmanager
+    def _begin(self, *, write: bool) -> Iterator[SandboxState]:
+        try:
+            self.conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        except sqlite3.OperationalError as exc:
+            raise self._error(exc) from None
+        try:
+            state = SandboxState(self.conn)
+            yield state
+            if write:
+                state.flush()
+            self.conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            self._rollback()
+            raise self._error(exc) from None
+        except BaseException:
+            self._rollback()
+            raise
+
+    def snapshot(self) -> SandboxState:
+        """The committed state, read as it is used (outside any transaction)."""
+        return SandboxState(self.conn)
+
+    def copy(self) -> TenantStore:
+        """A copy of the committed tenant in memory (SQLite's backup API)."""
+        conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        self.conn.backup(conn)
+        return TenantStore(conn)
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self.conn.close()
+
+    def _rollback(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self.conn.execute("ROLLBACK")
+
+    def _error(self, exc: sqlite3.Error) -> Exception:
+        from remediations.errors import BackendUnavailable
+
+        where = self.path or "the in-memory sandbox"
+        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+            return BackendUnavailable(
+                f"The sandbox tenant {where} stayed locked by another run for "
+                f"{BUSY_TIMEOUT_S:.0f} s; try again when it has finished."
+            )
+        return InputError(f"The sandbox tenant file {where} is damaged ({exc}); {_REWRITE}.")
+
+
+def _check_location(path: Path) -> None:
+    """A sandbox path that is a folder, or lies under a file, is bad input."""
+    if path.is_dir():
+        raise InputError(
+            f"The sandbox path {path} is a folder; set sandbox.path (INVOKE_SANDBOX_PATH) "
+            "to a file name such as .sandbox/tenant.db."
+        )
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise InputError(
+                f"The sandbox path {path} lies under {parent}, which is a file, not a folder; "
+                "set sandbox.path (INVOKE_SANDBOX_PATH) to a file in a folder."
+            )
+
+
+def open_store(path: Path) -> TenantStore:
+    """Open the sandbox store at ``path``; anything else there is bad input, never "empty"."""
+    _check_location(path)
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(len(_SQLITE_MAGIC))
+    except FileNotFoundError:
+        raise InputError(
+            f"No sandbox tenant at {path}; run 'invoke sandbox.reset' to create the demo "
+            "tenant, or set sandbox.path (INVOKE_SANDBOX_PATH) to an existing file."
+        ) from None
+    except OSError as exc:
+        raise InputError(f"Cannot read the sandbox tenant file {path}: {exc.strerror}.") from None
+    if head != _SQLITE_MAGIC:
+        if head.lstrip()[:1] == b"{":
+            raise InputError(
+                f"The sandbox tenant file {path} is a JSON tenant of an earlier version; the "
+                f"sandbox now keeps its tenant in a database: {_REWRITE}."
+            )
+        raise InputError(f"The sandbox tenant file {path} is not a sandbox store; {_REWRITE}.")
+    try:
+        conn = sqlite3.connect(
+            path.resolve().as_uri() + "?mode=rw",
+            uri=True,
+            timeout=BUSY_TIMEOUT_S,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+    except sqlite3.Error as exc:
+        raise InputError(f"Cannot open the sandbox tenant file {path} ({exc}).") from None
+    try:
+        (app,) = conn.execute("PRAGMA application_id").fetchone()
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+        if app != APPLICATION_ID:
+            raise InputError(
+                f"The sandbox tenant file {path} is an SQLite database but not a sandbox "
+                f"store; {_REWRITE}."
+            )
+        if version != SCHEMA_VERSION:
+            raise InputError(
+                f"The sandbox tenant file {path} has store schema {version}, not "
+                f"{SCHEMA_VERSION}; {_REWRITE}."
+            )
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("SELECT count(*) FROM meta WHERE key = 'organization'").fetchone()
+        conn.execute("SELECT count(*) FROM objects").fetchone()
+    except InputError:
+        conn.close()
+        raise
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise InputError(
+            f"The sandbox tenant file {path} is damaged ({exc}); {_REWRITE}."
+        ) from None
+    return TenantStore(conn, path)
+
+
+def write_store(state: SandboxState, path: Path) -> None:
+    """Replace the tenant at ``path`` with ``state``'s, in one step.
+
+    An existing store is overwritten through SQLite (other runs see the old
+    tenant or the new one, never a mix); any other file there (an old JSON
+    tenant, a damaged store) is replaced by a new file.
+    """
+    _check_location(path)
+    state.flush()
+    source = state.conn
+    source.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    try:
+        target = open_store(path)
+    except InputError:
+        target = None
+    if target is not None:
+        try:
+            source.backup(target.conn)
+            target.conn.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.DatabaseError:
+            target.close()
+        else:
+            target.close()
+            return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise InputError(f"Cannot write the sandbox tenant file {path}: {exc.strerror}.") from None
+    os.close(fd)
+    try:
+        conn = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            source.backup(conn)
+            conn.execute("PRAGMA journal_mode = WAL")
+        finally:
+            conn.close()
+        for stale in ("-wal", "-shm"):
+            Path(str(path) + stale).unlink(missing_ok=True)
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def document(state: SandboxState, *, journal: bool = True) -> dict[str, Any]:
+    """The whole tenant as one JSON-able mapping, with Exchange's property names."""
+    doc: dict[str, Any] = {k: v for k, v in state.data.items() if k != "transport_rules"}
+    doc["schema"] = SCHEMA_VERSION
+    doc["recipients"] = state.recipients
+    doc["users"] = state.users
+    doc["transport_rules"] = state.transport_rules
+    if journal:
+        doc["journal"] = state.journal_entries()
+    return doc
+
+
+def tenant_hash(state: SandboxState) -> str:
+    """A SHA-256 of the tenant (without its journal): equal tenants, equal hashes."""
+    text = json.dumps(document(state, journal=False), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def in_memory(state: SandboxState) -> TenantStore:
+    """A store over an in-memory state (as built from a tenant file)."""
+    state.flush()
+    return TenantStore(state.conn)
+
+
+def empty_store() -> TenantStore:
+    """An empty in-memory store with the schema (for tests and benchmarks)."""
+    return TenantStore(new_connection())
