@@ -219,3 +219,23 @@ def test_the_shell_flag_reaches_the_task(
     result = invoke_cli("fix-public-folder", "--folder", "x", "--target", "nowhere")
     assert result.returncode == 2
     assert "target 'nowhere' is not configured" in result.stderr
+
+
+def test_invoke_target_in_the_environment_chooses_the_target(
+    invoke_cli: Callable[..., Any],
+) -> None:
+    """``INVOKE_TARGET`` is the ``target`` setting; --target wins over it."""
+    chosen = invoke_cli("fix-public-folder", "--folder", "x", env={"INVOKE_TARGET": "elsewhere"})
+    assert chosen.returncode == 2
+    assert "target 'elsewhere' is not configured" in chosen.stderr
+    flag = invoke_cli(
+        "fix-public-folder",
+        "--folder",
+        "\\Support\\Escalations",
+        "--dry-run",
+        "--target",
+        "sandbox",
+        env={"INVOKE_TARGET": "elsewhere"},
+    )
+    assert flag.returncode == 0, flag.stderr
+    assert flag.stdout.startswith("Target: sandbox (sandbox)")
