@@ -409,21 +409,26 @@ def open_target(
     dry_run: bool = False,
     budget: RetryBudget | None = None,
     err: TextIO = sys.stderr,
+    resolve: Callable[[Path], Path] | None = None,
 ) -> Target:
     """The run's target: the one named (or configured), checked and connected lazily.
 
     A dry run's transports refuse every write (:class:`remediations.exchange.dryrun.DryRun`).
+    ``resolve`` turns a sandbox file setting into the path to open (the edge resolves
+    relative ones against the project folder); as given when None.
     """
     chosen = target_name(config, name)
     specs = read_targets(config)
     if chosen not in specs:
         if chosen == "sandbox":
-            return _sandbox_target(config, TargetSpec(name="sandbox", kind="sandbox"), err, dry_run)
+            return _sandbox_target(
+                config, TargetSpec(name="sandbox", kind="sandbox"), err, dry_run, resolve
+            )
         known = ", ".join(sorted({"sandbox", *specs}))
         raise InputError(f"target {chosen!r} is not configured; give one of {known}.")
     spec = specs[chosen]
     if spec.kind == "sandbox":
-        return _sandbox_target(config, spec, err, dry_run)
+        return _sandbox_target(config, spec, err, dry_run, resolve)
     from remediations.budget import RetryBudget
 
     budget = budget or RetryBudget()
@@ -440,7 +445,13 @@ def open_target(
         ) from None
 
 
-def _sandbox_target(config: Any, spec: TargetSpec, err: TextIO, dry_run: bool) -> Target:
+def _sandbox_target(
+    config: Any,
+    spec: TargetSpec,
+    err: TextIO,
+    dry_run: bool,
+    resolve: Callable[[Path], Path] | None = None,
+) -> Target:
     from remediations.diagnose._dns import ZoneResolver
     from remediations.directory.sandbox import SandboxDirectory
     from remediations.exchange.dryrun import DryRun
@@ -451,6 +462,8 @@ def _sandbox_target(config: Any, spec: TargetSpec, err: TextIO, dry_run: bool) -
     sandbox = _get(config, "sandbox") or {}
     configured = str(sandbox.get("path") or "")
     path = spec.path or (Path(configured) if configured else Path(".sandbox") / "tenant.db")
+    if resolve is not None:
+        path = resolve(path)
     faults = Faults.parse(spec.faults or str(sandbox.get("faults") or ""))
     if spec.path is None and not configured and not path.exists():
         reset_sandbox(path)
