@@ -44,8 +44,28 @@ def _bad_flags_exit_2(parse_tasks: Any) -> Any:
     return parse
 
 
+def _ctrl_c_exits_130(execute: Any) -> Any:
+    """Invoke exits 1 on Ctrl-C; the shell's convention (and ours) is 130.
+
+    Runs handle SIGINT/SIGTERM themselves (the cmdlet in flight finishes, the log
+    says what was applied); this covers Ctrl-C anywhere else, e.g. while a
+    sandbox is being opened.
+    """
+
+    def run(self: Program) -> None:
+        try:
+            execute(self)
+        except KeyboardInterrupt:
+            raise Exit("Interrupted (SIGINT).", code=130) from None
+
+    run.wrapped = True  # type: ignore[attr-defined]
+    return run
+
+
 if not getattr(Program.parse_tasks, "wrapped", False):
     Program.parse_tasks = _bad_flags_exit_2(Program.parse_tasks)  # type: ignore[method-assign]
+if not getattr(Program.execute, "wrapped", False):
+    Program.execute = _ctrl_c_exits_130(Program.execute)  # type: ignore[method-assign]
 
 COMMON_HELP = {
     "dry_run": "preview only: show the diff and the PowerShell; change nothing",

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from remediations.actions import Action
-from remediations.audit import AuditLog
+from remediations.audit import AuditLog, AuditUnwritable
 from remediations.errors import (
     ApplyFailed,
     InputError,
@@ -23,6 +23,7 @@ from remediations.errors import (
     VerifyMismatch,
 )
 from remediations.exchange.cmdlet import Transport
+from remediations.interrupts import Interrupted, deferred, interruptible, pending
 from remediations.plan import Change, Plan, render_value
 
 __all__ = [
@@ -30,10 +31,13 @@ __all__ = [
     "OutcomeKind",
     "VerifyWait",
     "apply_and_verify",
+    "describe_changes",
+    "interrupted",
     "log_plan",
     "new_run_id",
     "prepare",
     "run_action",
+    "unrecorded",
 ]
 
 
@@ -54,7 +58,11 @@ class VerifyWait:
     sleep: Callable[[float], None] = time.sleep
 
 
-OutcomeKind = Literal["no-change", "planned", "applied", "failed", "refused", "cancelled"]
+OutcomeKind = Literal[
+    "no-change", "planned", "applied", "failed", "refused", "cancelled", "interrupted"
+]
+#: Errors that end a run wherever they happen; never a refusal or an ordinary failure.
+STOPPERS = (Interrupted, AuditUnwritable)
 ChangeStatus = Literal["planned", "applied", "verified", "failed", "not-applied"]
 
 
@@ -129,6 +137,10 @@ def run_action(
     Returns the outcome; input errors and refusals are logged and re-raised
     (exit 2), apply and verify failures are logged, recorded on the outcome
     and raised as ``ApplyFailed`` / ``VerifyMismatch`` carrying it (exit 1).
+    SIGINT/SIGTERM never cut a cmdlet in half: the run stops after the one in
+    flight, logs ``run-end`` with outcome ``interrupted`` and raises
+    ``Interrupted`` (exit 130/143).  An audit log that cannot be written stops
+    the run before the next change (``ApplyFailed``, exit 1).
     """
     outcome = Outcome(
         run_id=run_id or new_run_id(),
@@ -138,9 +150,31 @@ def run_action(
         transport=transport.name,
     )
     log = audit.bind(run_id=outcome.run_id, action=action.name, dry_run=dry_run)
+    with interruptible():
+        try:
+            _run(action, wish, outcome, transport, log, preview, confirm, verify_wait)
+        except Interrupted as exc:
+            raise interrupted(outcome, log, exc, end_event="run-end") from None
+        except AuditUnwritable as exc:
+            raise unrecorded(outcome, exc) from None
+    return outcome
+
+
+def _run(
+    action: Action,
+    wish: Any,
+    outcome: Outcome,
+    transport: Transport,
+    log: AuditLog,
+    preview: Callable[[Plan], None],
+    confirm: Callable[[Plan], bool],
+    verify_wait: VerifyWait | None = None,
+) -> None:
     log.event("run-start", wish=wish_json(wish))
     try:
         plan = prepare(action, wish, transport)
+    except STOPPERS:
+        raise
     except RemediationError as exc:
         outcome.outcome = "refused" if isinstance(exc, InputError) else "failed"
         outcome.error = str(exc)
@@ -150,17 +184,81 @@ def run_action(
         raise
     log_plan(plan, outcome, log)
     preview(plan)
-    if plan.is_noop or dry_run:
+    if plan.is_noop or outcome.dry_run:
         outcome.outcome = "no-change" if plan.is_noop else "planned"
         log.event("run-end", outcome=outcome.outcome)
-        return outcome
+        return
     if not confirm(plan):
         outcome.outcome = "cancelled"
         log.event("run-end", outcome="cancelled")
-        return outcome
+        return
     apply_and_verify(action, wish, plan, outcome, transport, log, verify_wait=verify_wait)
     log.event("run-end", outcome="applied")
-    return outcome
+
+
+def interrupted(
+    outcome: Outcome, log: AuditLog, exc: Interrupted, *, end_event: str
+) -> Interrupted:
+    """End a run stopped by a signal: record what was and was not applied, exit 130/143."""
+    message = _interrupted_message(exc.signal_name, outcome.applied, outcome.not_applied)
+    outcome.outcome = "interrupted"
+    outcome.error = message
+    outcome.exit_code = exc.exit_code
+    try:
+        log.event(
+            end_event,
+            outcome="interrupted",
+            error=message,
+            signal=exc.signal_name,
+            applied=[c.to_json() for c in outcome.applied],
+            not_applied=[c.to_json() for c in outcome.not_applied],
+        )
+    except AuditUnwritable as unwritable:
+        message += f" The audit log could not record the interruption ({unwritable.reason})."
+        outcome.error = message
+    err = Interrupted(exc.signum, message)
+    err.outcome = outcome
+    return err
+
+
+def _interrupted_message(
+    signal_name: str, applied: tuple[Change, ...], not_applied: tuple[Change, ...]
+) -> str:
+    if not applied and not not_applied:
+        return f"Interrupted ({signal_name}) before anything was applied: nothing changed."
+    return (
+        f"Interrupted ({signal_name}). Changed: {describe_changes(applied)}. "
+        f"Not changed: {describe_changes(not_applied)}. Run the same command again to finish."
+    )
+
+
+def unrecorded(outcome: Outcome, exc: AuditUnwritable) -> ApplyFailed:
+    """End a run whose audit log cannot be written: say what reached the tenant (exit 1)."""
+    applied = outcome.applied
+    not_applied = outcome.not_applied
+    message = unrecorded_message(exc, applied, not_applied)
+    outcome.outcome = "failed"
+    outcome.error = message
+    outcome.exit_code = 1
+    err = ApplyFailed(message, applied=applied, not_applied=not_applied, cause=exc)
+    err.outcome = outcome
+    return err
+
+
+def unrecorded_message(
+    exc: AuditUnwritable, applied: tuple[Change, ...], not_applied: tuple[Change, ...]
+) -> str:
+    """The log failed: what reached the tenant (the log may lack it) and what did not."""
+    if not applied:
+        return (
+            f"Stopped because {exc}; nothing reached the tenant. Make the log writable, "
+            "then run the same command again."
+        )
+    return (
+        f"Stopped because {exc}, so it may not record all that reached the tenant. "
+        f"Changed: {describe_changes(applied)}. Not changed: {describe_changes(not_applied)}. "
+        "Make the log writable, then run the same command again to finish."
+    )
 
 
 def prepare(action: Action, wish: Any, transport: Transport) -> Plan:
@@ -207,17 +305,24 @@ def apply_and_verify(
 def _apply(
     plan: Plan, outcome: Outcome, transport: Transport, log: AuditLog, end_event: str
 ) -> None:
+    """Announce, send and record each change; a signal waits for the cmdlet in flight."""
     for index, change in enumerate(plan.changes):
-        try:
-            transport.send(change.cmdlet)
-        except TransportError as exc:
-            outcome.status[index] = "failed"
-            for later in range(index + 1, len(plan.changes)):
-                outcome.status[later] = "not-applied"
-            log.event("change-failed", outcome="failed", error=str(exc), **_change_fields(change))
-            raise _fail(outcome, log, exc, end_event) from exc
-        outcome.status[index] = "applied"
-        log.event("change-applied", outcome="applied", **_change_fields(change))
+        signum = pending()
+        if signum is not None:
+            raise Interrupted(signum)
+        with deferred():
+            fields = _change_fields(change)
+            log.event("change-applying", outcome="applying", **fields)
+            try:
+                transport.send(change.cmdlet)
+            except TransportError as exc:
+                outcome.status[index] = "failed"
+                for later in range(index + 1, len(plan.changes)):
+                    outcome.status[later] = "not-applied"
+                log.event("change-failed", outcome="failed", error=str(exc), **fields)
+                raise _fail(outcome, log, exc, end_event) from exc
+            outcome.status[index] = "applied"
+            log.event("change-applied", outcome="applied", **fields)
 
 
 def _fail(
@@ -311,6 +416,11 @@ def _verify(
 
 def _describe(change: Change) -> str:
     return f"{change.target} {change.attribute} -> {render_value(change.after)}"
+
+
+def describe_changes(changes: tuple[Change, ...]) -> str:
+    """The changes for one sentence, or "nothing"."""
+    return "; ".join(_describe(c) for c in changes) or "nothing"
 
 
 def _plain(value: Any) -> Any:

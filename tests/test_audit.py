@@ -43,7 +43,7 @@ def test_a_real_run_logs_every_step(run_task: Callable[..., CliResult], audit_di
     assert [e["event"] for e in run] == [
         "run-start",
         *["change-planned"] * 3,
-        *["change-applied"] * 3,
+        *["change-applying", "change-applied"] * 3,
         *["change-verified"] * 3,
         "run-end",
     ]
@@ -56,6 +56,7 @@ def test_a_real_run_logs_every_step(run_task: Callable[..., CliResult], audit_di
         assert event["dry_run"] is False
     assert {e["outcome"] for e in run if e["event"].startswith("change-")} == {
         "planned",
+        "applying",
         "applied",
         "verified",
     }

@@ -2,11 +2,30 @@
 
 from remediations.audit.log import (
     AUDIT_FILE,
+    DAMAGED_EVENT,
+    AuditFile,
     AuditLog,
+    AuditSetupError,
+    AuditUnwritable,
     ChainError,
+    ChainReport,
+    check_chain,
     read_events,
     redact,
     verify_chain,
 )
 
-__all__ = ["AUDIT_FILE", "AuditLog", "ChainError", "read_events", "redact", "verify_chain"]
+__all__ = [
+    "AUDIT_FILE",
+    "DAMAGED_EVENT",
+    "AuditFile",
+    "AuditLog",
+    "AuditSetupError",
+    "AuditUnwritable",
+    "ChainError",
+    "ChainReport",
+    "check_chain",
+    "read_events",
+    "redact",
+    "verify_chain",
+]

@@ -4,17 +4,21 @@ One JSON object a line in ``<audit dir>/audit.jsonl``.  Each line carries
 ``prev`` (the hash of the line before it) and ``hash`` (sha256 of ``prev`` and
 the line's own canonical JSON), so an edited, inserted or deleted line breaks
 the chain and :func:`verify_chain` says where.  Lines are appended under an
-exclusive lock and fsynced before the run goes on: nothing is lost if the
-process dies after a change, and two runs at once still make one chain.
+exclusive lock, written whole (short writes retried) and fsynced before the run
+goes on: nothing is lost if the process dies after a change, and two runs at
+once still make one chain.  A line that cannot be written raises
+:class:`AuditUnwritable`, and the engine stops before the next change.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +26,23 @@ from typing import Any
 import structlog
 from structlog.typing import EventDict
 
-__all__ = ["AUDIT_FILE", "AuditLog", "ChainError", "read_events", "redact", "verify_chain"]
+from remediations.errors import InputError, RemediationError
+from remediations.interrupts import deferred
+
+__all__ = [
+    "AUDIT_FILE",
+    "DAMAGED_EVENT",
+    "AuditFile",
+    "AuditLog",
+    "AuditSetupError",
+    "AuditUnwritable",
+    "ChainError",
+    "ChainReport",
+    "check_chain",
+    "read_events",
+    "redact",
+    "verify_chain",
+]
 
 AUDIT_FILE = "audit.jsonl"
 GENESIS = "0" * 64
@@ -64,45 +84,192 @@ def redact(value: Any, key: str = "") -> Any:
     return value
 
 
-class _ChainedFile:
-    """structlog's logger end: append one event to the file, chained and durable."""
+class AuditUnwritable(RemediationError):
+    """The audit log could not record an event: the run stops before the next change."""
+
+    def __init__(self, path: Path, error: OSError) -> None:
+        self.path = path
+        self.reason = error.strerror or str(error)
+        super().__init__(f"the audit log {path} could not be written ({self.reason})")
+
+
+class AuditSetupError(InputError):
+    """The audit folder or file cannot be used at all; nothing was run."""
+
+
+#: The marker written after a damaged line when the next append closes it off.
+DAMAGED_EVENT = "damaged-line"
+
+
+class AuditFile:
+    """structlog's logger end: append one event to the file, chained and durable.
+
+    Each append writes the whole line (looping on short writes) and fsyncs it
+    before returning; a write that fails is cut back off the file and raised as
+    :class:`AuditUnwritable`.  A last line left unfinished by a crash (cut short,
+    or complete but without its newline) is closed off on the next append and
+    followed by a ``damaged-line`` marker, so the chain goes on from the last
+    good line and :func:`check_chain` reports the damage instead of calling the
+    log tampered with.
+    """
 
     __slots__ = ("path",)
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def msg(self, **event: Any) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o640)
+    def check(self) -> None:
+        """Bad input if the folder or file cannot hold the log (one sentence, exit 2)."""
+        folder = self.path.parent
+        for parent in (folder, *folder.parents):
+            if parent.exists():
+                if not parent.is_dir():
+                    raise AuditSetupError(
+                        f"The audit folder {folder} cannot be created: {parent} is a file, "
+                        "not a folder; set audit.dir (INVOKE_AUDIT_DIR) to a folder."
+                    )
+                break
+        if self.path.is_dir():
+            raise AuditSetupError(
+                f"The audit log {self.path} is a folder; move it away so the log can be a "
+                "file there, or set audit.dir (INVOKE_AUDIT_DIR) to another folder."
+            )
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            prev = _last_hash(fd)
-            body = _canonical(event)
-            line = _canonical({**event, "prev": prev, "hash": _chain_hash(prev, body)})
-            os.write(fd, (line + "\n").encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)  # closing releases the lock
+            folder.mkdir(parents=True, exist_ok=True)
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640))
+        except OSError as exc:
+            raise AuditSetupError(
+                f"The audit log {self.path} cannot be written ({exc.strerror or exc}); make "
+                "the folder and file writable, or set audit.dir (INVOKE_AUDIT_DIR) to a "
+                "folder that is."
+            ) from None
+
+    def msg(self, **event: Any) -> None:
+        with deferred():
+            self._append(event)
 
     info = msg
 
+    def _append(self, event: dict[str, Any]) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o640)
+        except OSError as exc:
+            raise AuditUnwritable(self.path, exc) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            size = os.lseek(fd, 0, os.SEEK_END)
+            prev, damage = _tail(fd, size)
+            data = b""
+            if damage is not None:
+                marker = {
+                    "event": DAMAGED_EVENT,
+                    "time": event.get("time"),
+                    "reason": damage.reason,
+                    "damaged_sha256": hashlib.sha256(damage.line).hexdigest(),
+                    "damaged_bytes": len(damage.line),
+                }
+                data += b"" if damage.newline else b"\n"
+                marker_line, prev = _chained_line(marker, prev)
+                data += marker_line
+            line, _ = _chained_line(event, prev)
+            data += line
+            try:
+                self._write_all(fd, data)
+            except OSError as exc:
+                _cut_back(fd, size)
+                raise AuditUnwritable(self.path, exc) from None
+        finally:
+            os.close(fd)  # closing releases the lock
 
-def _last_hash(fd: int) -> str:
-    size = os.lseek(fd, 0, os.SEEK_END)
+    def _write_all(self, fd: int, data: bytes) -> None:
+        """Write every byte (a short write is retried with the rest), then fsync."""
+        view = memoryview(data)
+        while view:
+            written = self._write(fd, view)
+            if written <= 0:  # pragma: no cover - os.write raises instead
+                raise OSError(errno.EIO, "the write made no progress")
+            view = view[written:]
+        os.fsync(fd)
+
+    def _write(self, fd: int, data: memoryview) -> int:
+        """One ``write(2)``: it may write less than asked."""
+        return os.write(fd, data)
+
+
+def _chained_line(event: Mapping[str, Any], prev: str) -> tuple[bytes, str]:
+    body = _canonical(event)
+    digest = _chain_hash(prev, body)
+    line = _canonical({**event, "prev": prev, "hash": digest})
+    return (line + "\n").encode("utf-8"), digest
+
+
+def _cut_back(fd: int, size: int) -> None:
+    """Remove what a failed append left (best effort: the disk may be gone too)."""
+    try:
+        os.ftruncate(fd, size)
+        os.fsync(fd)
+    except OSError:
+        pass
+
+
+def _parse(line: bytes) -> dict[str, Any] | None:
+    """One audit event, or None when the line is not one (damaged)."""
+    try:
+        event = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(event, dict) or not isinstance(event.get("hash"), str):
+        return None
+    return event
+
+
+class _Damage:
+    """A last line the next append must close off and mark."""
+
+    __slots__ = ("line", "newline", "reason")
+
+    def __init__(self, line: bytes, *, newline: bool, reason: str) -> None:
+        self.line = line  # without its newline
+        self.newline = newline  # whether it already ends with one
+        self.reason = reason
+
+
+def _tail(fd: int, size: int) -> tuple[str, _Damage | None]:
+    """The hash to chain from, and the damaged last line to close off (if any).
+
+    Reads backwards from the end only as far as the last good line.
+    """
     if size == 0:
-        return GENESIS
-    block = 4096
+        return GENESIS, None
+    newline = os.pread(fd, 1, size - 1) == b"\n"
+    end = size - 1 if newline else size
     data = b""
-    pos = size
-    while pos > 0:
-        step = min(block, pos)
+    pos = end
+    damage: _Damage | None = None
+    while True:
+        step = min(4096, pos)
         pos -= step
         data = os.pread(fd, step, pos) + data
-        lines = data.rstrip(b"\n").split(b"\n")
-        if len(lines) > 1 or pos == 0:
-            return str(json.loads(lines[-1])["hash"])
-    return GENESIS  # pragma: no cover - loop always returns
+        lines = data.split(b"\n")
+        complete = lines if pos == 0 else lines[1:]  # the first may be cut by the block
+        for index in range(len(complete) - 1, -1, -1):
+            event = _parse(complete[index])
+            last = damage is None and index == len(complete) - 1
+            if event is not None:
+                if last and not newline:
+                    damage = _Damage(complete[index], newline=False, reason=NO_NEWLINE)
+                return str(event["hash"]), damage
+            if last:
+                reason = UNFINISHED if not newline else NOT_AN_EVENT
+                damage = _Damage(complete[index], newline=newline, reason=reason)
+        if pos == 0:
+            return GENESIS, damage
+
+
+NO_NEWLINE = "the last line had no newline"
+UNFINISHED = "an unfinished write (the line is cut short)"
+NOT_AN_EVENT = "not an audit event"
 
 
 class _StampUtc:
@@ -131,39 +298,76 @@ class AuditLog:
         directory: where ``audit.jsonl`` lives.
         clock: returns an aware UTC datetime (injected so tests can fix time).
         context: fields every event carries (actor, tenant, transport).
+        sink: the file writer (tests pass one from ``remediations.testing.full_disk``
+            that fails at a chosen append, as a full disk would).
     """
 
-    def __init__(self, directory: Path, *, clock: Clock, context: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        clock: Clock,
+        context: Mapping[str, Any],
+        sink: Callable[[Path], AuditFile] = AuditFile,
+    ) -> None:
         self.path = directory / AUDIT_FILE
+        self._file = sink(self.path)
         self._logger = structlog.wrap_logger(
-            _ChainedFile(self.path),
+            self._file,
             processors=[_StampUtc(clock), _redact, _pass_dict],
             context_class=dict,
             cache_logger_on_first_use=False,
         ).bind(**context)
 
+    def check(self) -> None:
+        """Raise :class:`AuditSetupError` (bad input) if the log cannot be written at all."""
+        self._file.check()
+
     def bind(self, **context: Any) -> AuditLog:
         """A log whose events also carry ``context`` (run id, action, ticket...)."""
         clone = object.__new__(AuditLog)
         clone.path = self.path
+        clone._file = self._file
         clone._logger = self._logger.bind(**context)
         return clone
 
     def event(self, event: str, **fields: Any) -> None:
-        """Append one event, durably; every event carries every standard field."""
+        """Append one event, durably; every event carries every standard field.
+
+        Raises:
+            AuditUnwritable: the line did not reach the disk (nothing of it is left).
+        """
         for key in STANDARD_FIELDS:
             fields.setdefault(key, None)
         self._logger.info(event, **fields)
 
 
-def read_events(path: Path) -> Iterator[dict[str, Any]]:
-    """Every event of an audit file, in order."""
-    if not path.exists():
+def _lines(path: Path) -> Iterator[tuple[int, bytes, bool]]:
+    """(number, line without newline, whether it had one) for every line of a file."""
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            yield number, raw.rstrip(b"\n"), raw.endswith(b"\n")
+
+
+def read_events(path: Path, *, damaged: list[int] | None = None) -> Iterator[dict[str, Any]]:
+    """Every event of an audit file, in order.
+
+    A damaged line (cut short by a crash, not JSON) is skipped, never fatal; its
+    number is added to ``damaged`` when a list is given.  ``damaged-line``
+    markers are bookkeeping of the log itself and are skipped too.
+    """
+    if not path.is_file():
         return
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                yield json.loads(line)
+    for number, line, _ in _lines(path):
+        if not line.strip():
+            continue
+        event = _parse(line)
+        if event is None:
+            if damaged is not None:
+                damaged.append(number)
+            continue
+        if event.get("event") != DAMAGED_EVENT:
+            yield event
 
 
 class ChainError(Exception):
@@ -174,22 +378,60 @@ class ChainError(Exception):
         self.line = line
 
 
-def verify_chain(path: Path) -> int:
-    """Check every line's chain; return the number of lines, or raise ChainError."""
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    """An intact chain: how many events, and the damaged lines it closed off."""
+
+    count: int
+    damaged: tuple[tuple[int, str], ...] = ()
+
+
+def check_chain(path: Path) -> ChainReport:
+    """Check every line's chain; report damaged lines; raise ChainError if tampered with.
+
+    A damaged line followed by the ``damaged-line`` marker that closed it off is
+    reported, not an error: the chain goes on from the last good line.  An
+    unfinished last line (the next append will close it off) is reported too.
+    """
     prev = GENESIS
     count = 0
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            try:
-                event = json.loads(line)
-                stored_prev = event.pop("prev")
-                stored_hash = event.pop("hash")
-            except (json.JSONDecodeError, KeyError, AttributeError):
-                raise ChainError(number, "not an audit event") from None
-            if stored_prev != prev:
-                raise ChainError(number, "does not follow the line before it (deleted or moved)")
-            if _chain_hash(prev, _canonical(event)) != stored_hash:
-                raise ChainError(number, "was changed after it was written")
-            prev = stored_hash
-            count += 1
-    return count
+    damaged: list[tuple[int, str]] = []
+    held: tuple[int, bytes, bool] | None = None  # a bad line waiting for its marker
+    for number, line, newline in _lines(path):
+        event = _parse(line)
+        if held is not None:
+            held_number, held_line, _ = held
+            if (
+                event is None
+                or event.get("event") != DAMAGED_EVENT
+                or event.get("damaged_sha256") != hashlib.sha256(held_line).hexdigest()
+            ):
+                raise ChainError(held_number, "not an audit event")
+            damaged.append((held_number, f"{event.get('reason')}; closed off"))
+            held = None
+        if event is None:
+            held = (number, line, newline)
+            continue
+        stored_prev = event.pop("prev", None)
+        stored_hash = event.pop("hash")
+        if stored_prev != prev:
+            raise ChainError(number, "does not follow the line before it (deleted or moved)")
+        if _chain_hash(prev, _canonical(event)) != stored_hash:
+            raise ChainError(number, "was changed after it was written")
+        if event.get("event") == DAMAGED_EVENT and event.get("reason") == NO_NEWLINE:
+            damaged.append((number - 1, f"{NO_NEWLINE}; closed off"))
+        if not newline:
+            damaged.append((number, f"{NO_NEWLINE}; the next run closes it off"))
+        prev = stored_hash
+        count += 1
+    if held is not None:
+        held_number, _, newline = held
+        if newline:
+            raise ChainError(held_number, "not an audit event")
+        damaged.append((held_number, f"{UNFINISHED}; the next run closes it off"))
+    return ChainReport(count=count, damaged=tuple(damaged))
+
+
+def verify_chain(path: Path) -> int:
+    """Check every line's chain; return the number of events, or raise ChainError."""
+    return check_chain(path).count

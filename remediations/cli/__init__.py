@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from remediations.errors import InputError, RemediationError
+from remediations.terminal import printable
 
 if TYPE_CHECKING:
     from remediations.target import Target
@@ -31,8 +32,10 @@ __all__ = [
     "open_run_target",
     "open_transport",
     "playbooks_dir",
+    "project_dir",
     "render_preview",
     "render_result",
+    "resolve_setting",
     "run_action_task",
     "settings_from",
 ]
@@ -77,16 +80,42 @@ def _whoami() -> str:
         return f"uid:{os.getuid()}"
 
 
+def project_dir(config: Any) -> Path | None:
+    """The project folder: the one holding the ``tasks.py`` Invoke loaded.
+
+    Invoke records it on its config (``set_project_location``); a plain mapping
+    (tests) may give ``project_dir``.  None when neither says (then relative
+    settings stay relative to the working directory).
+    """
+    prefix = getattr(config, "_project_prefix", None)
+    if not prefix and isinstance(config, Mapping):
+        prefix = config.get("project_dir")
+    return Path(str(prefix)) if prefix else None
+
+
+def resolve_setting(raw: str | Path, project: Path | None) -> Path:
+    """A path setting: ``~`` expanded; relative ones resolved against the project folder."""
+    path = Path(raw).expanduser()
+    if path.is_absolute() or project is None:
+        return path
+    return project / path
+
+
 def settings_from(config: Any) -> Settings:
     """Read ``sandbox.path``, ``sandbox.faults``, ``audit.dir``, ``actor``, ``target``,
-    ``verify.wait_seconds``."""
+    ``verify.wait_seconds``.
+
+    Relative paths resolve against the project folder, so every command finds the
+    same tenant and log from any subdirectory.
+    """
     sandbox = config.get("sandbox") or {}
     audit = config.get("audit") or {}
     raw_path = str(sandbox.get("path") or "")
+    project = project_dir(config)
     return Settings(
         verify_wait_seconds=(config.get("verify") or {}).get("wait_seconds"),
-        sandbox_path=Path(raw_path) if raw_path else DEFAULT_SANDBOX,
-        audit_dir=Path(str(audit.get("dir") or DEFAULT_AUDIT_DIR)),
+        sandbox_path=resolve_setting(raw_path or DEFAULT_SANDBOX, project),
+        audit_dir=resolve_setting(str(audit.get("dir") or DEFAULT_AUDIT_DIR), project),
         faults=str(sandbox.get("faults") or ""),
         actor=str(config.get("actor") or ""),
         target=str(config.get("target") or "sandbox"),
@@ -132,11 +161,19 @@ def open_run_target(
 ) -> Target:
     """The run's one :class:`Target`: ``--target``, else ``target:``/``INVOKE_TARGET``.
 
-    A dry run gets transports that refuse every write.
+    A dry run gets transports that refuse every write; sandbox files given relative
+    resolve against the project folder, as the other path settings do.
     """
     from remediations.target import open_target
 
-    return open_target(config, name, dry_run=dry_run, err=err)
+    project = project_dir(config)
+    return open_target(
+        config,
+        name,
+        dry_run=dry_run,
+        err=err,
+        resolve=lambda path: resolve_setting(path, project),
+    )
 
 
 def announce_target(target: Target, out: TextIO, *, as_json: bool = False) -> None:
@@ -145,11 +182,14 @@ def announce_target(target: Target, out: TextIO, *, as_json: bool = False) -> No
     JSON documents carry it as their ``target`` field instead.
     """
     if not as_json:
-        out.write(f"Target: {target.name} ({target.kind}), tenant {target.tenant}.\n")
+        out.write(printable(f"Target: {target.name} ({target.kind}), tenant {target.tenant}.\n"))
 
 
-def _audit(settings: Settings, transport: Any, ticket: str, target: str = "") -> Any:
-    from remediations.audit import AuditLog
+def _audit(
+    settings: Settings, transport: Any, ticket: str, sink: Any = None, target: str = ""
+) -> Any:
+    """The run's audit log; bad input (``AuditSetupError``) if it cannot be written at all."""
+    from remediations.audit import AuditFile, AuditLog
 
     context = {
         "actor": settings.actor,
@@ -159,7 +199,14 @@ def _audit(settings: Settings, transport: Any, ticket: str, target: str = "") ->
     }
     if target:
         context["target_name"] = target
-    return AuditLog(settings.audit_dir, clock=lambda: datetime.now(UTC), context=context)
+    log = AuditLog(
+        settings.audit_dir,
+        clock=lambda: datetime.now(UTC),
+        context=context,
+        sink=sink or AuditFile,
+    )
+    log.check()
+    return log
 
 
 def run_action_task(
@@ -176,12 +223,13 @@ def run_action_task(
     err: TextIO = sys.stderr,
     ask: Callable[[str], str] = input,
     interactive: bool | None = None,
+    audit_sink: Any = None,
 ) -> int:
-    """Run one remediation from flags; return the exit status (0, 1 or 2).
+    """Run one remediation from flags; return the exit status (0, 1, 2, 130 or 143).
 
     ``target`` is ``--target`` (None: the configured one, else the sandbox);
     ``interactive`` says whether someone can answer the confirmation (None: stdin is a
-    terminal).
+    terminal); ``audit_sink`` replaces the audit file writer (tests: a disk that fills up).
     """
     from remediations.actions import ACTIONS, parse_wish
     from remediations.engine import run_action
@@ -199,11 +247,15 @@ def run_action_task(
         return _report_error(exc, as_json=as_json, out=out, err=err)
     announce_target(run_target, out, as_json=as_json)
     transport = run_target.exchange
-    audit = _audit(settings, transport, ticket, run_target.name)
+    try:
+        audit = _audit(settings, transport, ticket, audit_sink, run_target.name)
+    except InputError as exc:
+        run_target.close()
+        return _report_error(exc, as_json=as_json, out=out, err=err)
 
     def preview(plan: Any) -> None:
         if not as_json:
-            out.write(render_preview(plan, transport=transport, dry_run=dry_run))
+            out.write(printable(render_preview(plan, transport=transport, dry_run=dry_run)))
 
     confirm = Confirmer(yes=yes, target=run_target, err=err, ask=ask, interactive=interactive)
 
@@ -227,7 +279,7 @@ def run_action_task(
         doc["target"] = run_target.name
         out.write(json.dumps(doc, indent=2) + "\n")
     else:
-        out.write(render_result(outcome, audit_path=audit.path))
+        out.write(printable(render_result(outcome, audit_path=audit.path)))
     return 2 if confirm.refused else 0
 
 
@@ -258,11 +310,13 @@ class Confirmer:
         if not interactive:
             self.refused = True
             self.err.write(
-                f"Not applied: target {self.target.name!r} is a real tenant and there is no "
-                "terminal to confirm on; rerun with --yes to apply.\n"
+                printable(
+                    f"Not applied: target {self.target.name!r} is a real tenant and there is no "
+                    "terminal to confirm on; rerun with --yes to apply.\n"
+                )
             )
             return False
-        answer = self.ask(f"Apply these changes to {self.target.name}? [y/N] ")
+        answer = self.ask(printable(f"Apply these changes to {self.target.name}? [y/N] "))
         return answer.strip().lower() in ("y", "yes")
 
 
@@ -280,7 +334,7 @@ def _report_error(exc: RemediationError, *, as_json: bool, out: TextIO, err: Tex
         )
         doc["error"] = str(exc)
         out.write(json.dumps(doc, indent=2) + "\n")
-    err.write(f"{exc}\n")
+    err.write(printable(f"{exc}\n"))
     return exc.exit_code
 
 
@@ -294,7 +348,7 @@ def render_preview(plan: Any, *, transport: Any, dry_run: bool) -> str:
         lines.append(f"Plan ({count} change{'s' if count != 1 else ''}):")
         lines.append(plan.render_diff())
         lines.append("Equivalent Exchange Online PowerShell:")
-        lines.extend(f"  {line}" for line in plan.render_powershell().splitlines())
+        lines.extend(f"  {line}" for line in plan.render_powershell().split("\n"))
     lines.extend(f"Note: {note}" for note in plan.notes)
     return "\n".join(lines) + "\n"
 
@@ -313,8 +367,8 @@ def render_result(outcome: Any, *, audit_path: Path) -> str:
 
 
 def playbooks_dir(config: Any) -> Path:
-    """``playbooks.dir`` (INVOKE_PLAYBOOKS_DIR), else the shipped ``playbooks/``."""
+    """``playbooks.dir`` (INVOKE_PLAYBOOKS_DIR; relative to the project), else the shipped ones."""
     from remediations.playbooks import SHIPPED_DIR
 
     raw = str((config.get("playbooks") or {}).get("dir") or "")
-    return Path(raw) if raw else SHIPPED_DIR
+    return resolve_setting(raw, project_dir(config)) if raw else SHIPPED_DIR

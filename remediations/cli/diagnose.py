@@ -14,6 +14,7 @@ from remediations.cli import (
     run_action_task,
 )
 from remediations.errors import InputError, RemediationError
+from remediations.terminal import printable
 
 __all__ = ["check_domain_task", "diagnose_task", "scan_task"]
 
@@ -46,10 +47,10 @@ def diagnose_task(
         raw = _read_ndr(ndr, stdin if stdin is not None else sys.stdin)
         report = parse_ndr(raw)
     except NotAnNdr as exc:
-        err.write(f"--ndr {ndr!r}: {exc}\n")
+        err.write(printable(f"--ndr {ndr!r}: {exc}\n"))
         return 2
     except InputError as exc:
-        err.write(f"{exc}\n")
+        err.write(printable(f"{exc}\n"))
         return exc.exit_code
     checks: list[Any] = []
     on_sandbox = False
@@ -73,7 +74,7 @@ def diagnose_task(
         else:
             diagnoses = list(diagnose(report))
     except RemediationError as exc:
-        err.write(f"{exc}\n")
+        err.write(printable(f"{exc}\n"))
         return exc.exit_code
     playbooks = [
         _playbooks(config, d, checks[index] if checks else None)
@@ -97,7 +98,7 @@ def diagnose_task(
                         + "\n              ".join(f.command for f in check_item.fixes)
                     )
             extended.append("\n".join([block, *extra]))
-        out.write("\n\n".join(extended) + "\n")
+        out.write(printable("\n\n".join(extended) + "\n"))
     resends: list[dict[str, Any]] = []
     if fix:
         from remediations.actions import ACTIONS
@@ -116,13 +117,14 @@ def diagnose_task(
                 if one.action is None or key in done:
                     continue
                 if one.action not in ACTIONS:
-                    err.write(f"{one.command}: this toolkit has no such task yet.\n")
+                    err.write(printable(f"{one.command}: this toolkit has no such task yet.\n"))
                     code = max(code, 2)
                     break
                 done.add(key)
                 buffer = io.StringIO() if as_json else out
                 if not as_json:
-                    out.write(f"\nRunning: {one.command}{' --dry-run' if dry_run else ''}\n")
+                    running = f"\nRunning: {one.command}{' --dry-run' if dry_run else ''}\n"
+                    out.write(printable(running))
                 status = run_action_task(
                     config,
                     one.action,
@@ -136,6 +138,10 @@ def diagnose_task(
                     err=err,
                 )
                 code = max(code, status)
+                if status > 128:  # interrupted (SIGINT/SIGTERM): run no further fix
+                    if as_json and isinstance(buffer, io.StringIO):
+                        out.write(buffer.getvalue())
+                    return status
                 ran = True
                 if as_json and isinstance(buffer, io.StringIO):
                     runs.append(json.loads(buffer.getvalue()))
@@ -207,12 +213,12 @@ def _resend(
         return {"outcome": "not sent", "sender": sender, "recipient": recipient}
     doc: dict[str, Any] = json.loads(buffer.getvalue())
     if not as_json:
-        out.write(f"\nSent again from {sender} to {recipient}: {doc['outcome']}")
+        out.write(printable(f"\nSent again from {sender} to {recipient}: {doc['outcome']}"))
         if doc.get("status"):
             out.write(f", status {doc['status']}; the next bounce is {doc['ndr']}\n")
             out.write(f"Diagnose it: invoke diagnose --ndr {doc['ndr']} --check\n")
         else:
-            out.write(f" ({doc['reason']}).\n")
+            out.write(printable(f" ({doc['reason']}).\n"))
     return doc
 
 
@@ -256,7 +262,7 @@ def _check_failed(
     if as_json:
         status = "refused" if isinstance(exc, InputError) else "failed"
         out.write(json.dumps({**doc, "status": status, "error": message}, indent=2) + "\n")
-    err.write(f"{message}\n")
+    err.write(printable(f"{message}\n"))
     return exc.exit_code
 
 
@@ -292,7 +298,7 @@ def check_domain_task(
         out.write(json.dumps({**report.to_json(), "target": run_target.name}, indent=2) + "\n")
     else:
         announce_target(run_target, out)
-        out.write(render_domain_text(report))
+        out.write(printable(render_domain_text(report)))
     return report.exit_code
 
 
@@ -328,5 +334,5 @@ def scan_task(
         out.write(json.dumps({**report.to_json(), "target": run_target.name}, indent=2) + "\n")
     else:
         announce_target(run_target, out)
-        out.write(render_scan_text(report))
+        out.write(printable(render_scan_text(report)))
     return report.exit_code

@@ -17,6 +17,7 @@ from remediations.cli import (
     settings_from,
 )
 from remediations.errors import InputError, RemediationError
+from remediations.terminal import printable
 
 __all__ = [
     "playbook_list_task",
@@ -41,7 +42,7 @@ def playbook_list_task(
         ]
         out.write(json.dumps(doc, indent=2) + "\n")
     else:
-        out.write(render_list(found))
+        out.write(printable(render_list(found)))
     return 0
 
 
@@ -64,7 +65,7 @@ def playbook_show_task(
     if as_json:
         out.write(json.dumps(playbook.to_json(), indent=2) + "\n")
     else:
-        out.write(render_show(playbook))
+        out.write(printable(render_show(playbook)))
     return 0
 
 
@@ -118,6 +119,7 @@ def playbook_run_task(
     err: TextIO = sys.stderr,
     ask: Callable[[str], str] = input,
     interactive: bool | None = None,
+    audit_sink: Any = None,
 ) -> int:
     """``playbook.run NAME --param K=V ...``: plan it all, preview, apply step by step."""
     from remediations.audit import AUDIT_FILE
@@ -146,11 +148,15 @@ def playbook_run_task(
         return _report_error(exc, as_json=as_json, out=out, err=err)
     announce_target(run_target, out, as_json=as_json)
     transport = run_target.exchange
-    audit = _audit(settings, transport, ticket, run_target.name)
+    try:
+        audit = _audit(settings, transport, ticket, audit_sink, run_target.name)
+    except InputError as exc:
+        run_target.close()
+        return _report_error(exc, as_json=as_json, out=out, err=err)
 
     def preview(outcome: Any) -> None:
         if not as_json:
-            out.write(render_preview(outcome))
+            out.write(printable(render_preview(outcome)))
 
     confirm = Confirmer(yes=yes, target=run_target, err=err, ask=ask, interactive=interactive)
 
@@ -168,7 +174,7 @@ def playbook_run_task(
         )
     except RemediationError as exc:
         if not as_json and exc.outcome is not None:
-            out.write(render_result(exc.outcome, audit_path=audit.path))
+            out.write(printable(render_result(exc.outcome, audit_path=audit.path)))
         return _report_error(exc, as_json=as_json, out=out, err=err)
     finally:
         run_target.close()
@@ -177,5 +183,5 @@ def playbook_run_task(
         doc["target"] = run_target.name
         out.write(json.dumps(doc, indent=2) + "\n")
     else:
-        out.write(render_result(outcome, audit_path=audit.path))
+        out.write(printable(render_result(outcome, audit_path=audit.path)))
     return 2 if confirm.refused else 0

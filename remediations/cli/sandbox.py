@@ -13,7 +13,8 @@ from remediations.cli import (
     open_transport,
     settings_from,
 )
-from remediations.errors import InputError
+from remediations.errors import InputError, RemediationError
+from remediations.terminal import printable
 
 __all__ = [
     "sandbox_export_task",
@@ -46,7 +47,7 @@ def _replace(config: Any, source: Path, how: str, *, out: TextIO, err: TextIO) -
     try:
         done = replace_tenant(source, settings.sandbox_path)
     except InputError as exc:
-        err.write(f"{exc}\n")
+        err.write(printable(f"{exc}\n"))
         return exc.exit_code
     state = done.state
     if how == "reset":
@@ -56,15 +57,18 @@ def _replace(config: Any, source: Path, how: str, *, out: TextIO, err: TextIO) -
         )
     else:
         out.write(
-            f"Loaded {state.organization} ({len(state.recipients)} recipients, "
-            f"{len(state.transport_rules)} rules) from {source} into {settings.sandbox_path}.\n"
+            printable(
+                f"Loaded {state.organization} ({len(state.recipients)} recipients, "
+                f"{len(state.transport_rules)} rules) from {source} into {settings.sandbox_path}.\n"
+            )
         )
     try:
         _record_replacement(settings, done, source, how)
-    except OSError as exc:
+    except (OSError, RemediationError) as exc:
+        reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc
         err.write(
             f"The sandbox at {settings.sandbox_path} now holds the tenant from {source}, but the "
-            f"audit log in {settings.audit_dir} could not record it ({exc.strerror or exc}).\n"
+            f"audit log in {settings.audit_dir} could not record it ({reason}).\n"
         )
         return 1
     return 0
@@ -124,7 +128,7 @@ def sandbox_export_task(
         finally:
             store.close()
     except InputError as exc:
-        err.write(f"{exc}\n")
+        err.write(printable(f"{exc}\n"))
         return exc.exit_code
     if fmt == "json":
         text = json.dumps(mapping, indent=2, ensure_ascii=False) + "\n"
@@ -140,7 +144,7 @@ def sandbox_export_task(
     except OSError as exc:
         err.write(f"Cannot write --output {output}: {exc.strerror}.\n")
         return 2
-    err.write(f"Exported {mapping['organization']} to {output}.\n")
+    err.write(printable(f"Exported {mapping['organization']} to {output}.\n"))
     return 0
 
 
@@ -158,9 +162,9 @@ def sandbox_show_task(
     settings = settings_from(config)
     try:
         state = load_state(settings.sandbox_path)
-        out.write(render_object(state, identity) if identity else render_tenant(state))
+        out.write(printable(render_object(state, identity) if identity else render_tenant(state)))
     except InputError as exc:
-        err.write(f"{exc}\n")
+        err.write(printable(f"{exc}\n"))
         return exc.exit_code
     return 0
 
@@ -205,7 +209,7 @@ def sandbox_send_task(
                 ) from None
         transport = open_transport(settings, err=err)
     except InputError as exc:
-        err.write(f"{exc}\n")
+        err.write(printable(f"{exc}\n"))
         return exc.exit_code
     now = datetime.now(UTC).replace(microsecond=0)
     delivery = send(
@@ -238,10 +242,10 @@ def sandbox_send_task(
         doc["suggestion"] = suggestion
         out.write(json.dumps(doc, indent=2) + "\n")
         return 0
-    out.write(f"{delivery.outcome}: {delivery.reason}.\n")
+    out.write(printable(f"{delivery.outcome}: {delivery.reason}.\n"))
     if suggestion:
-        out.write(f"To let this sender past moderation: {suggestion}\n")
+        out.write(printable(f"To let this sender past moderation: {suggestion}\n"))
     if delivery.status:
-        out.write(f"Status {delivery.status}. NDR written to {path}\n")
-        out.write(f"Diagnose it: invoke diagnose --ndr {path}\n")
+        out.write(printable(f"Status {delivery.status}. NDR written to {path}\n"))
+        out.write(printable(f"Diagnose it: invoke diagnose --ndr {path}\n"))
     return 0

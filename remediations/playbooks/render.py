@@ -136,7 +136,7 @@ def render_preview(outcome: PlaybookOutcome) -> str:
         else:
             count = len(plan.changes)
             lines.append(f"  Plan ({count} change{'s' if count != 1 else ''}):")
-            lines.extend(f"  {line}" for line in plan.render_diff().splitlines())
+            lines.extend(f"  {line}" for line in plan.render_diff().split("\n"))
         lines.extend(f"  Note: {note}" for note in plan.notes)
     if not outcome.steps:
         lines.append("No steps: every for_each list is empty.")
@@ -147,7 +147,7 @@ def render_preview(outcome: PlaybookOutcome) -> str:
             if result.plan is None or result.plan.is_noop:
                 continue
             lines.append(f"  # step {result.bound.id}: {_title(result)}")
-            lines.extend(f"  {line}" for line in result.plan.render_powershell().splitlines())
+            lines.extend(f"  {line}" for line in result.plan.render_powershell().split("\n"))
     return "\n".join(lines) + "\n"
 
 
@@ -156,6 +156,7 @@ _STATUS_WORDS = {
     "ok": "ok, no change",
     "verified": "applied and verified",
     "failed": "FAILED",
+    "interrupted": "INTERRUPTED",
     "not-started": "not started",
 }
 
@@ -192,7 +193,7 @@ def render_result(outcome: PlaybookOutcome, *, audit_path: Path) -> str:
         return f"{table}Nothing to do: every step is already as wished. {where}\n"
     if outcome.outcome == "cancelled":
         return f"{table}Not applied. {where}\n"
-    if outcome.outcome in ("failed", "refused"):
+    if outcome.outcome in ("failed", "refused", "interrupted"):
         return f"{table}{where}\n"
     applied = sum(len(r.plan.changes) for r in outcome.steps if r.status == "verified" and r.plan)
     steps = len(outcome.ids("verified"))

@@ -13,10 +13,19 @@ failure stops the run; the outcome says which steps were verified, which one
 failed and which were not started, and ``--resume RUN_ID`` continues it with
 the parameters its audit log holds.
 
+Every step's refusals are also judged against the live tenant while planning,
+so a guard cannot be slipped past because an earlier step of the same run made
+the target look eligible.
+
+SIGINT/SIGTERM stop the run after the cmdlet in flight: the step ends
+``interrupted``, ``playbook-end`` says what was and was not applied, exit
+130/143; a plain rerun or ``--resume`` finishes it.  An audit log that cannot be
+written stops the run before the next change (exit 1).
+
 Audit events of a run (all with run_id, playbook, playbook_version, parameters):
 ``playbook-start``, per step ``step-planned`` (+ the engine's
-``change-planned``/``note``), then per step ``change-applied``,
-``change-verified`` and ``step-end``, and ``playbook-end``.
+``change-planned``/``note``), then per step ``change-applying``,
+``change-applied``, ``change-verified`` and ``step-end``, and ``playbook-end``.
 """
 
 from __future__ import annotations
@@ -26,23 +35,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from remediations.audit import AuditLog, read_events
+from remediations.audit import AuditLog, AuditUnwritable, read_events
 from remediations.engine import (
+    STOPPERS,
     Outcome,
     VerifyWait,
     apply_and_verify,
+    describe_changes,
     log_plan,
     new_run_id,
     prepare,
+    unrecorded_message,
 )
 from remediations.errors import (
     ApplyFailed,
     InputError,
+    Refused,
     RemediationError,
     TransportError,
     VerifyMismatch,
 )
 from remediations.exchange.cmdlet import Transport
+from remediations.interrupts import Interrupted, interruptible
 from remediations.plan import Change, Plan, render_value
 from remediations.playbooks.binding import BoundPlaybook, BoundStep, bind_parameters
 from remediations.playbooks.schema import Playbook, PlaybookError
@@ -58,8 +72,10 @@ __all__ = [
     "run_playbook",
 ]
 
-StepStatus = Literal["planned", "ok", "verified", "failed", "not-started"]
-RunOutcome = Literal["planned", "no-change", "applied", "failed", "refused", "cancelled"]
+StepStatus = Literal["planned", "ok", "verified", "failed", "interrupted", "not-started"]
+RunOutcome = Literal[
+    "planned", "no-change", "applied", "failed", "refused", "cancelled", "interrupted"
+]
 
 NOT_PLANNED_AHEAD = (
     "This tenant cannot be copied, so every step was planned against its live state: a "
@@ -297,9 +313,40 @@ def run_playbook(
         parameters=outcome.parameters,
         dry_run=dry_run,
     )
+    with interruptible():
+        try:
+            _run(
+                outcome,
+                bound,
+                transport,
+                log,
+                resume,
+                preview,
+                confirm,
+                planning_copy,
+                verify_wait,
+            )
+        except Interrupted as exc:
+            raise _interrupted(outcome, log, exc) from None
+        except AuditUnwritable as exc:
+            raise _unrecorded(outcome, exc) from None
+    return outcome
+
+
+def _run(
+    outcome: PlaybookOutcome,
+    bound: BoundPlaybook,
+    transport: Transport,
+    log: AuditLog,
+    resume: PriorRun | None,
+    preview: Callable[[PlaybookOutcome], None],
+    confirm: Callable[[PlaybookOutcome], bool],
+    planning_copy: Callable[[], Transport] | None = None,
+    verify_wait: VerifyWait | None = None,
+) -> None:
     log.event(
         "playbook-start",
-        path=playbook.source,
+        path=bound.playbook.source,
         steps=[r.bound.id for r in outcome.steps],
         resume_of=outcome.resume_of,
     )
@@ -307,21 +354,112 @@ def run_playbook(
     if resume is not None:
         _credit_prior(outcome, resume)
     preview(outcome)
-    if dry_run or outcome.change_count == 0:
+    if outcome.dry_run or outcome.change_count == 0:
         outcome.outcome = "planned" if outcome.change_count else "no-change"
         log.event("playbook-end", outcome=outcome.outcome, **_summary(outcome))
-        return outcome
+        return
     if not confirm(outcome):
         outcome.outcome = "cancelled"
         log.event("playbook-end", outcome="cancelled", **_summary(outcome))
-        return outcome
+        return
     for index, result in enumerate(outcome.steps):
         _apply_step(outcome, index, result, transport, log, verify_wait)
     if resume is not None:
         _credit_prior(outcome, resume)
     outcome.outcome = "applied" if outcome.ids("verified") else "no-change"
     log.event("playbook-end", outcome=outcome.outcome, **_summary(outcome))
-    return outcome
+
+
+def _changed(outcome: PlaybookOutcome) -> tuple[tuple[Change, ...], tuple[Change, ...]]:
+    """Every change that reached the tenant in this run, and every one that did not."""
+    applied: list[Change] = []
+    left: list[Change] = []
+    for result in outcome.steps:
+        if result.plan is None:
+            continue
+        record = result.record
+        for index, change in enumerate(result.plan.changes):
+            if record.status.get(index) in ("applied", "verified"):
+                applied.append(change)
+            elif result.status != "ok":
+                left.append(change)
+    return tuple(applied), tuple(left)
+
+
+def _current_step(outcome: PlaybookOutcome) -> StepResult | None:
+    """The step being applied when the run stopped (the first not yet done)."""
+    for result in outcome.steps:
+        if result.status == "planned":
+            return result
+    return None
+
+
+def _interrupted(outcome: PlaybookOutcome, log: AuditLog, exc: Interrupted) -> Interrupted:
+    """End a playbook run stopped by a signal: what changed, what did not, how to finish."""
+    applied, left = _changed(outcome)
+    current = _current_step(outcome)
+    if current is not None:
+        current.status = "interrupted"
+        current.error = f"interrupted by {exc.signal_name}"
+        after = outcome.steps[outcome.steps.index(current) + 1 :]
+        for later in after:
+            if later.status == "planned":
+                later.status = "not-started"
+    if applied:
+        message = (
+            f"Playbook {outcome.playbook} interrupted ({exc.signal_name})"
+            + (f" at {current.bound.label}" if current is not None else "")
+            + f". Changed: {describe_changes(applied)}. Not changed: {describe_changes(left)}. "
+            "Run the same command again to finish (or: invoke playbook.run "
+            f"{_resume_hint(outcome)})."
+        )
+    else:
+        message = (
+            f"Playbook {outcome.playbook} interrupted ({exc.signal_name}) before anything "
+            "was applied: nothing changed."
+        )
+    outcome.outcome = "interrupted"
+    outcome.error = message
+    outcome.exit_code = exc.exit_code
+    try:
+        if current is not None:
+            _step_log(log, current, "apply").event(
+                "step-end", outcome="interrupted", error=current.error
+            )
+        log.event(
+            "playbook-end",
+            outcome="interrupted",
+            error=message,
+            signal=exc.signal_name,
+            applied=[c.to_json() for c in applied],
+            not_applied=[c.to_json() for c in left],
+            **_summary(outcome),
+        )
+    except AuditUnwritable as unwritable:
+        message += f" The audit log could not record the interruption ({unwritable.reason})."
+        outcome.error = message
+    err = Interrupted(exc.signum, message)
+    err.outcome = outcome
+    return err
+
+
+def _unrecorded(outcome: PlaybookOutcome, exc: AuditUnwritable) -> PlaybookFailed:
+    """End a playbook run whose audit log cannot be written (exit 1)."""
+    applied, left = _changed(outcome)
+    message = f"Playbook {outcome.playbook}: " + unrecorded_message(exc, applied, left)
+    current = _current_step(outcome)
+    if current is not None:
+        current.status = "failed"
+        current.error = str(exc)
+        for later in outcome.steps[outcome.steps.index(current) + 1 :]:
+            if later.status == "planned":
+                later.status = "not-started"
+    outcome.outcome = "failed"
+    outcome.error = message
+    outcome.exit_code = 1
+    err = PlaybookFailed(message)
+    err.outcome = outcome
+    return err
 
 
 def _step_log(log: AuditLog, result: StepResult, phase: str) -> AuditLog:
@@ -346,6 +484,10 @@ def _plan_all(
             slog = _step_log(log, result, "plan")
             try:
                 plan = prepare(step.action, step.wish, planner)
+                if planner is not transport:
+                    _live_refusal(step, transport)
+            except STOPPERS:
+                raise
             except RemediationError as exc:
                 raise _refuse(outcome, index, log, exc) from exc
             result.plan = plan
@@ -362,6 +504,25 @@ def _plan_all(
     finally:
         if planner is not transport:
             planner.close()
+
+
+def _live_refusal(step: BoundStep, transport: Transport) -> None:
+    """Judge the step's refusals against the live tenant too.
+
+    The copy shows the state earlier steps would leave; a guard must not be
+    passed because one of them made the target look eligible (a leaver's
+    license removed by step 1 must not let step 2 treat an active account as
+    gone).  Only a refusal counts here: on the live tenant a step may well
+    name an object an earlier step creates.
+    """
+    try:
+        prepare(step.action, step.wish, transport)
+    except Refused:
+        raise
+    except TransportError:
+        raise
+    except InputError:
+        return
 
 
 def _refuse(
@@ -408,6 +569,8 @@ def _apply_step(
     record = result.record
     try:
         live = prepare(step.action, step.wish, transport)
+    except STOPPERS:
+        raise
     except RemediationError as exc:
         raise _stop(outcome, index, slog, log, str(exc)) from exc
     previewed = result.plan.changes if result.plan else ()

@@ -1,0 +1,35 @@
+"""Text for a terminal: control characters from a tenant or an NDR shown, never obeyed.
+
+Object names, addresses and NDR texts come from outside; printed raw, an escape
+sequence in a name recolours the screen, moves the cursor or rewrites the line
+above (``\\r``), and a bidirectional override reorders what the reader sees.
+Every renderer passes what it prints through :func:`printable`: line breaks
+(the renderer's own layout) and tabs stay, every other control character is
+shown as a Python-style escape (``\\x1b``, ``\\r``, ``\\u202e``).
+"""
+
+from __future__ import annotations
+
+__all__ = ["printable"]
+
+_NAMED = {"\r": "\\r", "\t": "\\t", "\n": "\\n", "\x0b": "\\x0b", "\x0c": "\\x0c"}
+
+
+def _escape(code: int) -> str:
+    char = chr(code)
+    if char in _NAMED:
+        return _NAMED[char]
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+#: C0 controls, DEL, C1 controls, and the Unicode bidirectional controls.
+_CONTROLS = [*range(0x20), 0x7F, *range(0x80, 0xA0)]
+_BIDI = [0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+_LINE_SEPARATORS = [0x2028, 0x2029]
+_ESCAPES = {code: _escape(code) for code in (*_CONTROLS, *_BIDI, *_LINE_SEPARATORS)}
+_KEEP_LAYOUT = {code: text for code, text in _ESCAPES.items() if chr(code) not in "\n\t"}
+
+
+def printable(text: str, *, one_line: bool = False) -> str:
+    """``text`` with control characters escaped; newlines and tabs kept unless ``one_line``."""
+    return text.translate(_ESCAPES if one_line else _KEEP_LAYOUT)
