@@ -178,7 +178,9 @@ class Target:
     ``confirm_before_apply`` says whether applying asks first;
     ``can_fork``/:meth:`planning_copy` give an in-memory copy to plan ahead on;
     ``dns_resolver`` answers the domain checks; ``sends_test_mail`` says whether a test
-    message can be sent through it after a fix (the sandbox's mail flow).
+    message can be sent through it after a fix (the sandbox's mail flow);
+    ``runs_directory_cmdlets`` whether its Exchange side also answers the ``Get-Mg*`` /
+    ``Set-Mg*`` cmdlets the directory-reading actions still send (only the sandbox).
     """
 
     name: str
@@ -190,6 +192,7 @@ class Target:
     dns_resolver: Any
     can_fork: bool = False
     sends_test_mail: bool = False
+    runs_directory_cmdlets: bool = False
     description: str = ""
     _fork: Callable[[], Transport] | None = field(default=None, repr=False)
     _closers: tuple[Callable[[], None], ...] = field(default=(), repr=False)
@@ -480,6 +483,7 @@ def _sandbox_target(
         dns_resolver=ZoneResolver(zone_data(transport.state)),
         can_fork=True,
         sends_test_mail=True,
+        runs_directory_cmdlets=True,
         description=f"the sandbox tenant {transport.tenant} ({path})",
         _fork=transport.fork,
         _closers=(transport.close,),

@@ -245,6 +245,19 @@ def run_action_task(
         run_target = open_run_target(config, target, dry_run=dry_run, err=err)
     except InputError as exc:
         return _report_error(exc, as_json=as_json, out=out, err=err)
+    from remediations.permissions import ACTION_NEEDS
+
+    if ACTION_NEEDS[action_name].graph and not run_target.runs_directory_cmdlets:
+        run_target.close()
+        return _report_error(
+            InputError(
+                f"{action_name} does not run on target {run_target.name!r} yet: it reads the "
+                "directory through cmdlets only the sandbox answers; rehearse it on the sandbox."
+            ),
+            as_json=as_json,
+            out=out,
+            err=err,
+        )
     announce_target(run_target, out, as_json=as_json)
     transport = run_target.exchange
     try:
