@@ -77,6 +77,12 @@ COMMON_HELP = {
 }
 TARGET_HELP = {"target": COMMON_HELP["target"]}
 
+# The fixes that, without a target flag, plan for every object with their cause.
+ALL_HELP = {
+    "all_": "without a target flag: apply the plan to every object in the tenant with the "
+    "cause (the preview lists them)",
+}
+
 
 def _run(c: Context, action: str, values: dict[str, Any], **flags: Any) -> None:
     from remediations.cli import run_action_task
@@ -90,6 +96,7 @@ def _run(c: Context, action: str, values: dict[str, Any], **flags: Any) -> None:
         ticket=flags["ticket"],
         yes=flags["yes"],
         target=flags["target"] or None,
+        all_targets=flags.get("all_", False),
     )
     if code:
         raise Exit(code=code)
@@ -99,6 +106,7 @@ def _run(c: Context, action: str, values: dict[str, Any], **flags: Any) -> None:
     help={
         "folder": r"the public folder: path (e.g. '\Support\Escalations'), name or address",
         "all_senders": "also clear the accept-only-from lists, so every sender is accepted",
+        **ALL_HELP,
         **COMMON_HELP,
     }
 )
@@ -106,13 +114,17 @@ def fix_public_folder(
     c: Context,
     folder: str | None = None,
     all_senders: bool = False,
+    all_: bool = False,
     dry_run: bool = False,
     json: bool = False,
     ticket: str = "",
     yes: bool = False,
     target: str = "",
 ) -> None:
-    """Let outside senders mail a public folder (5.7.1 RESOLVER.RST.AuthRequired)."""
+    """Let outside senders mail a public folder (5.7.1 RESOLVER.RST.AuthRequired).
+
+    Without --folder: every folder that requires authenticated senders (as scan finds).
+    """
     _run(
         c,
         "fix-public-folder",
@@ -122,6 +134,7 @@ def fix_public_folder(
         ticket=ticket,
         yes=yes,
         target=target,
+        all_=all_,
     )
 
 
@@ -162,19 +175,24 @@ def add_allowed_sender(
     help={
         "recipient": "the distribution group, Microsoft 365 group, mailbox or mail user "
         "(name or address)",
+        **ALL_HELP,
         **COMMON_HELP,
     }
 )
 def open_to_external(
     c: Context,
     recipient: str | None = None,
+    all_: bool = False,
     dry_run: bool = False,
     json: bool = False,
     ticket: str = "",
     yes: bool = False,
     target: str = "",
 ) -> None:
-    """Let outside senders mail a group, mailbox or mail user (5.7.133/193/134/136)."""
+    """Let outside senders mail a group, mailbox or mail user (5.7.133/193/134/136).
+
+    Without --recipient: every one that requires authenticated senders (as scan finds).
+    """
     _run(
         c,
         "open-to-external",
@@ -184,20 +202,25 @@ def open_to_external(
         ticket=ticket,
         yes=yes,
         target=target,
+        all_=all_,
     )
 
 
-@task(help={"group": "the distribution group or Microsoft 365 group", **COMMON_HELP})
+@task(help={"group": "the distribution group or Microsoft 365 group", **ALL_HELP, **COMMON_HELP})
 def open_group_to_external(
     c: Context,
     group: str | None = None,
+    all_: bool = False,
     dry_run: bool = False,
     json: bool = False,
     ticket: str = "",
     yes: bool = False,
     target: str = "",
 ) -> None:
-    """Let outside senders mail a group (5.7.133, 5.7.193); open-to-external for groups."""
+    """Let outside senders mail a group (5.7.133, 5.7.193); open-to-external for groups.
+
+    Without --group: every group that requires authenticated senders (as scan finds).
+    """
     _run(
         c,
         "open-group-to-external",
@@ -207,6 +230,7 @@ def open_group_to_external(
         ticket=ticket,
         yes=yes,
         target=target,
+        all_=all_,
     )
 
 
@@ -405,7 +429,8 @@ def playbook_run(
 
 @task(
     help={
-        "ndr": "the bounce: a .eml file, its text pasted into a file, or - for standard input",
+        "ndr": "the bounce: a .eml file, its text pasted into a file, or - for standard input; "
+        "a directory of .eml files or an mbox file: every bounce in it, counted by cause",
         "check": "read the tenant and plan the fix on a copy: confirmed only when this "
         "sender's message would then be delivered",
         "fix": "run the fixes found for every automatable diagnosis (preview, audit); on the "
@@ -438,6 +463,25 @@ def diagnose(
         yes=yes,
         target=target or None,
     )
+    if code:
+        raise Exit(code=code)
+
+
+@task(
+    name="trace",
+    positional=["path"],
+    help={
+        "path": "a message-trace export as CSV (Get-MessageTraceV2 ... | Export-Csv, with the "
+        "Detail of each failure, or a message trace report from the admin center)",
+        "json": "print one JSON document (counts, recipients and senders, fixes per cause)",
+    },
+)
+def diagnose_trace(c: Context, path: str | None = None, json: bool = False) -> None:
+    """Every failed message of a message trace: counts by cause, top recipients and senders,
+    and the fix for each."""
+    from remediations.cli.postmaster import diagnose_trace_task
+
+    code = diagnose_trace_task(c.config, path, as_json=json)
     if code:
         raise Exit(code=code)
 
@@ -607,6 +651,9 @@ sandbox = Collection(
 audit = Collection("audit", audit_verify)
 targets = Collection("target", target_check)
 playbook = Collection("playbook", playbook_list, playbook_show, playbook_validate, playbook_run)
+diagnosis = Collection("diagnose")
+diagnosis.add_task(diagnose, default=True)
+diagnosis.add_task(diagnose_trace)
 ns = Collection(
     fix_public_folder,
     add_allowed_sender,
@@ -615,7 +662,7 @@ ns = Collection(
     bypass_moderation,
     block_delicensed_user,
     remove_license,
-    diagnose,
+    diagnosis,
     check_domain,
     scan,
     sandbox,
@@ -627,7 +674,7 @@ ns.configure(
     {
         # Every setting can also come from the environment: INVOKE_SANDBOX_PATH,
         # INVOKE_SANDBOX_FAULTS, INVOKE_AUDIT_DIR, INVOKE_ACTOR, INVOKE_TARGET,
-        # INVOKE_PLAYBOOKS_DIR (default: the shipped playbooks/), INVOKE_VERIFY_WAIT_SECONDS
+        # INVOKE_PLAYBOOKS_DIR (default: the shipped playbooks), INVOKE_VERIFY_WAIT_SECONDS
         # (how long verification waits for replication).
         "sandbox": {"path": "", "faults": ""},
         "playbooks": {"dir": ""},

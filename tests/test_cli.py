@@ -111,7 +111,9 @@ BAD_INPUTS = [
         {"folder": "\\Support\\Escalatons"},
         "no mail-enabled public folder has that identity",
     ),
-    ("fix-public-folder", {"folder": None}, "--folder is required"),
+    # Without --folder the fix covers every folder with the cause; applying needs --all.
+    ("fix-public-folder", {"folder": None}, "run it again with --all to apply this plan"),
+    ("add-allowed-sender", {"recipient": "Partners", "sender": None}, "--sender is required"),
     ("fix-public-folder", {"folder": "  "}, "--folder is empty"),
     (
         "add-allowed-sender",

@@ -72,7 +72,8 @@ def test_a_relative_playbooks_dir_is_the_projects(project: Path) -> None:
     """INVOKE_PLAYBOOKS_DIR=runbooks lists the project's runbooks from any subdirectory."""
     runbooks = project / "runbooks"
     runbooks.mkdir()
-    text = (ROOT / "playbooks" / "leaver-block-mail.yaml").read_text(encoding="utf-8")
+    shipped = ROOT / "remediations" / "playbooks" / "shipped"
+    text = (shipped / "leaver-block-mail.yaml").read_text(encoding="utf-8")
     (runbooks / "our-leavers.yaml").write_text(
         text.replace("name: leaver-block-mail", "name: our-leavers"), encoding="utf-8"
     )

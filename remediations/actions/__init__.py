@@ -73,8 +73,15 @@ class _Actions(Mapping[str, Action]):
 ACTIONS: Mapping[str, Action] = _Actions()
 
 
-def parse_wish(action: Action, values: Mapping[str, Any], *, source: str = "") -> Any:
+def parse_wish(
+    action: Action, values: Mapping[str, Any], *, source: str = "", all_targets: bool = False
+) -> Any:
     """Build an action's wish from flags or a playbook step, checking names and types.
+
+    A wish whose class names an ``all_targets_field`` (its target, ``None`` meaning
+    "every object in the tenant with the cause") needs that field unless
+    ``all_targets`` is true: only the command line asks for every target at once,
+    never a playbook step that forgot its key.
 
     Raises:
         InputError: naming ``source`` (e.g. ``playbooks/x.yaml step 2``) and the key.
@@ -89,9 +96,10 @@ def parse_wish(action: Action, values: Mapping[str, Any], *, source: str = "") -
                 f"{' or '.join(sorted(fields))}."
             )
     kwargs: dict[str, Any] = {}
+    target_field = getattr(action.wish_type, "all_targets_field", None)
     for name, field in fields.items():
-        if name not in values:
-            if field.default is dataclasses.MISSING:
+        if name not in values or (name == target_field and values[name] is None):
+            if field.default is dataclasses.MISSING or (name == target_field and not all_targets):
                 raise InputError(f"{prefix}{action.name} needs {name!r} (--{_flag(name)}).")
             continue
         kwargs[name] = _check_type(values[name], hints[name], f"{prefix}{name}")

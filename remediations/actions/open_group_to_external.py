@@ -11,12 +11,21 @@ from remediations.actions.open_to_external import OpenToExternal
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Wish:
-    """``group``: a distribution group or a Microsoft 365 group."""
+    """``group``: a distribution group or a Microsoft 365 group; None for every group
+    that rejects outside senders."""
 
-    group: str
+    all_targets_field: ClassVar[str] = "group"
+
+    group: str | None = None
 
     def __post_init__(self) -> None:
-        check_identity(self.group, "--group", "partners@contoso.com")
+        if self.group is not None:
+            check_identity(self.group, "--group", "partners@contoso.com")
+
+    @property
+    def all_targets(self) -> bool:
+        """Whether the wish names no group: every group with the cause."""
+        return self.group is None
 
 
 class OpenGroupToExternal(OpenToExternal):
@@ -31,6 +40,6 @@ class OpenGroupToExternal(OpenToExternal):
     kinds: ClassVar[tuple[str, ...]] = ("distribution group", "Microsoft 365 group")
     accepted: ClassVar[str] = "distribution groups and Microsoft 365 groups"
 
-    def identity(self, wish: Any) -> str:
-        """The group the wish names."""
-        return str(wish.group)
+    def identity(self, wish: Any) -> str | None:
+        """The group the wish names (None: every group with the cause)."""
+        return None if wish.group is None else str(wish.group)

@@ -219,6 +219,7 @@ def run_action_task(
     ticket: str,
     yes: bool,
     target: str | None = None,
+    all_targets: bool = False,
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
     ask: Callable[[str], str] = input,
@@ -229,20 +230,36 @@ def run_action_task(
 
     ``target`` is ``--target`` (None: the configured one, else the sandbox);
     ``interactive`` says whether someone can answer the confirmation (None: stdin is a
-    terminal); ``audit_sink`` replaces the audit file writer (tests: a disk that fills up).
+    terminal).  An action whose target flag may be left out (``fix-public-folder``
+    without ``--folder``) plans for every object in the tenant with the cause; applying
+    that plan needs ``all_targets`` (``--all``), else the run is a preview that ends by
+    saying so (exit 2).  ``audit_sink`` replaces the audit file writer (tests: a disk
+    that fills up).
     """
     from remediations.actions import ACTIONS, parse_wish
     from remediations.engine import run_action
 
     action = ACTIONS[action_name]
     settings = settings_from(config)
+    target_field = getattr(action.wish_type, "all_targets_field", None)
     try:
-        missing = [k for k, v in values.items() if v is None]
+        missing = [k for k, v in values.items() if v is None and k != target_field]
         for key in missing:
             raise InputError(f"--{key.replace('_', '-')} is required for {action_name}.")
-        wish = parse_wish(action, values)
+        wish = parse_wish(
+            action, {k: v for k, v in values.items() if v is not None}, all_targets=True
+        )
+        every = bool(getattr(wish, "all_targets", False))
+        if all_targets and not every:
+            flag = f"--{str(target_field).replace('_', '-')}"
+            raise InputError(
+                f"--all asks for every object with the cause; leave out {flag}, or drop --all "
+                f"to fix the one {flag} names."
+            )
+        # Every target without --all: the same run as a dry run, so nothing can change.
+        held = every and not all_targets and not dry_run
         verify_wait = settings.verify_wait()
-        run_target = open_run_target(config, target, dry_run=dry_run, err=err)
+        run_target = open_run_target(config, target, dry_run=dry_run or held, err=err)
     except InputError as exc:
         return _report_error(exc, as_json=as_json, out=out, err=err)
     from remediations.permissions import ACTION_NEEDS
@@ -278,7 +295,7 @@ def run_action_task(
             wish,
             transport=transport,
             audit=audit,
-            dry_run=dry_run,
+            dry_run=dry_run or held,
             preview=preview,
             confirm=confirm,
             verify_wait=verify_wait,
@@ -287,6 +304,19 @@ def run_action_task(
         return _report_error(exc, as_json=as_json, out=out, err=err)
     finally:
         run_target.close()
+    if held and outcome.outcome == "planned":
+        refusal = InputError(_needs_all(outcome.plan, action_name))
+        refusal.outcome = outcome
+        return _report_error(refusal, as_json=as_json, out=out, err=err)
+    if every and dry_run and not as_json and outcome.outcome == "planned":
+        out.write(
+            printable(
+                f"Dry run: nothing changed. Run without --dry-run and with --all to apply this "
+                f"plan ({_target_count(outcome.plan)}). Audit log: {audit.path} "
+                f"(run {outcome.run_id}).\n"
+            )
+        )
+        return 0
     if as_json:
         doc = outcome.to_json()
         doc["target"] = run_target.name
@@ -294,6 +324,18 @@ def run_action_task(
     else:
         out.write(printable(render_result(outcome, audit_path=audit.path)))
     return 2 if confirm.refused else 0
+
+
+def _target_count(plan: Any) -> str:
+    count = len({c.target for c in plan.changes})
+    return f"{count} object{'s' if count != 1 else ''}"
+
+
+def _needs_all(plan: Any, action_name: str) -> str:
+    return (
+        f"Not applied: without a target, {action_name} covers every object in the tenant with "
+        f"its cause ({_target_count(plan)} here); run it again with --all to apply this plan."
+    )
 
 
 class Confirmer:

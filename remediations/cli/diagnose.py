@@ -34,8 +34,10 @@ def diagnose_task(
     err: TextIO = sys.stderr,
     stdin: Any = None,
 ) -> int:
-    """``diagnose --ndr PATH|-``: the cause and the fix; ``--check`` reads the tenant first and
-    finds the fix(es) that, planned on a copy of the tenant, deliver this sender's message;
+    """``diagnose --ndr PATH|-``: the cause and the fix (a directory of ``.eml`` files or an
+    mbox file: every bounce in it, tallied by cause, see ``cli.postmaster``); ``--check``
+    reads the tenant first and finds the fix(es) that, planned on a copy of the tenant,
+    deliver this sender's message;
     ``--fix`` runs them through the usual preview and audit and, on the sandbox, ends by
     sending the original message again and reporting delivered or the next bounce."""
     import io
@@ -43,6 +45,15 @@ def diagnose_task(
     from remediations.diagnose import diagnose, parse_ndr, render_json, render_text
     from remediations.diagnose.ndr import NotAnNdr
 
+    if ndr and ndr != "-":
+        from remediations.diagnose.batch import is_mailbox_source
+
+        if is_mailbox_source(Path(ndr)):
+            from remediations.cli.postmaster import diagnose_mailbox_task
+
+            return diagnose_mailbox_task(
+                config, Path(ndr), as_json=as_json, check=check, fix=fix, out=out, err=err
+            )
     try:
         raw = _read_ndr(ndr, stdin if stdin is not None else sys.stdin)
         report = parse_ndr(raw)

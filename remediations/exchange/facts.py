@@ -234,3 +234,32 @@ INITIAL_DOMAIN_SUFFIX = ".onmicrosoft.com"
 INITIAL_DOMAIN_MX = "{name}.mail.protection.outlook.com"
 # UNCONFIRMED: likewise, the initial domain's SPF record.
 INITIAL_DOMAIN_SPF = "v=spf1 include:spf.protection.outlook.com -all"
+
+# --- message trace (diagnose.trace) --------------------------------------------------
+
+# [doc: Get-MessageTraceV2; Graph exchangeMessageTrace] the properties of a message trace
+# row, as Export-Csv writes them: Received, SenderAddress, RecipientAddress, Subject,
+# Status, ToIP, FromIP, Size, MessageId, MessageTraceId.  The names are matched without
+# case, spaces or underscores, so the EAC reports' sender_address also fits.
+TRACE_SENDER_COLUMNS = ("SenderAddress", "sender_address")
+# [doc: Get-MessageTraceV2] the recipient's column (one row per recipient).
+TRACE_RECIPIENT_COLUMNS = ("RecipientAddress", "recipient_address")
+# [doc: Get-MessageTraceV2 -Status] the Status of a message that was not delivered.
+TRACE_STATUS_COLUMN = "Status"
+# [doc: Get-MessageTraceV2 -Status] "Failed": the message was not delivered.
+TRACE_FAILED_STATUS = "Failed"
+# [doc: EAC message trace, enhanced summary report] recipient_status holds
+# "<address>##<events>", e.g. "user@contoso.com##Receive, Fail"; Fail means not delivered.
+TRACE_RECIPIENT_STATUS_COLUMN = "recipient_status"
+# [doc: EAC message trace, enhanced summary report] the event of a failed delivery.
+TRACE_FAIL_EVENT = "Fail"
+# UNCONFIRMED: where a trace export carries the SMTP reply of a failed delivery: the
+# Detail of Get-MessageTraceDetailV2's Fail event (exported next to the row, e.g.
+# "Reason: [{LED=550 5.7.1 RESOLVER.RST.AuthRequired; authentication required};{MSG=};...]"),
+# or the extended report's recipient_status.  A summary row without either has no reply;
+# its cause stays unknown and the fix is to read the detail.
+TRACE_REASON_COLUMNS = ("Detail", "recipient_status", "Reason")
+# UNCONFIRMED: the reply sits in the LED= field of that text.
+TRACE_REPLY_FIELD = "LED="
+# [doc: Get-MessageTraceDetailV2] the cmdlet that gives a failed row's reason.
+TRACE_DETAIL_CMDLET = "Get-MessageTraceDetailV2"

@@ -1,4 +1,4 @@
-"""Finding playbooks: by name in a folder (the shipped ``playbooks/``), or by file path."""
+"""Finding playbooks: by name in a folder (the shipped ones, package data), or by file path."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from remediations.playbooks.schema import Playbook, PlaybookError, display_path,
 
 __all__ = ["SHIPPED_DIR", "find_playbook", "list_playbooks", "playbook_files", "playbooks_for"]
 
-#: The shipped playbooks: ``playbooks/`` beside the package, at the project's root.
-SHIPPED_DIR = Path(__file__).resolve().parent.parent.parent / "playbooks"
+#: The shipped playbooks: package data, so an installed wheel has them as an editable install does.
+SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
 
 _SUFFIXES = (".yaml", ".yml")
 

@@ -22,9 +22,9 @@ SIGINT/SIGTERM stop the run after the cmdlet in flight: the step ends
 130/143; a plain rerun or ``--resume`` finishes it.  An audit log that cannot be
 written stops the run before the next change (exit 1).
 
-Audit events of a run (all with run_id, playbook, playbook_version, parameters):
-``playbook-start``, per step ``step-planned`` (+ the engine's
-``change-planned``/``note``), then per step ``change-applying``,
+Audit events of a run (all with run_id, playbook, playbook_version and dry_run):
+``playbook-start`` (with the parameters, recorded once), per step ``step-planned``
+(+ the engine's ``change-planned``/``note``), then per step ``change-applying``,
 ``change-applied``, ``change-verified`` and ``step-end``, and ``playbook-end``.
 """
 
@@ -306,11 +306,12 @@ def run_playbook(
             for step in bound.steps
         ],
     )
+    # The parameters are recorded once, at the start: an event of a step carries its own
+    # inputs only, so an event's size does not grow with the number of targets.
     log = audit.bind(
         run_id=run_id,
         playbook=playbook.name,
         playbook_version=playbook.version,
-        parameters=outcome.parameters,
         dry_run=dry_run,
     )
     with interruptible():
@@ -346,6 +347,7 @@ def _run(
 ) -> None:
     log.event(
         "playbook-start",
+        parameters=outcome.parameters,
         path=bound.playbook.source,
         steps=[r.bound.id for r in outcome.steps],
         resume_of=outcome.resume_of,

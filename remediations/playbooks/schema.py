@@ -627,7 +627,9 @@ def _check_inputs(
         no_default = (
             field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
         )
-        if no_default and name not in inputs:
+        # A step always names its target: "every target" is for the command line alone.
+        required = no_default or name == getattr(wish_type, "all_targets_field", None)
+        if required and name not in inputs:
             problems.add(where, f"{action} needs the input {name!r}.")
 
 
@@ -642,7 +644,7 @@ def _has_reference(value: str) -> bool:
 def _wanted_kind(hint: Any) -> str | None:
     if hint is bool:
         return "bool"
-    if hint is str or get_origin(hint) is Literal:
+    if hint is str or hint == (str | None) or get_origin(hint) is Literal:
         return "string"
     if get_origin(hint) is tuple:
         return "list"

@@ -31,7 +31,7 @@ def test_list_show_validate(invoke_cli: Invoke) -> None:
 
     valid = invoke_cli("playbook.validate")
     assert valid.returncode == 0, valid.stderr
-    assert valid.stdout.count("ok       playbooks/") == 5
+    assert valid.stdout.count("ok       remediations/playbooks/shipped/") == 5
 
 
 def test_validate_a_broken_file_exits_2(invoke_cli: Invoke, tmp_path: Path) -> None:
@@ -41,7 +41,7 @@ def test_validate_a_broken_file_exits_2(invoke_cli: Invoke, tmp_path: Path) -> N
     result = invoke_cli("playbook.validate", "--path", str(bad), "--path", "leaver-block-mail")
     assert result.returncode == 2
     assert f"invalid  {bad}" in result.stdout
-    assert "ok       playbooks/leaver-block-mail.yaml" in result.stdout
+    assert "ok       remediations/playbooks/shipped/leaver-block-mail.yaml" in result.stdout
     assert "key 'steps' must be a list of at least one step" in result.stderr
 
 

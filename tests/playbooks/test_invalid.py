@@ -245,8 +245,9 @@ def test_a_bad_list_entry_names_the_step_the_item_and_the_key(
     )
     assert result.code == 2
     assert (
-        'playbooks/restricted-group-outside-sender.yaml: step 1.2 "Add the sender to the '
-        "group's list (with a mail contact)\" (item 'not-an-address'): input 'sender': "
+        "remediations/playbooks/shipped/restricted-group-outside-sender.yaml: "
+        'step 1.2 "Add the sender to the group\'s list (with a mail contact)" '
+        "(item 'not-an-address'): input 'sender': "
         "'not-an-address' is not an email address" in result.err
     )
 
@@ -255,5 +256,5 @@ def test_an_unknown_playbook_name_lists_the_known_ones(run_pb: Callable[..., Cli
     """A misspelt name says which playbooks there are."""
     result = run_pb("leaver-blok-mail", "user=x")
     assert result.code == 2
-    assert "no playbook named 'leaver-blok-mail' in playbooks" in result.err
+    assert "no playbook named 'leaver-blok-mail' in remediations/playbooks/shipped" in result.err
     assert "leaver-block-mail" in result.err
