@@ -393,6 +393,14 @@ def _report_error(exc: RemediationError, *, as_json: bool, out: TextIO, err: Tex
     return exc.exit_code
 
 
+#: Where the previewed lines run, by transport: on premises the Exchange Management Shell.
+_SHELLS = {
+    "exchange-online": "Exchange Online PowerShell",
+    "sandbox": "Exchange Online PowerShell",
+    "exchange-onprem": "Exchange Management Shell (on-premises Exchange) PowerShell",
+}
+
+
 def render_preview(plan: Any, *, transport: Any, dry_run: bool) -> str:
     """The plan for people: the diff, then the PowerShell it equals."""
     lines = [f"{plan.action} on {transport.tenant} ({transport.name})"]
@@ -402,7 +410,7 @@ def render_preview(plan: Any, *, transport: Any, dry_run: bool) -> str:
         count = len(plan.changes)
         lines.append(f"Plan ({count} change{'s' if count != 1 else ''}):")
         lines.append(plan.render_diff())
-        lines.append("Equivalent Exchange Online PowerShell:")
+        lines.append(f"Equivalent {_SHELLS.get(transport.name, _SHELLS['exchange-online'])}:")
         lines.extend(f"  {line}" for line in plan.render_powershell().split("\n"))
     lines.extend(f"Note: {note}" for note in plan.notes)
     return "\n".join(lines) + "\n"
