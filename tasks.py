@@ -72,12 +72,15 @@ COMMON_HELP = {
     "json": "print one JSON document (run_id, dry_run, outcome, changes) instead of text",
     "ticket": "ticket or change number to record in the audit log",
     "yes": "apply without asking (real tenants ask after the preview)",
+    "target": "the target to act on, as named under targets: in invoke.yaml "
+    "(default: INVOKE_TARGET / target:, else the sandbox)",
 }
 ACTION_HELP = {
     **COMMON_HELP,
     "save_plan": "with --dry-run: save the plan to this file, to approve by its hash and "
     "apply exactly with plan.apply",
 }
+TARGET_HELP = {"target": COMMON_HELP["target"]}
 
 # The fixes that, without a target flag, plan for every object with their cause.
 ALL_HELP = {
@@ -98,6 +101,7 @@ def _run(c: Context, action: str, values: dict[str, Any], **flags: Any) -> None:
         ticket=flags["ticket"],
         yes=flags["yes"],
         save_plan=flags.get("save_plan", ""),
+        target=flags["target"] or None,
         all_targets=flags.get("all_", False),
     )
     if code:
@@ -122,6 +126,7 @@ def fix_public_folder(
     ticket: str = "",
     yes: bool = False,
     save_plan: str = "",
+    target: str = "",
 ) -> None:
     """Let outside senders mail a public folder (5.7.1 RESOLVER.RST.AuthRequired).
 
@@ -136,6 +141,7 @@ def fix_public_folder(
         ticket=ticket,
         yes=yes,
         save_plan=save_plan,
+        target=target,
         all_=all_,
     )
 
@@ -159,6 +165,7 @@ def add_allowed_sender(
     ticket: str = "",
     yes: bool = False,
     save_plan: str = "",
+    target: str = "",
 ) -> None:
     """Add a sender to a restricted recipient's allowed senders (5.7.1 NotAuthorized, 5.7.124)."""
     _run(
@@ -170,6 +177,7 @@ def add_allowed_sender(
         ticket=ticket,
         yes=yes,
         save_plan=save_plan,
+        target=target,
     )
 
 
@@ -190,6 +198,7 @@ def open_to_external(
     ticket: str = "",
     yes: bool = False,
     save_plan: str = "",
+    target: str = "",
 ) -> None:
     """Let outside senders mail a group, mailbox or mail user (5.7.133/193/134/136).
 
@@ -204,6 +213,7 @@ def open_to_external(
         ticket=ticket,
         yes=yes,
         save_plan=save_plan,
+        target=target,
         all_=all_,
     )
 
@@ -218,6 +228,7 @@ def open_group_to_external(
     ticket: str = "",
     yes: bool = False,
     save_plan: str = "",
+    target: str = "",
 ) -> None:
     """Let outside senders mail a group (5.7.133, 5.7.193); open-to-external for groups.
 
@@ -232,6 +243,7 @@ def open_group_to_external(
         ticket=ticket,
         yes=yes,
         save_plan=save_plan,
+        target=target,
         all_=all_,
     )
 
@@ -252,6 +264,7 @@ def bypass_moderation(
     ticket: str = "",
     yes: bool = False,
     save_plan: str = "",
+    target: str = "",
 ) -> None:
     """Let a sender bypass moderation of a large group (held mail; no NDR)."""
     _run(
@@ -263,6 +276,7 @@ def bypass_moderation(
         ticket=ticket,
         yes=yes,
         save_plan=save_plan,
+        target=target,
     )
 
 
@@ -284,6 +298,7 @@ def block_delicensed_user(
     ticket: str = "",
     yes: bool = False,
     save_plan: str = "",
+    target: str = "",
 ) -> None:
     """Stop mail to a user who left with a mail-flow rule (5.7.129, delicensed user)."""
     _run(
@@ -295,6 +310,7 @@ def block_delicensed_user(
         ticket=ticket,
         yes=yes,
         save_plan=save_plan,
+        target=target,
     )
 
 
@@ -317,6 +333,7 @@ def remove_license(
     ticket: str = "",
     yes: bool = False,
     save_plan: str = "",
+    target: str = "",
 ) -> None:
     """Remove a leaver's licenses (5.7.129; then block-delicensed-user)."""
     _run(
@@ -328,6 +345,7 @@ def remove_license(
         ticket=ticket,
         yes=yes,
         save_plan=save_plan,
+        target=target,
     )
 
 
@@ -404,6 +422,7 @@ def playbook_run(
     ticket: str = "",
     yes: bool = False,
     resume: str = "",
+    target: str = "",
 ) -> None:
     """Run a playbook: plan every step, preview the whole, then apply step by step."""
     from remediations.cli.playbooks import playbook_run_task
@@ -419,6 +438,7 @@ def playbook_run(
         ticket=ticket,
         yes=yes,
         resume=resume,
+        target=target or None,
     )
     if code:
         raise Exit(code=code)
@@ -447,6 +467,7 @@ def diagnose(
     json: bool = False,
     ticket: str = "",
     yes: bool = False,
+    target: str = "",
 ) -> None:
     """Read an NDR (5.7.x): the cause, the evidence, and the command that fixes it."""
     from remediations.cli.diagnose import diagnose_task
@@ -460,6 +481,7 @@ def diagnose(
         dry_run=dry_run,
         ticket=ticket,
         yes=yes,
+        target=target or None,
     )
     if code:
         raise Exit(code=code)
@@ -492,13 +514,16 @@ def diagnose_trace(c: Context, path: str | None = None, json: bool = False) -> N
     help={
         "domain": "the domain to check, e.g. contoso.com (an accepted or Microsoft 365 domain)",
         "json": "print one JSON document (status, checks with evidence and steps)",
+        **TARGET_HELP,
     }
 )
-def check_domain(c: Context, domain: str | None = None, json: bool = False) -> None:
+def check_domain(
+    c: Context, domain: str | None = None, json: bool = False, target: str = ""
+) -> None:
     """Check a domain: one MX as Microsoft 365 expects, SPF, verified, accepted, hybrid."""
     from remediations.cli.diagnose import check_domain_task
 
-    code = check_domain_task(c.config, domain, as_json=json)
+    code = check_domain_task(c.config, domain, as_json=json, target=target or None)
     if code:
         raise Exit(code=code)
 
@@ -509,13 +534,16 @@ def check_domain(c: Context, domain: str | None = None, json: bool = False) -> N
         "partner": "an outside address that must reach moderated groups (repeatable); "
         "the tenant's mail contacts count too",
         "json": "print one JSON document, findings grouped by cause id",
+        **TARGET_HELP,
     },
 )
-def scan(c: Context, partner: list[str] | None = None, json: bool = False) -> None:
+def scan(
+    c: Context, partner: list[str] | None = None, json: bool = False, target: str = ""
+) -> None:
     """List everything in the tenant that bounces outside or restricted senders, with the fix."""
     from remediations.cli.diagnose import scan_task
 
-    code = scan_task(c.config, partners=partner or [], as_json=json)
+    code = scan_task(c.config, partners=partner or [], as_json=json, target=target or None)
     if code:
         raise Exit(code=code)
 
@@ -598,6 +626,28 @@ def sandbox_show(c: Context, identity: str = "") -> None:
     from remediations.cli.sandbox import sandbox_show_task
 
     code = sandbox_show_task(c.config, identity)
+    if code:
+        raise Exit(code=code)
+
+
+# --- targets ------------------------------------------------------------------------
+
+
+@task(
+    name="check",
+    help={
+        **TARGET_HELP,
+        "json": "print one JSON document (probes, and per action what is missing)",
+    },
+)
+def target_check(c: Context, target: str = "", json: bool = False) -> None:
+    """Check a target read-only: sign in, one Exchange and one Graph read, what each action lacks.
+
+    Exit 0 ready, 3 a role or permission is missing, 1 unreachable, 2 bad input.
+    """
+    from remediations.cli.target import target_check_task
+
+    code = target_check_task(c.config, target or None, as_json=json)
     if code:
         raise Exit(code=code)
 
@@ -740,6 +790,8 @@ def audit_report(c: Context, run_id: str, format: str = "md", output: str = "") 
 
 audit = Collection("audit", audit_verify, audit_runs, audit_show, audit_report)
 plan = Collection("plan", plan_show, plan_apply)
+audit = Collection("audit", audit_verify)
+targets = Collection("target", target_check)
 playbook = Collection("playbook", playbook_list, playbook_show, playbook_validate, playbook_run)
 diagnosis = Collection("diagnose")
 diagnosis.add_task(diagnose, default=True)
@@ -760,16 +812,19 @@ ns = Collection(
     audit,
     plan,
     playbook,
+    targets,
 )
 ns.configure(
     {
         # Every setting can also come from the environment: INVOKE_SANDBOX_PATH,
         # INVOKE_SANDBOX_FAULTS, INVOKE_AUDIT_DIR, INVOKE_ACTOR, INVOKE_TARGET,
-        # INVOKE_PLAYBOOKS_DIR (default: the shipped playbooks).
+        # INVOKE_PLAYBOOKS_DIR (default: the shipped playbooks), INVOKE_VERIFY_WAIT_SECONDS
+        # (how long verification waits for replication).
         "sandbox": {"path": "", "faults": ""},
         "playbooks": {"dir": ""},
         "audit": {"dir": "audit-logs", "key_file": ""},
         "actor": "",
         "target": "sandbox",
+        "verify": {"wait_seconds": 60},
     }
 )

@@ -7,6 +7,7 @@ an audit event of the run.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from remediations.plan import Change, Plan, render_value
 __all__ = [
     "Outcome",
     "OutcomeKind",
+    "VerifyWait",
     "apply_and_verify",
     "describe_changes",
     "interrupted",
@@ -37,6 +39,24 @@ __all__ = [
     "run_action",
     "unrecorded",
 ]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VerifyWait:
+    """How long verification waits for replication (the ``verify.wait_seconds`` setting).
+
+    Exchange Online answers a read from a replica that may not yet hold a write
+    made a moment before; a verify read that does not show the change is read again
+    after ``first_delay`` seconds, doubling up to ``max_delay``, until ``seconds``
+    have passed: only then is it a mismatch.  ``seconds=0`` reads once.
+    """
+
+    seconds: float = 60.0
+    first_delay: float = 0.5
+    max_delay: float = 8.0
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
 
 OutcomeKind = Literal[
     "no-change", "planned", "applied", "failed", "refused", "cancelled", "interrupted"
@@ -110,6 +130,7 @@ def run_action(
     run_id: str | None = None,
     preview: Callable[[Plan], None] = lambda plan: None,
     confirm: Callable[[Plan], bool] = lambda plan: True,
+    verify_wait: VerifyWait | None = None,
 ) -> Outcome:
     """Run one action through the whole lifecycle, logging each step.
 
@@ -131,7 +152,7 @@ def run_action(
     log = audit.bind(run_id=outcome.run_id, action=action.name, dry_run=dry_run)
     with interruptible():
         try:
-            _run(action, wish, outcome, transport, log, preview, confirm)
+            _run(action, wish, outcome, transport, log, preview, confirm, verify_wait)
         except Interrupted as exc:
             raise interrupted(outcome, log, exc, end_event="run-end") from None
         except AuditUnwritable as exc:
@@ -147,6 +168,7 @@ def _run(
     log: AuditLog,
     preview: Callable[[Plan], None],
     confirm: Callable[[Plan], bool],
+    verify_wait: VerifyWait | None = None,
 ) -> None:
     log.event("run-start", wish=wish_json(wish))
     try:
@@ -170,7 +192,7 @@ def _run(
         outcome.outcome = "cancelled"
         log.event("run-end", outcome="cancelled")
         return
-    apply_and_verify(action, wish, plan, outcome, transport, log)
+    apply_and_verify(action, wish, plan, outcome, transport, log, verify_wait=verify_wait)
     log.event("run-end", outcome="applied")
 
 
@@ -263,17 +285,20 @@ def apply_and_verify(
     log: AuditLog,
     *,
     end_event: str = "run-end",
+    verify_wait: VerifyWait | None = None,
 ) -> None:
     """Apply the plan's cmdlets in order, then read again and check every change.
 
-    ``end_event`` names the event a failure ends with (a playbook step: "step-end").
+    ``end_event`` names the event a failure ends with (a playbook step: "step-end");
+    ``verify_wait`` how long a read that does not yet show the change is retried
+    (default: :class:`VerifyWait`, 60 seconds).
 
     Raises:
         ApplyFailed: a write failed; the outcome says what was and was not changed.
         VerifyMismatch: the tenant does not hold what the plan said.
     """
     _apply(plan, outcome, transport, log, end_event)
-    _verify(action, wish, plan, outcome, transport, log, end_event)
+    _verify(action, wish, plan, outcome, transport, log, end_event, verify_wait or VerifyWait())
     outcome.outcome = "applied"
 
 
@@ -334,23 +359,39 @@ def _verify(
     transport: Transport,
     log: AuditLog,
     end_event: str = "run-end",
+    wait: VerifyWait | None = None,
 ) -> None:
-    try:
-        after = action.read(transport, wish)
-    except TransportError as exc:
-        raise _fail(outcome, log, exc, end_event) from exc
-    mismatches = []
+    wait = wait or VerifyWait()
+    deadline = wait.clock() + wait.seconds
+    delay = wait.first_delay
+    attempt = 1
+    while True:
+        try:
+            after = action.read(transport, wish)
+        except TransportError as exc:
+            raise _fail(outcome, log, exc, end_event) from exc
+        mismatches = [
+            (change, actual)
+            for change in plan.changes
+            if (actual := after.value(change.target, change.attribute)) != change.after
+        ]
+        remaining = action.plan(after, wish)
+        settled = not mismatches and remaining.is_noop
+        if settled or wait.clock() + delay > deadline:
+            break
+        log.event("verify-wait", attempt=attempt, seconds=delay, pending=len(mismatches))
+        wait.sleep(delay)
+        delay = min(delay * 2, wait.max_delay)
+        attempt += 1
+    missing = {id(change) for change, _ in mismatches}
     for index, change in enumerate(plan.changes):
-        actual = after.value(change.target, change.attribute)
-        if actual == change.after:
+        if id(change) not in missing:
             outcome.status[index] = "verified"
             log.event("change-verified", outcome="verified", **_change_fields(change))
-        else:
-            mismatches.append((change, actual))
-            log.event(
-                "verify-failed", outcome="mismatch", actual=_plain(actual), **_change_fields(change)
-            )
-    remaining = action.plan(after, wish)
+    for change, actual in mismatches:
+        log.event(
+            "verify-failed", outcome="mismatch", actual=_plain(actual), **_change_fields(change)
+        )
     if mismatches or not remaining.is_noop:
         detail = (
             "; ".join(

@@ -177,7 +177,10 @@ class Target:
     domains and group sizes (None for an on-premises-only target);
     ``confirm_before_apply`` says whether applying asks first;
     ``can_fork``/:meth:`planning_copy` give an in-memory copy to plan ahead on;
-    ``dns_resolver`` answers the domain checks.
+    ``dns_resolver`` answers the domain checks; ``sends_test_mail`` says whether a test
+    message can be sent through it after a fix (the sandbox's mail flow);
+    ``runs_directory_cmdlets`` whether its Exchange side also answers the ``Get-Mg*`` /
+    ``Set-Mg*`` cmdlets the directory-reading actions still send (only the sandbox).
     """
 
     name: str
@@ -188,6 +191,8 @@ class Target:
     confirm_before_apply: bool
     dns_resolver: Any
     can_fork: bool = False
+    sends_test_mail: bool = False
+    runs_directory_cmdlets: bool = False
     description: str = ""
     _fork: Callable[[], Transport] | None = field(default=None, repr=False)
     _closers: tuple[Callable[[], None], ...] = field(default=(), repr=False)
@@ -407,21 +412,26 @@ def open_target(
     dry_run: bool = False,
     budget: RetryBudget | None = None,
     err: TextIO = sys.stderr,
+    resolve: Callable[[Path], Path] | None = None,
 ) -> Target:
     """The run's target: the one named (or configured), checked and connected lazily.
 
     A dry run's transports refuse every write (:class:`remediations.exchange.dryrun.DryRun`).
+    ``resolve`` turns a sandbox file setting into the path to open (the edge resolves
+    relative ones against the project folder); as given when None.
     """
     chosen = target_name(config, name)
     specs = read_targets(config)
     if chosen not in specs:
         if chosen == "sandbox":
-            return _sandbox_target(config, TargetSpec(name="sandbox", kind="sandbox"), err, dry_run)
+            return _sandbox_target(
+                config, TargetSpec(name="sandbox", kind="sandbox"), err, dry_run, resolve
+            )
         known = ", ".join(sorted({"sandbox", *specs}))
         raise InputError(f"target {chosen!r} is not configured; give one of {known}.")
     spec = specs[chosen]
     if spec.kind == "sandbox":
-        return _sandbox_target(config, spec, err, dry_run)
+        return _sandbox_target(config, spec, err, dry_run, resolve)
     from remediations.budget import RetryBudget
 
     budget = budget or RetryBudget()
@@ -438,7 +448,13 @@ def open_target(
         ) from None
 
 
-def _sandbox_target(config: Any, spec: TargetSpec, err: TextIO, dry_run: bool) -> Target:
+def _sandbox_target(
+    config: Any,
+    spec: TargetSpec,
+    err: TextIO,
+    dry_run: bool,
+    resolve: Callable[[Path], Path] | None = None,
+) -> Target:
     from remediations.diagnose._dns import ZoneResolver
     from remediations.directory.sandbox import SandboxDirectory
     from remediations.exchange.dryrun import DryRun
@@ -449,6 +465,8 @@ def _sandbox_target(config: Any, spec: TargetSpec, err: TextIO, dry_run: bool) -
     sandbox = _get(config, "sandbox") or {}
     configured = str(sandbox.get("path") or "")
     path = spec.path or (Path(configured) if configured else Path(".sandbox") / "tenant.db")
+    if resolve is not None:
+        path = resolve(path)
     faults = Faults.parse(spec.faults or str(sandbox.get("faults") or ""))
     if spec.path is None and not configured and not path.exists():
         reset_sandbox(path)
@@ -464,6 +482,8 @@ def _sandbox_target(config: Any, spec: TargetSpec, err: TextIO, dry_run: bool) -
         confirm_before_apply=False,
         dns_resolver=ZoneResolver(zone_data(transport.state)),
         can_fork=True,
+        sends_test_mail=True,
+        runs_directory_cmdlets=True,
         description=f"the sandbox tenant {transport.tenant} ({path})",
         _fork=transport.fork,
         _closers=(transport.close,),

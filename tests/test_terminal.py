@@ -123,3 +123,30 @@ def test_diagnose_escapes_ndr_text(config: dict[str, Any], tmp_path: Path) -> No
     assert "\\x1b[2J" in out.getvalue() + err.getvalue()
     assert_safe(out.getvalue() + err.getvalue())
     assert "\a" not in out.getvalue() + err.getvalue()
+
+
+def test_an_on_premises_preview_names_the_shell_its_lines_run_in() -> None:
+    """On premises, the preview names the Exchange Management Shell, not Exchange Online."""
+    from dataclasses import dataclass
+
+    from remediations.cli import render_preview
+    from remediations.exchange.cmdlet import Cmdlet
+    from remediations.plan import Change, Plan
+
+    @dataclass
+    class OnPremises:
+        name: str = "exchange-onprem"
+        tenant: str = "contoso.com"
+
+    change = Change(
+        target="sales@contoso.com",
+        attribute="RequireSenderAuthenticationEnabled",
+        before=True,
+        after=False,
+        cmdlet=Cmdlet.of("Set-DistributionGroup", Identity="sales@contoso.com"),
+    )
+    text = render_preview(
+        Plan(action="open-to-external", changes=(change,)), transport=OnPremises(), dry_run=True
+    )
+    assert "Equivalent Exchange Management Shell (on-premises Exchange) PowerShell:" in text
+    assert "Exchange Online PowerShell" not in text

@@ -171,11 +171,45 @@ def identity_of(obj: Mapping[str, Any]) -> str:
     return str(obj.get("PrimarySmtpAddress") or obj["Identity"])
 
 
+#: from this many entries on, a list is resolved with one listing call, not a call per entry
+BATCH_AT = 25
+_KEY_PROPERTIES = (
+    "Guid",
+    "Name",
+    "Alias",
+    "Identity",
+    "PrimarySmtpAddress",
+    "DistinguishedName",
+    "ExternalDirectoryObjectId",
+)
+
+
 def resolve_entries(transport: Transport, entries: Iterable[str]) -> tuple[str, ...]:
-    """Turn list entries (Guids, names or addresses) into primary addresses, sorted."""
+    """Turn list entries (Guids, names or addresses) into primary addresses, sorted.
+
+    A long list is resolved in one batch (one ``Get-Recipient -ResultSize Unlimited``,
+    indexed by every identity a list entry may hold); an entry the batch does not match
+    exactly once is looked up on its own, so the answer is the same as one look-up per entry.
+    """
+    entries = tuple(entries)
+    index: dict[str, list[Mapping[str, Any]]] = {}
+    if len(entries) >= BATCH_AT:
+        listed = transport.send(Cmdlet.of("Get-Recipient", ResultSize="Unlimited")).objects
+        for obj in listed:
+            keys = {str(obj[n]).lower() for n in _KEY_PROPERTIES if obj.get(n)}
+            keys.update(
+                str(a)[5:].lower()
+                for a in obj.get("EmailAddresses") or ()
+                if str(a).lower().startswith("smtp:")
+            )
+            for key in keys:
+                index.setdefault(key, []).append(obj)
     out = []
     for entry in entries:
-        rec = find_recipient(transport, entry)
+        matches = index.get(entry.strip().lower(), [])
+        rec: Mapping[str, Any] | None = (
+            matches[0] if len(matches) == 1 else find_recipient(transport, entry)
+        )
         out.append(str(rec["PrimarySmtpAddress"]) if rec else entry)
     return tuple(sorted(out, key=str.lower))
 

@@ -17,14 +17,19 @@ import sys
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from remediations.errors import InputError, RemediationError
 from remediations.terminal import printable
 
+if TYPE_CHECKING:
+    from remediations.target import Target
+
 __all__ = [
     "DEFAULT_SANDBOX",
     "Settings",
+    "announce_target",
+    "open_run_target",
     "open_transport",
     "playbooks_dir",
     "project_dir",
@@ -51,6 +56,7 @@ class Settings:
         actor: str = "",
         target: str = "sandbox",
         default_sandbox: bool = False,
+        verify_wait_seconds: Any = None,
         audit_key_file: Path | None = None,
     ) -> None:
         self.sandbox_path = sandbox_path
@@ -59,7 +65,14 @@ class Settings:
         self.actor = actor or _whoami()
         self.target = target
         self.default_sandbox = default_sandbox
+        self.verify_wait_seconds = verify_wait_seconds
         self.audit_key_file = audit_key_file
+
+    def verify_wait(self) -> Any:
+        """How long verification waits for replication (``verify.wait_seconds``)."""
+        from remediations.engine import VerifyWait
+
+        return VerifyWait(seconds=_wait_seconds(self.verify_wait_seconds))
 
 
 def _whoami() -> str:
@@ -91,7 +104,8 @@ def resolve_setting(raw: str | Path, project: Path | None) -> Path:
 
 
 def settings_from(config: Any) -> Settings:
-    """Read ``sandbox.path``, ``sandbox.faults``, ``audit.dir``, ``actor``, ``target``.
+    """Read ``sandbox.path``, ``sandbox.faults``, ``audit.dir``, ``actor``, ``target``,
+    ``verify.wait_seconds``.
 
     Relative paths resolve against the project folder, so every command finds the
     same tenant and log from any subdirectory.
@@ -101,6 +115,7 @@ def settings_from(config: Any) -> Settings:
     raw_path = str(sandbox.get("path") or "")
     project = project_dir(config)
     return Settings(
+        verify_wait_seconds=(config.get("verify") or {}).get("wait_seconds"),
         sandbox_path=resolve_setting(raw_path or DEFAULT_SANDBOX, project),
         audit_dir=resolve_setting(str(audit.get("dir") or DEFAULT_AUDIT_DIR), project),
         faults=str(sandbox.get("faults") or ""),
@@ -111,6 +126,20 @@ def settings_from(config: Any) -> Settings:
             resolve_setting(str(audit["key_file"]), project) if audit.get("key_file") else None
         ),
     )
+
+
+def _wait_seconds(raw: Any) -> float:
+    if raw is None or raw == "":
+        return 60.0
+    try:
+        seconds = float(raw)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if not 0 <= seconds <= 3600:
+        raise InputError(
+            f"verify.wait_seconds is {raw!r}; give a number of seconds from 0 to 3600 (default 60)."
+        )
+    return seconds
 
 
 def open_transport(settings: Settings, *, err: TextIO = sys.stderr) -> Any:
@@ -132,20 +161,54 @@ def open_transport(settings: Settings, *, err: TextIO = sys.stderr) -> Any:
     return SandboxTransport(settings.sandbox_path, faults=faults)
 
 
-def _audit(settings: Settings, transport: Any, ticket: str, sink: Any = None) -> Any:
+def open_run_target(
+    config: Any, name: str | None = None, *, dry_run: bool = False, err: TextIO = sys.stderr
+) -> Target:
+    """The run's one :class:`Target`: ``--target``, else ``target:``/``INVOKE_TARGET``.
+
+    A dry run gets transports that refuse every write; sandbox files given relative
+    resolve against the project folder, as the other path settings do.
+    """
+    from remediations.target import open_target
+
+    project = project_dir(config)
+    return open_target(
+        config,
+        name,
+        dry_run=dry_run,
+        err=err,
+        resolve=lambda path: resolve_setting(path, project),
+    )
+
+
+def announce_target(target: Target, out: TextIO, *, as_json: bool = False) -> None:
+    """The first line of the text output: which target this run acts on.
+
+    JSON documents carry it as their ``target`` field instead.
+    """
+    if not as_json:
+        out.write(printable(f"Target: {target.name} ({target.kind}), tenant {target.tenant}.\n"))
+
+
+def _audit(
+    settings: Settings, transport: Any, ticket: str, sink: Any = None, target: str = ""
+) -> Any:
     """The run's audit log; bad input (``AuditSetupError``) if it cannot be written at all."""
     from remediations.audit import AuditFile, AuditLog, read_key
 
     key = read_key(settings.audit_key_file) if settings.audit_key_file else None
+    context = {
+        "actor": settings.actor,
+        "tenant": transport.tenant,
+        "transport": transport.name,
+        "ticket": ticket,
+    }
+    if target:
+        context["target_name"] = target
     log = AuditLog(
         settings.audit_dir,
         clock=lambda: datetime.now(UTC),
-        context={
-            "actor": settings.actor,
-            "tenant": transport.tenant,
-            "transport": transport.name,
-            "ticket": ticket,
-        },
+        context=context,
         sink=sink or AuditFile,
         key=key,
     )
@@ -162,21 +225,24 @@ def run_action_task(
     as_json: bool,
     ticket: str,
     yes: bool,
+    target: str | None = None,
     all_targets: bool = False,
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
     ask: Callable[[str], str] = input,
+    interactive: bool | None = None,
     audit_sink: Any = None,
     save_plan: str = "",
 ) -> int:
     """Run one remediation from flags; return the exit status (0, 1, 2, 130 or 143).
 
-    An action whose target flag may be left out (``fix-public-folder`` without
-    ``--folder``) plans for every object in the tenant with the cause; applying
-    that plan needs ``all_targets`` (``--all``), else the run is a preview that
-    ends by saying so (exit 2).  ``audit_sink`` replaces the audit file writer
-    (tests: a disk that fills up).  ``save_plan`` (with ``dry_run``) writes the
-    plan for ``plan.apply``.
+    ``target`` is ``--target`` (None: the configured one, else the sandbox);
+    ``interactive`` says whether someone can answer the confirmation (None: stdin is a
+    terminal).  An action whose target flag may be left out (``fix-public-folder``
+    without ``--folder``) plans for every object in the tenant with the cause; applying
+    that plan needs ``all_targets`` (``--all``), else the run is a preview that ends by
+    saying so (exit 2).  ``audit_sink`` replaces the audit file writer (tests: a disk
+    that fills up).  ``save_plan`` (with ``dry_run``) writes the plan for ``plan.apply``.
     """
     from remediations.actions import ACTIONS, parse_wish
     from remediations.engine import run_action
@@ -200,26 +266,42 @@ def run_action_task(
                 f"--all asks for every object with the cause; leave out {flag}, or drop --all "
                 f"to fix the one {flag} names."
             )
-        transport = open_transport(settings, err=err)
+        # Every target without --all: the same run as a dry run, so nothing can change.
+        held = every and not all_targets and not dry_run
+        verify_wait = settings.verify_wait()
+        run_target = open_run_target(config, target, dry_run=dry_run or held, err=err)
     except InputError as exc:
         return _report_error(exc, as_json=as_json, out=out, err=err)
+    from remediations.permissions import ACTION_NEEDS
+
+    if ACTION_NEEDS[action_name].graph and not run_target.runs_directory_cmdlets:
+        run_target.close()
+        return _report_error(
+            InputError(
+                f"{action_name} does not run on target {run_target.name!r} yet: it reads the "
+                "directory through cmdlets only the sandbox answers; rehearse it on the sandbox."
+            ),
+            as_json=as_json,
+            out=out,
+            err=err,
+        )
+    announce_target(run_target, out, as_json=as_json)
+    transport = run_target.exchange
     try:
-        audit = _audit(settings, transport, ticket, audit_sink)
+        audit = _audit(settings, transport, ticket, audit_sink, run_target.name)
     except InputError as exc:
-        transport.close()
+        run_target.close()
         return _report_error(exc, as_json=as_json, out=out, err=err)
 
     def preview(plan: Any) -> None:
         if not as_json:
             out.write(printable(render_preview(plan, transport=transport, dry_run=dry_run)))
 
-    confirm = _confirmer(yes=yes, transport=transport, err=err, ask=ask)
+    confirm = Confirmer(yes=yes, target=run_target, err=err, ask=ask, interactive=interactive)
     if save_plan:
         from remediations.audit.plans import RecordingAction
 
         action = RecordingAction(action)  # type: ignore[assignment]
-    # Every target without --all: the same run as a dry run, so nothing can change.
-    held = every and not all_targets and not dry_run
 
     try:
         outcome = run_action(
@@ -230,6 +312,7 @@ def run_action_task(
             dry_run=dry_run or held,
             preview=preview,
             confirm=confirm,
+            verify_wait=verify_wait,
         )
     except RemediationError as exc:
         code = _report_error(exc, as_json=as_json, out=out, err=err, audit=audit)
@@ -237,25 +320,25 @@ def run_action_task(
             out.write(render_head(audit, exc))
         return code
     finally:
-        transport.close()
+        run_target.close()
     if held and outcome.outcome == "planned":
         refusal = InputError(_needs_all(outcome.plan, action_name))
         refusal.outcome = outcome
         return _report_error(refusal, as_json=as_json, out=out, err=err, audit=audit)
-    doc = outcome.to_json()
     saved = ""
+    plan_doc: dict[str, Any] | None = None
     if save_plan:
         from remediations.cli.review import save_plan_file
 
         try:
-            doc["plan"] = save_plan_file(
+            plan_doc = save_plan_file(
                 Path(save_plan), action, wish, outcome, audit, settings, ticket
             )
         except RemediationError as exc:
             return _report_error(exc, as_json=as_json, out=out, err=err, audit=audit)
         saved = (
-            f"Plan saved to {doc['plan']['path']} (hash {doc['plan']['hash']}); "
-            f"apply exactly it with: invoke plan.apply {doc['plan']['path']}\n"
+            f"Plan saved to {plan_doc['path']} (hash {plan_doc['hash']}); "
+            f"apply exactly it with: invoke plan.apply {plan_doc['path']}\n"
         )
     if every and dry_run and not as_json and outcome.outcome == "planned":
         out.write(
@@ -268,11 +351,15 @@ def run_action_task(
         out.write(saved + render_head(audit))
         return 0
     if as_json:
+        doc = outcome.to_json()
+        doc["target"] = run_target.name
+        if plan_doc is not None:
+            doc["plan"] = plan_doc
         out.write(json.dumps(with_head(doc, audit), indent=2) + "\n")
     else:
         out.write(printable(render_result(outcome, audit_path=audit.path)))
         out.write(saved + render_head(audit))
-    return 0
+    return 2 if confirm.refused else 0
 
 
 def _target_count(plan: Any) -> str:
@@ -287,20 +374,41 @@ def _needs_all(plan: Any, action_name: str) -> str:
     )
 
 
-def _confirmer(
-    *, yes: bool, transport: Any, err: TextIO, ask: Callable[[str], str]
-) -> Callable[[Any], bool]:
-    """Apply without asking on the sandbox or with --yes; a real tenant asks after the preview."""
+class Confirmer:
+    """Apply without asking when the target does not ask, or with --yes; else ask after the
+    preview.  With nobody to ask, refuse: ``refused`` is then set and the run exits 2."""
 
-    def confirm(_plan: Any) -> bool:
-        if yes or transport.name == "sandbox":
+    def __init__(
+        self,
+        *,
+        yes: bool,
+        target: Target,
+        err: TextIO,
+        ask: Callable[[str], str] = input,
+        interactive: bool | None = None,
+    ) -> None:
+        self.yes = yes
+        self.target = target
+        self.err = err
+        self.ask = ask
+        self.interactive = interactive
+        self.refused = False
+
+    def __call__(self, _plan: Any) -> bool:
+        if self.yes or not self.target.confirm_before_apply:
             return True
-        if not sys.stdin.isatty():
-            err.write("Not applied: a real tenant needs confirmation; pass --yes.\n")
+        interactive = sys.stdin.isatty() if self.interactive is None else self.interactive
+        if not interactive:
+            self.refused = True
+            self.err.write(
+                printable(
+                    f"Not applied: target {self.target.name!r} is a real tenant and there is no "
+                    "terminal to confirm on; rerun with --yes to apply.\n"
+                )
+            )
             return False
-        return ask("Apply these changes? [y/N] ").strip().lower() in ("y", "yes")
-
-    return confirm
+        answer = self.ask(printable(f"Apply these changes to {self.target.name}? [y/N] "))
+        return answer.strip().lower() in ("y", "yes")
 
 
 def _report_error(
@@ -323,6 +431,14 @@ def _report_error(
     return exc.exit_code
 
 
+#: Where the previewed lines run, by transport: on premises the Exchange Management Shell.
+_SHELLS = {
+    "exchange-online": "Exchange Online PowerShell",
+    "sandbox": "Exchange Online PowerShell",
+    "exchange-onprem": "Exchange Management Shell (on-premises Exchange) PowerShell",
+}
+
+
 def render_preview(plan: Any, *, transport: Any, dry_run: bool) -> str:
     """The plan for people: the diff, then the PowerShell it equals."""
     lines = [f"{plan.action} on {transport.tenant} ({transport.name})"]
@@ -332,7 +448,7 @@ def render_preview(plan: Any, *, transport: Any, dry_run: bool) -> str:
         count = len(plan.changes)
         lines.append(f"Plan ({count} change{'s' if count != 1 else ''}):")
         lines.append(plan.render_diff())
-        lines.append("Equivalent Exchange Online PowerShell:")
+        lines.append(f"Equivalent {_SHELLS.get(transport.name, _SHELLS['exchange-online'])}:")
         lines.extend(f"  {line}" for line in plan.render_powershell().split("\n"))
     lines.extend(f"Note: {note}" for note in plan.notes)
     return "\n".join(lines) + "\n"

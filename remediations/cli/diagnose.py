@@ -8,15 +8,15 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from remediations.cli import (
-    open_transport,
+    announce_target,
+    open_run_target,
     playbooks_dir,
     run_action_task,
-    settings_from,
 )
 from remediations.errors import InputError, RemediationError
 from remediations.terminal import printable
 
-__all__ = ["check_domain_task", "diagnose_task", "open_resolver", "scan_task"]
+__all__ = ["check_domain_task", "diagnose_task", "scan_task"]
 
 
 def diagnose_task(
@@ -29,6 +29,7 @@ def diagnose_task(
     dry_run: bool = False,
     ticket: str = "",
     yes: bool = False,
+    target: str | None = None,
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
     stdin: Any = None,
@@ -53,7 +54,6 @@ def diagnose_task(
             return diagnose_mailbox_task(
                 config, Path(ndr), as_json=as_json, check=check, fix=fix, out=out, err=err
             )
-    settings = settings_from(config)
     try:
         raw = _read_ndr(ndr, stdin if stdin is not None else sys.stdin)
         report = parse_ndr(raw)
@@ -69,12 +69,17 @@ def diagnose_task(
         if check or fix:
             from remediations.diagnose.check import check_report
 
-            transport = open_transport(settings, err=err)
-            on_sandbox = transport.name == "sandbox"
+            run_target = open_run_target(config, target, dry_run=True, err=err)
+            announce_target(run_target, out, as_json=as_json)
+            on_sandbox = run_target.sends_test_mail
             try:
-                pairs = check_report(report, transport)
+                pairs = check_report(
+                    report,
+                    run_target.exchange,
+                    planning_copy=run_target.planning_copy if run_target.can_fork else None,
+                )
             finally:
-                transport.close()
+                run_target.close()
             diagnoses = [d for d, _ in pairs]
             checks = [c for _, c in pairs]
         else:
@@ -139,6 +144,7 @@ def diagnose_task(
                     as_json=as_json,
                     ticket=ticket,
                     yes=yes,
+                    target=target,
                     out=buffer,
                     err=err,
                 )
@@ -254,17 +260,6 @@ def _read_ndr(ndr: str | None, stdin: Any) -> bytes:
 # (a tenant read or a DNS lookup failed: unknown, never "absent"); 2 bad input.
 
 
-def open_resolver(transport: Any) -> Any:
-    """DNS for the domain checks: the sandbox's own zone data, or the system's resolver."""
-    from remediations.diagnose._dns import SystemResolver, ZoneResolver
-
-    if transport.name == "sandbox":
-        from remediations.sandbox.directory import zone_data
-
-        return ZoneResolver(zone_data(transport.state))
-    return SystemResolver()
-
-
 def _check_failed(
     exc: RemediationError,
     doc: dict[str, Any],
@@ -287,6 +282,7 @@ def check_domain_task(
     domain: str | None,
     *,
     as_json: bool,
+    target: str | None = None,
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
     resolver: Any = None,
@@ -294,25 +290,25 @@ def check_domain_task(
     """``check-domain --domain NAME``: MX, SPF, registration and hybrid connectors of a domain."""
     from remediations.diagnose.domain import check_domain, check_domain_name, render_domain_text
 
-    settings = settings_from(config)
     doc: dict[str, Any] = {"domain": domain}
     try:
         if not domain:
             raise InputError("--domain is required for check-domain; give one like contoso.com.")
         name = check_domain_name(domain)
-        transport = open_transport(settings, err=err)
+        run_target = open_run_target(config, target, dry_run=True, err=err)
     except InputError as exc:
         return _check_failed(exc, doc, as_json=as_json, out=out, err=err)
     try:
-        report = check_domain(transport, resolver or open_resolver(transport), name)
+        report = check_domain(run_target.exchange, resolver or run_target.dns_resolver, name)
     except RemediationError as exc:
         stopped = f"check-domain {name} stopped, nothing is reported: a read failed: "
         return _check_failed(exc, doc, as_json=as_json, out=out, err=err, stopped=stopped)
     finally:
-        transport.close()
+        run_target.close()
     if as_json:
-        out.write(json.dumps(report.to_json(), indent=2) + "\n")
+        out.write(json.dumps({**report.to_json(), "target": run_target.name}, indent=2) + "\n")
     else:
+        announce_target(run_target, out)
         out.write(printable(render_domain_text(report)))
     return report.exit_code
 
@@ -322,6 +318,7 @@ def scan_task(
     *,
     partners: list[str] | tuple[str, ...] = (),
     as_json: bool,
+    target: str | None = None,
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
     resolver: Any = None,
@@ -329,22 +326,24 @@ def scan_task(
     """``scan``: every object of the tenant that bounces outside or restricted senders."""
     from remediations.diagnose.scan import render_scan_text, scan_tenant
 
-    settings = settings_from(config)
     doc: dict[str, Any] = {"tenant": None}
     try:
-        transport = open_transport(settings, err=err)
+        run_target = open_run_target(config, target, dry_run=True, err=err)
     except InputError as exc:
         return _check_failed(exc, doc, as_json=as_json, out=out, err=err)
-    doc["tenant"] = transport.tenant
+    doc["tenant"] = run_target.tenant
     try:
-        report = scan_tenant(transport, resolver or open_resolver(transport), partners=partners)
+        report = scan_tenant(
+            run_target.exchange, resolver or run_target.dns_resolver, partners=partners
+        )
     except RemediationError as exc:
         stopped = "The scan stopped, nothing is reported: a read failed: "
         return _check_failed(exc, doc, as_json=as_json, out=out, err=err, stopped=stopped)
     finally:
-        transport.close()
+        run_target.close()
     if as_json:
-        out.write(json.dumps(report.to_json(), indent=2) + "\n")
+        out.write(json.dumps({**report.to_json(), "target": run_target.name}, indent=2) + "\n")
     else:
+        announce_target(run_target, out)
         out.write(printable(render_scan_text(report)))
     return report.exit_code

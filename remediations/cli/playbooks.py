@@ -8,10 +8,11 @@ from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
 from remediations.cli import (
+    Confirmer,
     _audit,
-    _confirmer,
     _report_error,
-    open_transport,
+    announce_target,
+    open_run_target,
     playbooks_dir,
     render_head,
     settings_from,
@@ -115,9 +116,11 @@ def playbook_run_task(
     ticket: str,
     yes: bool,
     resume: str = "",
+    target: str | None = None,
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
     ask: Callable[[str], str] = input,
+    interactive: bool | None = None,
     audit_sink: Any = None,
 ) -> int:
     """``playbook.run NAME --param K=V ...``: plan it all, preview, apply step by step."""
@@ -141,20 +144,23 @@ def playbook_run_task(
             prior = find_run(settings.audit_dir / AUDIT_FILE, resume)
             given = resume_parameters(playbook, prior, given)
         bound = bind(playbook, given)
-        transport = open_transport(settings, err=err)
+        verify_wait = settings.verify_wait()
+        run_target = open_run_target(config, target, dry_run=dry_run, err=err)
     except InputError as exc:
         return _report_error(exc, as_json=as_json, out=out, err=err)
+    announce_target(run_target, out, as_json=as_json)
+    transport = run_target.exchange
     try:
-        audit = _audit(settings, transport, ticket, audit_sink)
+        audit = _audit(settings, transport, ticket, audit_sink, run_target.name)
     except InputError as exc:
-        transport.close()
+        run_target.close()
         return _report_error(exc, as_json=as_json, out=out, err=err)
 
     def preview(outcome: Any) -> None:
         if not as_json:
             out.write(printable(render_preview(outcome)))
 
-    confirm = _confirmer(yes=yes, transport=transport, err=err, ask=ask)
+    confirm = Confirmer(yes=yes, target=run_target, err=err, ask=ask, interactive=interactive)
 
     try:
         outcome = run_playbook(
@@ -165,6 +171,8 @@ def playbook_run_task(
             resume=prior,
             preview=preview,
             confirm=confirm,
+            planning_copy=run_target.planning_copy if run_target.can_fork else None,
+            verify_wait=verify_wait,
         )
     except RemediationError as exc:
         if not as_json and exc.outcome is not None:
@@ -174,10 +182,12 @@ def playbook_run_task(
             out.write(render_head(audit, exc))
         return code
     finally:
-        transport.close()
+        run_target.close()
     if as_json:
-        out.write(json.dumps(with_head(outcome.to_json(), audit), indent=2) + "\n")
+        doc = outcome.to_json()
+        doc["target"] = run_target.name
+        out.write(json.dumps(with_head(doc, audit), indent=2) + "\n")
     else:
         out.write(printable(render_result(outcome, audit_path=audit.path)))
         out.write(render_head(audit))
-    return 0
+    return 2 if confirm.refused else 0

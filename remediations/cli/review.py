@@ -10,7 +10,6 @@ from typing import Any, TextIO
 
 from remediations.cli import (
     _audit,
-    _confirmer,
     _report_error,
     open_transport,
     render_head,
@@ -20,6 +19,21 @@ from remediations.cli import (
 )
 from remediations.errors import RemediationError
 from remediations.terminal import printable
+
+
+def _confirmer(*, yes: bool, transport: Any, err: TextIO, ask: Any) -> Any:
+    """Apply without asking on the sandbox or with --yes; a real tenant asks after the preview."""
+
+    def confirm(_plan: Any) -> bool:
+        if yes or transport.name == "sandbox":
+            return True
+        if not sys.stdin.isatty():
+            err.write("Not applied: a real tenant needs confirmation; pass --yes.\n")
+            return False
+        return str(ask("Apply these changes? [y/N] ")).strip().lower() in ("y", "yes")
+
+    return confirm
+
 
 __all__ = ["plan_apply_task", "plan_show_task", "rollback_task", "save_plan_file"]
 

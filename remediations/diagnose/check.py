@@ -4,7 +4,7 @@ For each failure the recipient is read (its kind settles codes such as 5.7.1
 AuthRequired, which mean a public folder or a group), and the mail-flow model
 (:func:`remediations.ndr.mailflow.decide`, over what the ``Get-*`` cmdlets
 return) says what the tenant does *now* with this sender's message. The fix is
-then planned on an in-memory copy of the tenant (the transport's ``fork()``),
+then planned on an in-memory copy of the tenant (the target's planning copy),
 applied there, and the model run again on the result: a fix is confirmed only
 when that planned state delivers this sender's message. When the first fix
 leaves another restriction in the way (an accept list behind an authentication
@@ -17,7 +17,7 @@ The rules that reject this recipient are found by ``SentTo``, the sender's
 scope, state and priority (never by matching the NDR's text against
 ``RejectMessageReasonText``), and the toolkit's own leaver rule is named as such.
 
-A transport without ``fork()`` (a real tenant, for now) gets the dry plan only:
+A target without a planning copy (a real tenant, for now) gets the dry plan only:
 changes to make confirm the cause, an empty plan says it is already fixed.
 """
 
@@ -126,8 +126,16 @@ def _said(decision: Decision) -> str:
     return f"{decision.outcome} ({decision.reason})"
 
 
-def check_report(report: NdrReport, transport: Transport) -> tuple[tuple[Diagnosis, Check], ...]:
+def check_report(
+    report: NdrReport,
+    transport: Transport,
+    *,
+    planning_copy: Callable[[], Transport] | None = None,
+) -> tuple[tuple[Diagnosis, Check], ...]:
     """Diagnose each failure again with the recipient read from the tenant, and check it.
+
+    ``planning_copy`` gives an in-memory copy of the tenant to try fixes on (the
+    target's ``planning_copy``); without one, each fix is only planned (dry).
 
     Raises:
         TransportError: the tenant could not be read (never taken for "absent").
@@ -153,7 +161,7 @@ def check_report(report: NdrReport, transport: Transport) -> tuple[tuple[Diagnos
         details = str(rec["RecipientTypeDetails"])
         (item,) = diagnose(single, recipient_kind=_kind(details))
         if report.sender:
-            results.append(_model_check(item, details, report.sender, transport))
+            results.append(_model_check(item, details, report.sender, transport, planning_copy))
         else:
             results.append((item, _dry_check(item, details, transport)))
     return tuple(results)
@@ -199,7 +207,11 @@ def _dry_check(item: Diagnosis, details: str, transport: Transport) -> Check:
 
 
 def _model_check(
-    item: Diagnosis, details: str, sender: str, transport: Transport
+    item: Diagnosis,
+    details: str,
+    sender: str,
+    transport: Transport,
+    planning_copy: Callable[[], Transport] | None = None,
 ) -> tuple[Diagnosis, Check]:
     recipient = item.recipient or ""
     found = f"{recipient} is a {details} in {transport.tenant}"
@@ -230,8 +242,7 @@ def _model_check(
             evidence=f"{found}; the tenant now delivers {sender}'s message (fixed since the "
             "bounce?).",
         )
-    fork = getattr(transport, "fork", None)
-    if not callable(fork):
+    if planning_copy is None:
         return item, replace(_dry_check(item, details, transport), now=_said(now), rules=rules)
 
     def goal(decision: Decision) -> bool:
@@ -240,7 +251,7 @@ def _model_check(
             return decision.rule is not None and decision.rule.startswith(LEAVER_RULE_PREFIX)
         return decision.outcome == "delivered"
 
-    copy: Transport = fork()
+    copy: Transport = planning_copy()
     steps: list[Step] = []
     current = now
     refused: list[str] = []

@@ -243,7 +243,21 @@ def _keys(rec: Mapping[str, Any]) -> set[str]:
 
 
 def _all(transport: Transport, name: str) -> tuple[Mapping[str, Any], ...]:
-    return transport.send(Cmdlet.of(name)).objects
+    """Every object a listing cmdlet returns: ``-ResultSize Unlimited`` (Exchange Online
+    stops at 1,000 otherwise), and a warning that the result was cut is an error."""
+    from remediations.errors import ResultTruncated
+    from remediations.exchange import facts
+
+    cmdlet = Cmdlet.of(name, ResultSize="Unlimited")
+    result = transport.send(cmdlet)
+    for warning in result.warnings:
+        if warning.startswith(facts.RESULT_SIZE_WARNING_START):
+            raise ResultTruncated(
+                f"{name} returned part of its result and said so ({warning}); "
+                "nothing is reported from a short list.",
+                cmdlet=cmdlet,
+            )
+    return result.objects
 
 
 def _identity(rec: Mapping[str, Any]) -> str:

@@ -128,6 +128,9 @@ GRAPH_USER_DEFAULT_PROPERTIES = (
     "Mail",
     "UserPrincipalName",
 )
+# [doc: Get-Recipient, Get-Mailbox, Get-DistributionGroup ...] -ResultSize: "The default value is
+# 1000"; "Unlimited" returns every object.
+DEFAULT_RESULT_SIZE = 1000
 # [code] the warning a Get-* gives when -ResultSize stopped it (default 1000); that the admin
 # API sends it in @adminapi.warnings (rather than paging) is UNCONFIRMED.
 RESULT_SIZE_WARNING = (

@@ -1,10 +1,11 @@
 """Running a playbook: plan every step, preview the whole, then apply step by step.
 
-Planning happens on ``transport.fork()`` when the transport has one (the
-sandbox does): step 1 is planned on the copy and its cmdlets are sent to the
-copy, so step 2 is planned against the state step 1 would leave, and so on;
-the copy is never saved.  A transport without ``fork`` (a real tenant, later)
-gets every step planned against the live state, and the preview says so.
+Planning happens on ``planning_copy()`` when the target gives one (the
+sandbox does: ``Target.planning_copy``): step 1 is planned on the copy and its
+cmdlets are sent to the copy, so step 2 is planned against the state step 1
+would leave, and so on; the copy is never saved.  Without a copy (a real
+tenant, for now) every step is planned against the live state, and the
+preview says so.
 
 Applying plans each step again against the live tenant (``prepare``), applies
 it and verifies it (``apply_and_verify``) before the next one starts.  A
@@ -38,6 +39,7 @@ from remediations.audit import AuditLog, AuditUnwritable, read_events
 from remediations.engine import (
     STOPPERS,
     Outcome,
+    VerifyWait,
     apply_and_verify,
     describe_changes,
     log_plan,
@@ -261,8 +263,14 @@ def run_playbook(
     resume: PriorRun | None = None,
     preview: Callable[[PlaybookOutcome], None] = lambda outcome: None,
     confirm: Callable[[PlaybookOutcome], bool] = lambda outcome: True,
+    planning_copy: Callable[[], Transport] | None = None,
+    verify_wait: VerifyWait | None = None,
 ) -> PlaybookOutcome:
     """Plan every step, preview the whole plan, then apply and verify step by step.
+
+    ``planning_copy`` gives an in-memory copy of the target to plan ahead on (None: plan
+    each step against the live state); ``verify_wait`` how long each step's verification
+    waits for replication.
 
     Returns:
         The outcome: ``planned`` (dry run), ``no-change``, ``applied`` or ``cancelled``.
@@ -308,7 +316,17 @@ def run_playbook(
     )
     with interruptible():
         try:
-            _run(outcome, bound, transport, log, resume, preview, confirm)
+            _run(
+                outcome,
+                bound,
+                transport,
+                log,
+                resume,
+                preview,
+                confirm,
+                planning_copy,
+                verify_wait,
+            )
         except Interrupted as exc:
             raise _interrupted(outcome, log, exc) from None
         except AuditUnwritable as exc:
@@ -324,6 +342,8 @@ def _run(
     resume: PriorRun | None,
     preview: Callable[[PlaybookOutcome], None],
     confirm: Callable[[PlaybookOutcome], bool],
+    planning_copy: Callable[[], Transport] | None = None,
+    verify_wait: VerifyWait | None = None,
 ) -> None:
     log.event(
         "playbook-start",
@@ -332,7 +352,7 @@ def _run(
         steps=[r.bound.id for r in outcome.steps],
         resume_of=outcome.resume_of,
     )
-    _plan_all(outcome, transport, log)
+    _plan_all(outcome, transport, log, planning_copy)
     if resume is not None:
         _credit_prior(outcome, resume)
     preview(outcome)
@@ -345,7 +365,7 @@ def _run(
         log.event("playbook-end", outcome="cancelled", **_summary(outcome))
         return
     for index, result in enumerate(outcome.steps):
-        _apply_step(outcome, index, result, transport, log)
+        _apply_step(outcome, index, result, transport, log, verify_wait)
     if resume is not None:
         _credit_prior(outcome, resume)
     outcome.outcome = "applied" if outcome.ids("verified") else "no-change"
@@ -449,11 +469,15 @@ def _step_log(log: AuditLog, result: StepResult, phase: str) -> AuditLog:
     return log.bind(step=step.id, step_name=step.step.name, action=step.step.action, phase=phase)
 
 
-def _plan_all(outcome: PlaybookOutcome, transport: Transport, log: AuditLog) -> None:
+def _plan_all(
+    outcome: PlaybookOutcome,
+    transport: Transport,
+    log: AuditLog,
+    planning_copy: Callable[[], Transport] | None = None,
+) -> None:
     """Plan every step before any is applied, on a copy of the tenant when there is one."""
-    fork = getattr(transport, "fork", None)
-    outcome.planned_ahead = callable(fork)
-    planner: Transport = fork() if callable(fork) else transport
+    outcome.planned_ahead = planning_copy is not None
+    planner: Transport = planning_copy() if planning_copy is not None else transport
     if not outcome.planned_ahead:
         outcome.notes.append(NOT_PLANNED_AHEAD)
     try:
@@ -539,6 +563,7 @@ def _apply_step(
     result: StepResult,
     transport: Transport,
     log: AuditLog,
+    verify_wait: VerifyWait | None = None,
 ) -> None:
     """Plan one step again on the live tenant, apply it and verify it."""
     step = result.bound
@@ -574,7 +599,14 @@ def _apply_step(
         return
     try:
         apply_and_verify(
-            step.action, step.wish, live, record, transport, slog, end_event="step-end"
+            step.action,
+            step.wish,
+            live,
+            record,
+            transport,
+            slog,
+            end_event="step-end",
+            verify_wait=verify_wait,
         )
     except ApplyFailed as exc:
         done = _describe_all(record.applied) or "nothing"

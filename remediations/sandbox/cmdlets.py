@@ -264,9 +264,37 @@ def _getter(types: Types, *, by_address: bool = True) -> Handler:
             recs = [
                 r for r in state.recipients if kinds is None or r["RecipientTypeDetails"] in kinds
             ]
-        return CmdletResult(objects=tuple(present_recipient(state, r) for r in recs))
+        recs, warnings = _cut_to_result_size(cmdlet, recs)
+        return CmdletResult(
+            objects=tuple(present_recipient(state, r) for r in recs), warnings=warnings
+        )
 
     return get
+
+
+def _cut_to_result_size(
+    cmdlet: Cmdlet, found: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
+    """Exchange's -ResultSize: 1,000 objects unless told otherwise, and a warning when cut."""
+    raw = cmdlet.get("ResultSize")
+    if isinstance(raw, str) and raw.strip().lower() == "unlimited":
+        return found, ()
+    if raw in (None, ""):
+        limit = facts.DEFAULT_RESULT_SIZE
+    else:
+        try:
+            limit = int(str(raw))
+        except ValueError:
+            raise CmdletError(
+                facts.NOT_CONVERTIBLE.format(
+                    name="ResultSize", value=raw, type="Unlimited[UInt32]"
+                ),
+                cmdlet=cmdlet,
+                category="InvalidArgument",
+            ) from None
+    if len(found) <= limit:
+        return found, ()
+    return found[:limit], (facts.RESULT_SIZE_WARNING,)
 
 
 def _get_group_members(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:

@@ -22,13 +22,17 @@ class Faults:
 
     ``fail_call``/``fail_write``: the Nth call (or write) fails before it takes
     effect, as a tenant that stops answering would; ``throttle_call``: the Nth
-    call answers "throttled"; ``latency_ms``: every call waits this long first.
+    call answers "throttled"; ``latency_ms``: every call waits this long first;
+    ``replication_ms``: reads lag writes by this long, as Exchange Online's
+    replication does (a read answers from the state as it was before every write
+    younger than that).
     """
 
     fail_call: int | None = None
     fail_write: int | None = None
     throttle_call: int | None = None
     latency_ms: int = 0
+    replication_ms: int = 0
 
     @classmethod
     def parse(cls, spec: str | None) -> Faults:
@@ -42,7 +46,8 @@ class Faults:
             if not sep or key not in cls.__dataclass_fields__ or not raw.strip().isdigit():
                 raise InputError(
                     f"sandbox.faults {spec!r} is not understood; write comma-separated "
-                    "key=number pairs with keys fail_call, fail_write, throttle_call, latency_ms "
+                    "key=number pairs with keys fail_call, fail_write, throttle_call, latency_ms, "
+                    "replication_ms "
                     "(e.g. 'fail_write=2')."
                 )
             values[key] = int(raw)
@@ -75,6 +80,8 @@ class SandboxTransport:
         self.faults = faults or Faults()
         self.calls = 0
         self.writes = 0
+        #: (when, the tenant just before that write) for writes younger than replication_ms
+        self._unreplicated: list[tuple[float, SandboxTransport]] = []
 
     @property
     def state(self) -> SandboxState:
@@ -96,11 +103,29 @@ class SandboxTransport:
             raise BackendUnavailable(
                 f"The sandbox did not answer {cmdlet.name} (injected fault).", cmdlet=cmdlet
             )
+        if self.faults.replication_ms:
+            stale = self._replica(cmdlet)
+            if stale is not None:
+                return stale.send(cmdlet)
         with self.store.transaction(write=cmdlet.is_write) as state:
             result = run_cmdlet(state, cmdlet)
             if cmdlet.is_write:
                 state.journal(cmdlet.to_json())
         return result
+
+    def _replica(self, cmdlet: Cmdlet) -> SandboxTransport | None:
+        """With ``replication_ms``: what a read sees (the tenant before the oldest write still
+        replicating), or None for the live state; a write is remembered first."""
+        now = time.monotonic()
+        lag = self.faults.replication_ms / 1000
+        for when, copy in self._unreplicated:
+            if now - when >= lag:
+                copy.close()
+        self._unreplicated = [(t, c) for t, c in self._unreplicated if now - t < lag]
+        if cmdlet.is_write:
+            self._unreplicated.append((now, self.fork()))
+            return None
+        return self._unreplicated[0][1] if self._unreplicated else None
 
     def fork(self) -> SandboxTransport:
         """A copy of this tenant in memory, never saved: for planning ahead.

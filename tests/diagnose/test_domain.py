@@ -772,6 +772,7 @@ class TestCommand:
         result = check_cli("contoso.com")
         assert result.code == 0
         assert result.out.startswith(
+            "Target: sandbox (sandbox), tenant contoso.com.\n"
             "Domain contoso.com in contoso.com (sandbox): all checks pass."
         )
 

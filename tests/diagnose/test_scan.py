@@ -503,7 +503,10 @@ class TestCommand:
         """Sections per cause with a count, each object with its fix line."""
         result = scan()
         assert result.code == 3
-        assert result.out.startswith("Scan of contoso.com (sandbox): 19 problems under 10 causes.")
+        assert result.out.startswith(
+            "Target: sandbox (sandbox), tenant contoso.com.\n"
+            "Scan of contoso.com (sandbox): 19 problems under 10 causes."
+        )
         assert "Known partners: none (no mail contacts; add --partner ADDRESS)." in result.out
         assert (
             "public-folder-auth (1): public folders outside senders cannot mail (5.7.1 "

@@ -78,7 +78,13 @@ def test_a_contact_created_in_step_1_is_known_to_step_2_in_a_dry_run(
     contact_then_bypass: Any, sandbox: SandboxTransport, audit: AuditLog
 ) -> None:
     """Step 2 is planned on a copy holding step 1's contact: it does not create it again."""
-    outcome = run_playbook(contact_then_bypass, transport=sandbox, audit=audit, dry_run=True)
+    outcome = run_playbook(
+        contact_then_bypass,
+        transport=sandbox,
+        planning_copy=sandbox.fork,
+        audit=audit,
+        dry_run=True,
+    )
     assert outcome.planned_ahead
     assert cmdlet_names(outcome, 0) == [
         "New-MailContact",
@@ -100,7 +106,12 @@ def test_the_whole_plan_is_previewed_before_anything_is_applied(
         seen.append(([r.status for r in outcome.steps], sandbox.writes))
 
     outcome = run_playbook(
-        contact_then_bypass, transport=sandbox, audit=audit, dry_run=False, preview=preview
+        contact_then_bypass,
+        transport=sandbox,
+        planning_copy=sandbox.fork,
+        audit=audit,
+        dry_run=False,
+        preview=preview,
     )
     assert seen == [(["planned", "planned"], 0)]
     assert outcome.outcome == "applied"
@@ -115,6 +126,7 @@ def test_cancelled_at_the_confirmation_changes_nothing(
     outcome = run_playbook(
         contact_then_bypass,
         transport=sandbox,
+        planning_copy=sandbox.fork,
         audit=audit,
         dry_run=False,
         confirm=lambda outcome: False,
@@ -160,6 +172,7 @@ def test_a_tenant_changed_after_the_preview_stops_the_run(
         run_playbook(
             contact_then_bypass,
             transport=sandbox,
+            planning_copy=sandbox.fork,
             audit=audit,
             dry_run=False,
             preview=someone_else_edits,
@@ -190,7 +203,13 @@ def test_a_step_that_cannot_be_planned_refuses_the_whole_playbook(
         """,
     )
     with pytest.raises(PlaybookError) as caught:
-        run_playbook(bind(load_playbook(path), {}), transport=sandbox, audit=audit, dry_run=False)
+        run_playbook(
+            bind(load_playbook(path), {}),
+            transport=sandbox,
+            planning_copy=sandbox.fork,
+            audit=audit,
+            dry_run=False,
+        )
     err = caught.value
     assert err.exit_code == 2
     assert 'step 2 "Bypass moderation of Falcon" cannot be planned' in str(err)
@@ -203,7 +222,13 @@ def test_every_event_belongs_to_the_run_with_playbook_version_and_parameters_onc
 ) -> None:
     """The run, each step's plan, application and verification are events of one run id;
     the parameters are recorded once, at the start."""
-    outcome = run_playbook(contact_then_bypass, transport=sandbox, audit=audit, dry_run=False)
+    outcome = run_playbook(
+        contact_then_bypass,
+        transport=sandbox,
+        planning_copy=sandbox.fork,
+        audit=audit,
+        dry_run=False,
+    )
     log = [e for e in events(audit_dir) if e["run_id"] == outcome.run_id]
     assert {e["playbook"] for e in log} == {"contact-then-bypass"}
     assert {e["playbook_version"] for e in log} == {contact_then_bypass.playbook.version}
@@ -229,7 +254,13 @@ def test_a_failed_read_while_applying_stops_the_run(
     """Planning happens on the copy; the first live read fails: step 1 failed, exit 1."""
     live = SandboxTransport(tenant_path, faults=Faults(fail_call=1))
     with pytest.raises(PlaybookFailed) as caught:
-        run_playbook(contact_then_bypass, transport=live, audit=audit, dry_run=False)
+        run_playbook(
+            contact_then_bypass,
+            transport=live,
+            audit=audit,
+            dry_run=False,
+            planning_copy=live.fork,
+        )
     assert caught.value.exit_code == 1
     assert "did not answer Get-Recipient" in str(caught.value)
     assert [r.status for r in caught.value.outcome.steps] == ["failed", "not-started"]
