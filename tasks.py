@@ -790,7 +790,6 @@ def audit_report(c: Context, run_id: str, format: str = "md", output: str = "") 
 
 audit = Collection("audit", audit_verify, audit_runs, audit_show, audit_report)
 plan = Collection("plan", plan_show, plan_apply)
-audit = Collection("audit", audit_verify)
 targets = Collection("target", target_check)
 playbook = Collection("playbook", playbook_list, playbook_show, playbook_validate, playbook_run)
 diagnosis = Collection("diagnose")
