@@ -22,13 +22,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import os
 import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from remediations.errors import InputError
+from remediations.errors import InputError, RemediationError, TransportError
 
 if TYPE_CHECKING:
     from remediations.target import CredentialSpec
@@ -109,7 +110,12 @@ class BearerTokens:
         with self._lock:
             held = self._tokens.get(scope)
             if held is None or held.expires_on - _EARLY <= self._clock():
-                got = self.credential.get_token(scope)
+                try:
+                    got = self.credential.get_token(scope)
+                except RemediationError:
+                    raise
+                except Exception as exc:
+                    raise _sign_in_error(exc, scope) from exc
                 held = AccessToken(str(got.token), int(got.expires_on))
                 self._tokens[scope] = held
             return held.token
@@ -119,6 +125,20 @@ class BearerTokens:
         close = getattr(self.credential, "close", None)
         if callable(close):
             close()
+
+
+def _sign_in_error(exc: Exception, scope: str) -> Exception:
+    """azure-identity's sign-in failures as our error tree; anything else stays a bug."""
+    from azure.core.exceptions import AzureError
+
+    if not isinstance(exc, AzureError):
+        return exc
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return TransportError(
+        f"Signing in for {scope} failed ({type(exc).__name__}): {reason} Check the target's "
+        "credential settings and that this machine can reach the sign-in service; "
+        "'invoke target.check' tests it without changing anything."
+    )
 
 
 def token_claims(token: str) -> dict[str, Any]:
@@ -180,6 +200,9 @@ def make_credential(spec: CredentialSpec, *, tenant: str) -> Any:
         raise InputError(
             f"credential.kind {spec.kind!r} needs azure-identity; {INSTALL_HINT}."
         ) from None
+    # A failed sign-in is reported once, as one sentence (BearerTokens.token); azure-identity's
+    # own warning and traceback on stderr would say it again, less clearly.
+    logging.getLogger("azure.identity").setLevel(logging.CRITICAL)
     tenant_id = spec.tenant_id or tenant
     options: dict[str, Any] = {}
     if spec.token_cache:
