@@ -159,3 +159,19 @@ def test_reading_is_streamed_in_constant_memory(tmp_path: Path) -> None:
     assert len(found) == 60
     assert found[0].applied == 999
     assert peak < 1_000_000
+
+
+def test_runs_filters_by_the_configured_target_name(
+    config: dict[str, Any], three_runs: list[str]
+) -> None:
+    """--target matches the name the run was given, as well as its tenant and transport."""
+    named = runs(config, target="sandbox", as_json=True)
+    assert named.code == 0, named.err
+    listed = json.loads(named.out)
+    documents = listed["runs"] if isinstance(listed, dict) else listed
+    assert {r["run_id"] for r in documents} >= set(three_runs)
+    assert all(r["target"] == "sandbox" for r in documents if r["run_id"] in three_runs)
+    other = runs(config, target="northwind", as_json=True)
+    other_docs = json.loads(other.out)
+    other_docs = other_docs["runs"] if isinstance(other_docs, dict) else other_docs
+    assert not {r["run_id"] for r in other_docs} & set(three_runs)

@@ -40,6 +40,7 @@ class RunSummary:
     actor: str = ""
     tenant: str = ""
     transport: str = ""
+    target_name: str = ""
     ticket: str = ""
     action: str = ""
     playbook: str = ""
@@ -66,7 +67,7 @@ class RunSummary:
         """Fold one of the run's events into the summary."""
         self.events += 1
         name = event.get("event")
-        for attribute in ("actor", "tenant", "transport", "ticket"):
+        for attribute in ("actor", "tenant", "transport", "target_name", "ticket"):
             if not getattr(self, attribute) and event.get(attribute):
                 setattr(self, attribute, str(event[attribute]))
         if name in _START_EVENTS or self.events == 1:
@@ -100,6 +101,7 @@ class RunSummary:
             "actor": self.actor,
             "tenant": self.tenant,
             "transport": self.transport,
+            "target": self.target_name or None,
             "ticket": self.ticket,
             "action": self.action or None,
             "playbook": self.playbook or None,
@@ -149,7 +151,8 @@ class RunFilter:
 
     def admits(self, run: RunSummary) -> bool:
         target = self.target.lower()
-        if target and target not in (run.tenant.lower(), run.transport.lower()):
+        names = (run.target_name.lower(), run.tenant.lower(), run.transport.lower())
+        if target and target not in names:
             return False
         if self.actor and self.actor.lower() != run.actor.lower():
             return False
