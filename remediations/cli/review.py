@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from remediations.cli import (
+    Confirmer,
     _audit,
     _report_error,
-    open_transport,
+    open_run_target,
     render_head,
     render_result,
     settings_from,
@@ -19,21 +20,6 @@ from remediations.cli import (
 )
 from remediations.errors import RemediationError
 from remediations.terminal import printable
-
-
-def _confirmer(*, yes: bool, transport: Any, err: TextIO, ask: Any) -> Any:
-    """Apply without asking on the sandbox or with --yes; a real tenant asks after the preview."""
-
-    def confirm(_plan: Any) -> bool:
-        if yes or transport.name == "sandbox":
-            return True
-        if not sys.stdin.isatty():
-            err.write("Not applied: a real tenant needs confirmation; pass --yes.\n")
-            return False
-        return str(ask("Apply these changes? [y/N] ")).strip().lower() in ("y", "yes")
-
-    return confirm
-
 
 __all__ = ["plan_apply_task", "plan_show_task", "rollback_task", "save_plan_file"]
 
@@ -152,7 +138,8 @@ def plan_apply_task(
         # a plan made without a target flag covers every object it lists: approving it is --all
         given = {k: v for k, v in saved.doc["wish"].items() if v is not None}
         wish = parse_wish(action, given, source=f"plan {path}", all_targets=True)
-        transport = open_transport(settings, err=err)
+        run_target = open_run_target(config, err=err)
+        transport = run_target.exchange
     except RemediationError as exc:
         return _report_error(exc, as_json=as_json, out=out, err=err)
     try:
@@ -171,14 +158,14 @@ def plan_apply_task(
                 f"(invoke audit.show {earlier}); save a new plan if more is needed."
             )
     except RemediationError as exc:
-        transport.close()
+        run_target.close()
         return _report_error(exc, as_json=as_json, out=out, err=err)
 
     def preview(plan: Any) -> None:
         if not as_json:
             out.write(printable(render_preview(plan, transport=transport, dry_run=False)))
 
-    confirm = _confirmer(yes=yes, transport=transport, err=err, ask=ask)
+    confirm = Confirmer(yes=yes, target=run_target, err=err, ask=ask)
     log = audit.bind(plan_hash=saved.hash)
     try:
         outcome = run_action(
@@ -196,7 +183,7 @@ def plan_apply_task(
             out.write(render_head(audit, exc))
         return code
     finally:
-        transport.close()
+        run_target.close()
     if as_json:
         out.write(json.dumps(with_head({**outcome.to_json(), "plan_hash": saved.hash}, audit),
                              indent=2) + "\n")  # fmt: skip
@@ -271,11 +258,12 @@ def rollback_task(
                 f"Run {wanted} is itself a rollback; run the original command again instead."
             )
         units = _rollback_units(events, wanted)
-        transport = open_transport(settings, err=err)
+        run_target = open_run_target(config, dry_run=dry_run, err=err)
+        transport = run_target.exchange
     except RemediationError as exc:
         return _report_error(exc, as_json=as_json, out=out, err=err)
     if (transport.tenant, transport.name) != (first.get("tenant"), first.get("transport")):
-        transport.close()
+        run_target.close()
         return _report_error(
             InputError(
                 f"Run {wanted} ran against {first.get('tenant')} ({first.get('transport')}); "
@@ -288,14 +276,14 @@ def rollback_task(
     try:
         audit = _audit(settings, transport, ticket or str(first.get("ticket") or ""))
     except RemediationError as exc:
-        transport.close()
+        run_target.close()
         return _report_error(exc, as_json=as_json, out=out, err=err)
 
     def preview(plan: Any) -> None:
         if not as_json:
             out.write(printable(render_preview(plan, transport=transport, dry_run=dry_run)))
 
-    confirm = _confirmer(yes=yes, transport=transport, err=err, ask=ask)
+    confirm = Confirmer(yes=yes, target=run_target, err=err, ask=ask)
     docs: list[dict[str, Any]] = []
     try:
         if not units and not as_json:
@@ -324,7 +312,7 @@ def rollback_task(
             out.write(render_head(audit, exc))
         return code
     finally:
-        transport.close()
+        run_target.close()
     if as_json:
         if first.get("playbook"):
             doc: dict[str, Any] = {"rollback_of": wanted, "runs": docs}
