@@ -411,6 +411,8 @@ def playbook_validate(c: Context, path: list[str] | None = None) -> None:
         "resume": "continue the failed run with this run id, with its recorded parameters",
         **COMMON_HELP,
         "json": "print one JSON document (run_id, outcome, steps and their changes)",
+        "save_plan": "with --dry-run: save the whole playbook's plan to this file, to approve "
+        "by its hash and apply exactly with plan.apply",
     },
 )
 def playbook_run(
@@ -423,6 +425,7 @@ def playbook_run(
     yes: bool = False,
     resume: str = "",
     target: str = "",
+    save_plan: str = "",
 ) -> None:
     """Run a playbook: plan every step, preview the whole, then apply step by step."""
     from remediations.cli.playbooks import playbook_run_task
@@ -439,6 +442,7 @@ def playbook_run(
         yes=yes,
         resume=resume,
         target=target or None,
+        save_plan=save_plan,
     )
     if code:
         raise Exit(code=code)

@@ -158,7 +158,7 @@ def test_a_stale_plan_is_refused_naming_what_moved(
     assert "AcceptMessagesOnlyFrom" not in result.err.split("made:")[1].split(".")[0]
     assert group(tenant_path) == before
     ends = [e for e in read_events(audit_dir / "audit.jsonl") if e["event"] == "run-end"]
-    assert ends[-1]["outcome"] == "failed"
+    assert ends[-1]["outcome"] == "refused"  # a refusal on the record, still exit 1
     assert ends[-1]["plan_hash"] == json.loads(plan_file.read_text())["hash"]
 
 

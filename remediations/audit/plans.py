@@ -12,6 +12,15 @@ unchanged, and planning from it must give exactly the saved changes; otherwise
 the run is refused (exit 1) naming what moved.  Every event of the run carries
 ``plan_hash``, so the audit log links the approved hash to the run that
 applied it, and a plan already applied by a run is refused.
+
+A playbook's plan (``playbook.run --dry-run --save-plan``) holds every step's
+changes in order (each with its ``step``), what each step read (each with its
+``step``: on the sandbox, step 2 reads the planning copy step 1 left), and the
+playbook's name and version (the hash of its file).  ``plan.apply`` binds the
+same playbook to the same parameters and pins every step (:class:`PinnedStep`).
+
+A refused plan leaves a ``plan-refused`` event (the reason, what moved) in the
+run that tried to apply it, so the log says who tried which hash and why not.
 """
 
 from __future__ import annotations
@@ -24,26 +33,33 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from remediations.audit.log import read_events
-from remediations.errors import InputError, RemediationError
+from remediations.errors import InputError
 from remediations.plan import Plan, Snapshot
 
 __all__ = [
     "PLAN_FORMAT",
     "PinnedAction",
+    "PinnedStep",
     "PlanRefused",
     "RecordingAction",
     "SavedPlan",
     "applied_by",
     "load_plan",
     "make_plan",
+    "make_playbook_plan",
+    "moved_since",
     "write_plan",
 ]
 
 PLAN_FORMAT = "remediations-plan/1"
 
 
-class PlanRefused(RemediationError):
-    """A saved plan that must not be applied (stale, applied before, another target)."""
+class PlanRefused(InputError):
+    """A saved plan that must not be applied (stale, applied before, another target).
+
+    A refusal (the run's outcome is ``refused``), but exit status 1, not 2: the
+    input is well formed, the tenant or the log says no.
+    """
 
     exit_code = 1
 
@@ -114,6 +130,52 @@ def make_plan(
     }
 
 
+def make_playbook_plan(
+    *,
+    outcome: Any,
+    read: Mapping[str, Snapshot | None],
+    made_by: str,
+    made_at: str,
+    ticket: str,
+) -> dict[str, Any]:
+    """A playbook run's saved plan: every step's changes in order, what each step read.
+
+    ``outcome`` is the dry run's :class:`~remediations.playbooks.runner.PlaybookOutcome`;
+    ``read`` the first snapshot each step read, by step id.
+    """
+    changes: list[dict[str, Any]] = []
+    reads: list[dict[str, Any]] = []
+    notes = list(outcome.notes)
+    steps = []
+    for result in outcome.steps:
+        step = result.bound.id
+        steps.append(_plain(result.bound.to_json()))
+        plan = result.plan
+        if plan is not None:
+            changes.extend({"step": step, **c.to_json()} for c in plan.changes)
+            notes.extend(f"step {step}: {note}" for note in plan.notes)
+        snapshot = read.get(step)
+        if snapshot is not None:
+            reads.extend({"step": step, **item} for item in fingerprint(snapshot))
+    return {
+        "format": PLAN_FORMAT,
+        "action": "playbook.run",
+        "playbook": {"name": outcome.playbook, "version": outcome.version},
+        "wish": _plain(outcome.parameters),
+        "tenant": outcome.tenant,
+        "transport": outcome.transport,
+        "made_by": made_by,
+        "made_at": made_at,
+        "dry_run_id": outcome.run_id,
+        "ticket": ticket,
+        "planned_ahead": outcome.planned_ahead,
+        "steps": steps,
+        "changes": changes,
+        "notes": notes,
+        "read": reads,
+    }
+
+
 def plan_hash(doc: Mapping[str, Any]) -> str:
     """The hash a reviewer approves: sha256 of the document without its ``hash``."""
     return _sha({k: v for k, v in doc.items() if k != "hash"})
@@ -135,7 +197,7 @@ def write_plan(path: Path, doc: Mapping[str, Any]) -> str:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class SavedPlan:
-    """A plan read back from its file, its hash checked."""
+    """A plan read back from its file; ``hash`` is what its content hashes to now."""
 
     path: Path
     doc: Mapping[str, Any]
@@ -145,19 +207,52 @@ class SavedPlan:
     def action(self) -> str:
         return str(self.doc["action"])
 
+    @property
+    def recorded_hash(self) -> str:
+        """The hash written in the file (the one a reviewer approved)."""
+        return str(self.doc["hash"])
+
+    @property
+    def edited(self) -> bool:
+        """Whether the content no longer hashes to the recorded hash."""
+        return self.recorded_hash != self.hash
+
+    @property
+    def playbook(self) -> Mapping[str, Any] | None:
+        """A playbook plan's ``{name, version}``; None for a single action's plan."""
+        value = self.doc.get("playbook")
+        return value if isinstance(value, Mapping) else None
+
     def moved(self, snapshot: Snapshot) -> list[str]:
         """What the action reads now that differs from when the plan was made."""
-        now = {(i["target"], i["attribute"]): i for i in fingerprint(snapshot)}
-        then = {(i["target"], i["attribute"]): i for i in self.doc["read"]}
-        moved = []
-        for key in sorted(then.keys() | now.keys()):
-            old, new = then.get(key), now.get(key)
-            if old is not None and new is not None and old["sha256"] == new["sha256"]:
-                continue
-            was = _shown(old["value"]) if old else "(not read)"
-            is_ = _shown(new["value"]) if new else "(not read)"
-            moved.append(f"{key[0]} {key[1]}: was {was} when planned, is {is_} now")
-        return moved
+        return moved_since(self.doc["read"], snapshot)
+
+    def step_read(self, step: str) -> list[Mapping[str, Any]]:
+        """What one step of a playbook plan read."""
+        return [i for i in self.doc["read"] if str(i.get("step")) == step]
+
+    def step_changes(self, step: str) -> list[dict[str, Any]]:
+        """One step's saved changes (without their ``step`` key), in order."""
+        return [
+            {k: v for k, v in c.items() if k != "step"}
+            for c in self.doc["changes"]
+            if str(c.get("step")) == step
+        ]
+
+
+def moved_since(read: list[Mapping[str, Any]], snapshot: Snapshot) -> list[str]:
+    """Each object attribute (or planning fact) read then whose value differs now."""
+    now = {(i["target"], i["attribute"]): i for i in fingerprint(snapshot)}
+    then = {(i["target"], i["attribute"]): i for i in read}
+    moved = []
+    for key in sorted(then.keys() | now.keys()):
+        old, new = then.get(key), now.get(key)
+        if old is not None and new is not None and old["sha256"] == new["sha256"]:
+            continue
+        was = _shown(old["value"]) if old else "(not read)"
+        is_ = _shown(new["value"]) if new else "(not read)"
+        moved.append(f"{key[0]} {key[1]}: was {was} when planned, is {is_} now")
+    return moved
 
 
 def _shown(value: Any) -> str:
@@ -168,8 +263,12 @@ def _shown(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
 
 
-def load_plan(path: Path) -> SavedPlan:
-    """Read a saved plan; bad input if unreadable, refused if edited since it was saved."""
+def load_plan(path: Path, *, check_hash: bool = True) -> SavedPlan:
+    """Read a saved plan; bad input if unreadable, refused if edited since it was saved.
+
+    With ``check_hash=False`` an edited plan is returned (``edited`` is true), so the
+    refusal can be recorded in the audit log.
+    """
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -191,13 +290,18 @@ def load_plan(path: Path) -> SavedPlan:
             f"The plan file {path} is not a saved plan ({PLAN_FORMAT}); give the path "
             "--save-plan wrote."
         )
-    digest = plan_hash(doc)
-    if doc["hash"] != digest:
-        raise PlanRefused(
-            f"Not applied: the plan file {path} was changed after it was saved (its content "
-            f"hashes to {digest}, not to the recorded {doc['hash']}); save a new plan."
-        )
-    return SavedPlan(path=path, doc=doc, hash=digest)
+    saved = SavedPlan(path=path, doc=doc, hash=plan_hash(doc))
+    if check_hash and saved.edited:
+        raise PlanRefused(edited_reason(saved))
+    return saved
+
+
+def edited_reason(saved: SavedPlan) -> str:
+    """Why an edited plan is refused."""
+    return (
+        f"Not applied: the plan file {saved.path} was changed after it was saved (its content "
+        f"hashes to {saved.hash}, not to the recorded {saved.recorded_hash}); save a new plan."
+    )
 
 
 def applied_by(audit_path: Path, digest: str) -> str | None:
@@ -230,23 +334,45 @@ class RecordingAction:
         return plan
 
 
-class PinnedAction(RecordingAction):
-    """An action pinned to a saved plan: refuses when the tenant moved or the plan differs."""
+def _changes_json(plan: Plan) -> list[Any]:
+    return list(json.loads(json.dumps([change.to_json() for change in plan.changes])))
 
-    def __init__(self, inner: Any, saved: SavedPlan) -> None:
+
+class PinnedAction(RecordingAction):
+    """An action pinned to a saved plan: refuses when the tenant moved or the plan differs.
+
+    ``log`` (the run's audit log, bound to its run id) records each refusal as a
+    ``plan-refused`` event before the run ends.
+    """
+
+    def __init__(self, inner: Any, saved: SavedPlan, log: Any = None) -> None:
         super().__init__(inner)
         self.saved = saved
+        self.log = log
         self._planned = False
+        self.read_then: list[Mapping[str, Any]] = list(saved.doc["read"])
+        self.changes_then: list[Any] = list(saved.doc["changes"])
+        self.where = ""
+        self.refused = False
+
+    def refuse(self, reason: str, **fields: Any) -> PlanRefused:
+        """The refusal, recorded in the run's log."""
+        self.refused = True
+        if self.log is not None:
+            self.log.event("plan-refused", reason=reason, **fields)
+        return PlanRefused(reason)
 
     def read(self, transport: Any, wish: Any) -> Snapshot:
         first = self.snapshot is None
         snapshot = super().read(transport, wish)
         if first:
-            moved = self.saved.moved(snapshot)
+            moved = moved_since(self.read_then, snapshot)
             if moved:
-                raise PlanRefused(
+                raise self.refuse(
                     f"Not applied: the tenant changed since plan {self.saved.hash[:12]} was "
-                    f"made: {'; '.join(moved)}. Save a new plan with --dry-run --save-plan."
+                    f"made{self.where}: {'; '.join(moved)}. Save a new plan with --dry-run "
+                    "--save-plan.",
+                    moved=moved,
                 )
         return snapshot
 
@@ -254,10 +380,46 @@ class PinnedAction(RecordingAction):
         plan = super().plan(before, wish)
         if not self._planned:
             self._planned = True
-            now = json.loads(json.dumps([change.to_json() for change in plan.changes]))
-            if now != list(self.saved.doc["changes"]):
-                raise PlanRefused(
+            if _changes_json(plan) != self.changes_then:
+                raise self.refuse(
                     f"Not applied: planning now gives other changes than plan "
-                    f"{self.saved.hash[:12]} holds; save a new plan with --dry-run --save-plan."
+                    f"{self.saved.hash[:12]} holds{self.where}; save a new plan with --dry-run "
+                    "--save-plan."
+                )
+        return plan
+
+
+class PinnedStep(PinnedAction):
+    """One step of a playbook plan, pinned to what that step read and planned.
+
+    Its first read and plan (while the playbook is planned) must match the step's
+    saved read and changes.  Without a planning copy (a real tenant) each step is
+    planned again on the live tenant just before it is applied, after the steps
+    before it: that plan may hold fewer changes than the saved one (an earlier step
+    already made them) but never one the saved plan does not hold.
+    """
+
+    def __init__(
+        self, inner: Any, saved: SavedPlan, step: str, *, planned_ahead: bool, log: Any = None
+    ) -> None:
+        super().__init__(inner, saved, log)
+        self.step = step
+        self.planned_ahead = planned_ahead
+        self.read_then = saved.step_read(step)
+        self.changes_then = saved.step_changes(step)
+        self.where = f" (step {step})"
+        self._plans = 0
+
+    def plan(self, before: Snapshot, wish: Any) -> Plan:
+        plan = super().plan(before, wish)
+        self._plans += 1
+        if not self.planned_ahead and self._plans == 2:  # the plan made just before applying
+            extra = [c for c in _changes_json(plan) if c not in self.changes_then]
+            if extra:
+                shown = "; ".join(f"{c['target']} {c['attribute']}" for c in extra)
+                raise self.refuse(
+                    f"Not applied: step {self.step} would now change {shown}, which plan "
+                    f"{self.saved.hash[:12]} does not hold; save a new plan with --dry-run "
+                    "--save-plan."
                 )
         return plan

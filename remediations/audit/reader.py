@@ -19,6 +19,7 @@ from remediations.errors import InputError
 
 __all__ = [
     "END_EVENTS",
+    "REFUSAL_EVENTS",
     "RunFilter",
     "RunSummary",
     "parse_since",
@@ -26,6 +27,8 @@ __all__ = [
     "summarize_runs",
 ]
 
+#: The events that record a refusal: a saved plan not applied, an object rollback left alone.
+REFUSAL_EVENTS = frozenset({"plan-refused", "rollback-refused"})
 #: The events that close a run, with its outcome.
 END_EVENTS = frozenset({"run-end", "playbook-end"})
 _START_EVENTS = frozenset({"run-start", "playbook-start"})
@@ -52,6 +55,8 @@ class RunSummary:
     events: int = 0
     head: dict[str, Any] | None = None
     links: dict[str, str] = field(default_factory=dict)
+    #: the reasons of ``plan-refused`` / ``rollback-refused`` events, in order
+    refusals: list[str] = field(default_factory=list)
 
     @property
     def what(self) -> str:
@@ -80,6 +85,8 @@ class RunSummary:
             # a run of one event (sandbox.reset's sandbox-replaced): that event is its end
             self.outcome = str(event.get("outcome") or name)
             self.ended = str(event.get("time") or "")
+        if name in REFUSAL_EVENTS:
+            self.refusals.append(str(event.get("reason") or ""))
         if name == "change-applied":
             self.applied += 1
         elif name == "change-planned":
@@ -110,6 +117,7 @@ class RunSummary:
             "changes": self.changes,
             "events": self.events,
             "chain_head": self.head,
+            "refusals": list(self.refusals),
             **self.links,
         }
 

@@ -57,6 +57,7 @@ class RunReport:
     changes: list[ReportChange] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)
     head: str = ""
     links: dict[str, str] = field(default_factory=dict)
 
@@ -97,6 +98,8 @@ def build_report(run_id: str, events: Sequence[Mapping[str, Any]]) -> RunReport:
             report.inputs = {k: _value(v) for k, v in (event.get("parameters") or {}).items()}
         elif name == "note" and event.get("note"):
             report.notes.append(str(event["note"]))
+        elif name in ("plan-refused", "rollback-refused") and event.get("reason"):
+            report.refusals.append(str(event["reason"]))
         step = str(event.get("step") or "")
         key = (step, str(event.get("target")), str(event.get("attribute")))
         if name == "change-planned":
@@ -170,6 +173,8 @@ def render_markdown(report: RunReport) -> str:
             "",
         ]
     lines += ["## Verification", "", _verification(report), ""]
+    if report.refusals:
+        lines += ["## Refused", "", *(f"- {_md(r)}" for r in report.refusals), ""]
     if report.notes:
         lines += ["## Notes", "", *(f"- {_md(n)}" for n in report.notes), ""]
     if report.errors:
@@ -244,6 +249,9 @@ def render_html(report: RunReport) -> str:
         )
     changes = "\n".join(blocks) or "<p>No change: the tenant was already as wished.</p>"
     extra = ""
+    if report.refusals:
+        extra += "<h2>Refused</h2><ul>" + "".join(f"<li>{e(r)}</li>" for r in report.refusals)
+        extra += "</ul>"
     if report.notes:
         extra += "<h2>Notes</h2><ul>" + "".join(f"<li>{e(n)}</li>" for n in report.notes)
         extra += "</ul>"

@@ -128,6 +128,8 @@ class RollbackAction:
         self.original = original
         self.original_wish = original_wish
         self.changes = changes
+        #: the objects the last plan left alone: target, attribute, reason (for the log)
+        self.refusals: list[dict[str, str]] = []
 
     def read(self, transport: Any, wish: RollbackWish) -> Snapshot:
         snapshot: Snapshot = self.original.read(transport, self.original_wish)
@@ -136,6 +138,12 @@ class RollbackAction:
     def plan(self, before: Snapshot, wish: RollbackWish) -> Plan:
         changes: list[Change] = []
         notes: list[str] = []
+        refusals: list[dict[str, str]] = []
+
+        def refuse(target: str, attribute: str, reason: str) -> None:
+            notes.append(reason)
+            refusals.append({"target": target, "attribute": attribute, "reason": reason})
+
         kept: list[tuple[str, str, Value]] = []  # changes left alone: what still refers to what
         for logged in reversed(self.changes):
             target, attribute = str(logged["target"]), str(logged["attribute"])
@@ -144,10 +152,12 @@ class RollbackAction:
             if _same(now, was):
                 continue  # already as before the run (or the change never landed)
             if not _same(now, left):
-                notes.append(
+                refuse(
+                    target,
+                    attribute,
                     f"Not undone: {target} {attribute} is {render_value(_value(now))} now, not "
                     f"{render_value(_value(left))} as run {wish.run_id} left it; it was changed "
-                    "since, so it is left as it is."
+                    "since, so it is left as it is.",
                 )
                 kept.append((target, attribute, _value(now)))
                 continue
@@ -158,13 +168,15 @@ class RollbackAction:
                 if isinstance(v, tuple) and target.lower() in (x.lower() for x in v)
             ]
             if users and not isinstance(inverse, str) and inverse.name.startswith("Remove-"):
-                notes.append(
+                refuse(
+                    target,
+                    attribute,
                     f"Not undone: {target} {attribute}: {', '.join(users)} still lists it, and "
-                    "removing it would change that list too; it is left as it is."
+                    "removing it would change that list too; it is left as it is.",
                 )
                 continue
             if isinstance(inverse, str):
-                notes.append(f"Not undone: {target} {attribute}: {inverse}.")
+                refuse(target, attribute, f"Not undone: {target} {attribute}: {inverse}.")
                 continue
             changes.append(
                 Change(
@@ -176,4 +188,5 @@ class RollbackAction:
                     why=f"undoes run {wish.run_id}",
                 )
             )
+        self.refusals = refusals
         return Plan(action=self.name, changes=tuple(changes), notes=tuple(notes))

@@ -204,8 +204,11 @@ def audit_runs_task(
         where = f"{run.tenant} ({run.transport})" if run.transport else run.tenant
         started = run.started[:19].replace("T", " ")
         ticket = run.ticket or "-"
+        outcome = run.outcome
+        if run.refusals and outcome != "refused":
+            outcome += f" ({len(run.refusals)} refused)"
         rows.append(
-            (run.run_id, started, run.actor, where, ticket, what, run.outcome, str(run.changes))
+            (run.run_id, started, run.actor, where, ticket, what, outcome, str(run.changes))
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
@@ -271,13 +274,16 @@ def render_run(run: Any, events: list[dict[str, Any]]) -> str:
         lines.append(f"  chain head at its end: event {run.head['count']}, hash {run.head['hash']}")
     for key, value in run.links.items():
         lines.append(f"  {key.replace('_', ' ')}: {value}")
+    lines.extend(f"  refused: {reason}" for reason in run.refusals)
     lines.append("")
     for event in events:
         name = str(event.get("event"))
         stamp = str(event.get("time") or "")
         step = f"[{event['step']}] " if event.get("step") else ""
         head = f"{stamp}  {step}{name}"
-        if event.get("target") is not None and event.get("attribute") is not None:
+        if name in ("plan-refused", "rollback-refused"):
+            lines.append(f"{head}  {event.get('reason')}")
+        elif event.get("target") is not None and event.get("attribute") is not None:
             change = (
                 f"{event['target']} {event['attribute']}: "
                 f"{_value(event.get('before'))} -> {_value(event.get('after'))}"

@@ -122,8 +122,12 @@ def playbook_run_task(
     ask: Callable[[str], str] = input,
     interactive: bool | None = None,
     audit_sink: Any = None,
+    save_plan: str = "",
 ) -> int:
-    """``playbook.run NAME --param K=V ...``: plan it all, preview, apply step by step."""
+    """``playbook.run NAME --param K=V ...``: plan it all, preview, apply step by step.
+
+    ``save_plan`` (with ``dry_run``) writes the whole playbook's plan for ``plan.apply``.
+    """
     from remediations.audit import AUDIT_FILE
     from remediations.playbooks import (
         bind,
@@ -140,6 +144,11 @@ def playbook_run_task(
     try:
         playbook = find_playbook(name, playbooks_dir(config))
         given: Mapping[str, Any] = parse_param_args(params or [])
+        if save_plan and (not dry_run or resume):
+            raise InputError(
+                "--save-plan needs --dry-run (and no --resume): a plan is saved to be "
+                "applied later, whole."
+            )
         if resume:
             prior = find_run(settings.audit_dir / AUDIT_FILE, resume)
             given = resume_parameters(playbook, prior, given)
@@ -161,6 +170,14 @@ def playbook_run_task(
             out.write(printable(render_preview(outcome)))
 
     confirm = Confirmer(yes=yes, target=run_target, err=err, ask=ask, interactive=interactive)
+    recorders: dict[str, Any] = {}
+    if save_plan:
+        from remediations.audit.plans import RecordingAction
+        from remediations.cli.review import with_step_actions
+
+        bound = with_step_actions(
+            bound, lambda step: recorders.setdefault(step.id, RecordingAction(step.action))
+        )
 
     try:
         outcome = run_playbook(
@@ -183,11 +200,28 @@ def playbook_run_task(
         return code
     finally:
         run_target.close()
+    saved: dict[str, Any] | None = None
+    if save_plan:
+        from remediations.cli.review import save_playbook_plan
+
+        try:
+            saved = save_playbook_plan(save_plan, outcome, recorders, audit, settings.actor, ticket)
+        except RemediationError as exc:
+            return _report_error(exc, as_json=as_json, out=out, err=err, audit=audit)
     if as_json:
         doc = outcome.to_json()
         doc["target"] = run_target.name
+        if saved is not None:
+            doc["plan"] = saved
         out.write(json.dumps(with_head(doc, audit), indent=2) + "\n")
     else:
         out.write(printable(render_result(outcome, audit_path=audit.path)))
+        if saved is not None:
+            out.write(
+                printable(
+                    f"Plan saved to {saved['path']} (hash {saved['hash']}); apply exactly it "
+                    f"with: invoke plan.apply {saved['path']}\n"
+                )
+            )
         out.write(render_head(audit))
     return 2 if confirm.refused else 0

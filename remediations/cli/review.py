@@ -1,4 +1,11 @@
-"""Change-review tasks: saved plans (``--save-plan``, ``plan.show``, ``plan.apply``)."""
+"""Change-review tasks: saved plans (``--save-plan``, ``plan.show``, ``plan.apply``), rollback.
+
+A refusal to apply a saved plan (edited, made for another target, applied
+before, stale) is a run of its own in the audit log: ``run-start``, a
+``plan-refused`` event with the reason, ``run-end`` with outcome ``refused``;
+every event carries the plan's hash.  Rollback records each object it leaves
+alone as a ``rollback-refused`` event of the rollback run.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,7 @@ from remediations.cli import (
     _audit,
     _report_error,
     open_run_target,
+    playbooks_dir,
     render_head,
     render_result,
     settings_from,
@@ -21,7 +29,14 @@ from remediations.cli import (
 from remediations.errors import RemediationError
 from remediations.terminal import printable
 
-__all__ = ["plan_apply_task", "plan_show_task", "rollback_task", "save_plan_file"]
+__all__ = [
+    "plan_apply_task",
+    "plan_show_task",
+    "rollback_task",
+    "save_plan_file",
+    "save_playbook_plan",
+    "with_step_actions",
+]
 
 
 def save_plan_file(
@@ -53,6 +68,50 @@ def save_plan_file(
     return {"path": str(path), "hash": digest}
 
 
+def with_step_actions(bound: Any, make: Any) -> Any:
+    """The bound playbook with each step running ``make(step)`` instead of its action."""
+    from dataclasses import dataclass
+
+    from remediations.playbooks.binding import BoundPlaybook, BoundStep
+
+    @dataclass(frozen=True, slots=True, kw_only=True)
+    class _Step(BoundStep):
+        runs: Any
+
+        @property
+        def action(self) -> Any:
+            return self.runs
+
+    steps = tuple(
+        _Step(id=s.id, step=s.step, item=s.item, inputs=s.inputs, wish=s.wish, runs=make(s))
+        for s in bound.steps
+    )
+    return BoundPlaybook(playbook=bound.playbook, parameters=bound.parameters, steps=steps)
+
+
+def save_playbook_plan(
+    path: str, outcome: Any, recorders: dict[str, Any], audit: Any, actor: str, ticket: str
+) -> dict[str, Any]:
+    """Write a playbook dry run's whole plan to ``path``; log ``plan-saved``; path and hash."""
+    from remediations.audit.plans import make_playbook_plan, write_plan
+
+    doc = make_playbook_plan(
+        outcome=outcome,
+        read={step: rec.snapshot for step, rec in recorders.items()},
+        made_by=actor,
+        made_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        ticket=ticket,
+    )
+    digest = write_plan(Path(path), doc)
+    audit.bind(
+        run_id=outcome.run_id,
+        playbook=outcome.playbook,
+        playbook_version=outcome.version,
+        dry_run=True,
+    ).event("plan-saved", saved_plan=digest, path=str(path), outcome="planned")
+    return {"path": str(path), "hash": digest}
+
+
 def plan_show_task(
     config: Any, path: str, *, as_json: bool = False, out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
@@ -74,10 +133,14 @@ def plan_show_task(
 def render_saved(saved: Any) -> str:
     """A saved plan for a reviewer: what, where, by whom, the changes, what it read."""
     doc = saved.doc
-    wish = ", ".join(f"{k}={v}" for k, v in doc["wish"].items())
+    wish = ", ".join(f"{k}={_value(v)}" for k, v in doc["wish"].items())
+    what = doc["action"]
+    if saved.playbook is not None:
+        book = saved.playbook
+        what = f"playbook {book.get('name')} (version {book.get('version')})"
     lines = [
         f"Plan {saved.hash}",
-        f"  {doc['action']} {wish}",
+        f"  {what} {wish}",
         f"  for {doc['tenant']} ({doc['transport']}), made by {doc.get('made_by')} at "
         f"{doc.get('made_at')} (dry run {doc.get('dry_run_id')}), "
         f"ticket {doc.get('ticket') or '-'}",
@@ -85,19 +148,36 @@ def render_saved(saved: Any) -> str:
     changes = doc["changes"]
     if not changes:
         lines.append("No change: the tenant was already as wished.")
+    steps = {str(s.get("step")): s for s in doc.get("steps") or ()}
+    shown = None
     for change in changes:
+        step = str(change.get("step") or "")
+        if step and step != shown:
+            shown = step
+            info = steps.get(step) or {}
+            lines.append(f"  Step {step} {info.get('name', '')!r}: {info.get('action', '')}")
         lines.append(
             f"  {change['target']} {change['attribute']}: {_value(change['before'])} -> "
             f"{_value(change['after'])}"
         )
         lines.append(f"      {change['powershell']}")
     lines.extend(f"Note: {note}" for note in doc.get("notes") or ())
+    if saved.playbook is not None and doc.get("planned_ahead"):
+        lines.append(
+            "Each step was planned, and read, on a copy of the tenant holding what the steps "
+            "before it would leave."
+        )
     lines.append(f"Read when planned ({len(doc['read'])}; any change refuses the plan):")
     lines.extend(
-        f"  {item['target']} {item['attribute']} = {_value(item['value'])}" for item in doc["read"]
+        f"  {_step_tag(item)}{item['target']} {item['attribute']} = {_value(item['value'])}"
+        for item in doc["read"]
     )
     lines.append(f"Apply exactly this plan: invoke plan.apply {saved.path}")
     return "\n".join(lines) + "\n"
+
+
+def _step_tag(item: Any) -> str:
+    return f"[step {item['step']}] " if item.get("step") else ""
 
 
 def _value(value: Any) -> str:
@@ -106,7 +186,8 @@ def _value(value: Any) -> str:
     if isinstance(value, bool):
         return "$true" if value else "$false"
     if isinstance(value, list):
-        return ", ".join(str(v) for v in value) if value else "(empty)"
+        shown = (v if isinstance(v, str) else json.dumps(v, ensure_ascii=False) for v in value)
+        return ", ".join(shown) if value else "(empty)"
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
@@ -120,63 +201,34 @@ def plan_apply_task(
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
     ask: Any = input,
+    interactive: bool | None = None,
 ) -> int:
-    """``plan.apply PATH``: apply exactly the saved plan, or refuse (exit 1) saying why."""
-    from remediations.actions import ACTIONS, parse_wish
-    from remediations.audit.plans import PinnedAction, PlanRefused, applied_by, load_plan
-    from remediations.cli import render_preview
-    from remediations.engine import run_action
+    """``plan.apply PATH``: apply exactly the saved plan, or refuse (exit 1) saying why.
+
+    Every refusal is a logged run (``plan-refused``, outcome ``refused``).
+    """
+    from remediations.audit.plans import load_plan
 
     settings = settings_from(config)
     try:
-        saved = load_plan(Path(path))
-        action = ACTIONS.get(saved.action)
-        if action is None:
-            raise PlanRefused(
-                f"The plan {path} is for {saved.action!r}, no action of this toolkit."
-            )
-        # a plan made without a target flag covers every object it lists: approving it is --all
-        given = {k: v for k, v in saved.doc["wish"].items() if v is not None}
-        wish = parse_wish(action, given, source=f"plan {path}", all_targets=True)
+        saved = load_plan(Path(path), check_hash=False)
         run_target = open_run_target(config, err=err)
-        transport = run_target.exchange
     except RemediationError as exc:
         return _report_error(exc, as_json=as_json, out=out, err=err)
+    transport = run_target.exchange
     try:
-        doc = saved.doc
-        if (transport.tenant, transport.name) != (doc["tenant"], doc["transport"]):
-            raise PlanRefused(
-                f"Not applied: plan {saved.hash[:12]} was made for {doc['tenant']} "
-                f"({doc['transport']}), and this target is {transport.tenant} "
-                f"({transport.name}); save a plan against this target."
-            )
-        audit = _audit(settings, transport, ticket or str(doc.get("ticket") or ""))
-        earlier = applied_by(audit.path, saved.hash)
-        if earlier is not None:
-            raise PlanRefused(
-                f"Not applied: plan {saved.hash[:12]} was already applied by run {earlier} "
-                f"(invoke audit.show {earlier}); save a new plan if more is needed."
-            )
+        audit = _audit(settings, transport, ticket or str(saved.doc.get("ticket") or ""),
+                       target=run_target.name)  # fmt: skip
     except RemediationError as exc:
         run_target.close()
         return _report_error(exc, as_json=as_json, out=out, err=err)
-
-    def preview(plan: Any) -> None:
-        if not as_json:
-            out.write(printable(render_preview(plan, transport=transport, dry_run=False)))
-
-    confirm = Confirmer(yes=yes, target=run_target, err=err, ask=ask)
-    log = audit.bind(plan_hash=saved.hash)
+    confirm = Confirmer(yes=yes, target=run_target, err=err, ask=ask, interactive=interactive)
+    apply = _apply_playbook_plan if saved.playbook is not None else _apply_action_plan
     try:
-        outcome = run_action(
-            PinnedAction(action, saved),  # type: ignore[arg-type]
-            wish,
-            transport=transport,
-            audit=log,
-            dry_run=False,
-            preview=preview,
-            confirm=confirm,
-        )
+        reason = _refusal(config, saved, transport, audit.path)
+        if reason is not None:
+            raise _record_refusal(audit, saved, reason)
+        return apply(config, saved, run_target, audit, confirm, as_json=as_json, out=out)
     except RemediationError as exc:
         code = _report_error(exc, as_json=as_json, out=out, err=err, audit=audit)
         if not as_json:
@@ -184,14 +236,183 @@ def plan_apply_task(
         return code
     finally:
         run_target.close()
+
+
+def _refusal(config: Any, saved: Any, transport: Any, audit_path: Path) -> str | None:
+    """Why the saved plan must not be applied here at all (before any read), or None."""
+    from remediations.actions import ACTIONS
+    from remediations.audit.plans import applied_by, edited_reason
+    from remediations.playbooks import find_playbook
+
+    doc = saved.doc
+    short = saved.recorded_hash[:12]
+    if saved.edited:
+        return edited_reason(saved)
+    if (transport.tenant, transport.name) != (doc["tenant"], doc["transport"]):
+        return (
+            f"Not applied: plan {short} was made for {doc['tenant']} ({doc['transport']}), "
+            f"and this target is {transport.tenant} ({transport.name}); save a plan against "
+            "this target."
+        )
+    earlier = applied_by(audit_path, saved.hash)
+    if earlier is not None:
+        return (
+            f"Not applied: plan {short} was already applied by run {earlier} "
+            f"(invoke audit.show {earlier}); save a new plan if more is needed."
+        )
+    book = saved.playbook
+    if book is None:
+        if saved.action not in ACTIONS:
+            return f"Not applied: plan {short} is for {saved.action!r}, no action of this toolkit."
+        return None
+    playbook = find_playbook(str(book.get("name")), playbooks_dir(config))
+    if playbook.version != book.get("version"):
+        return (
+            f"Not applied: the playbook {playbook.name} has changed since plan {short} was made "
+            f"(version {book.get('version')}, now {playbook.version}); save a new plan."
+        )
+    return None
+
+
+def _record_refusal(audit: Any, saved: Any, reason: str) -> Exception:
+    """Log a refused plan as a run of its own (who, which hash, why); the error to raise."""
+    from remediations.audit.plans import PlanRefused
+    from remediations.engine import new_run_id
+
+    links: dict[str, Any] = {"run_id": new_run_id(), "plan_hash": saved.recorded_hash}
+    book = saved.playbook
+    if book is not None:
+        links.update(playbook=book.get("name"), playbook_version=book.get("version"))
+    else:
+        links["action"] = saved.action
+    log = audit.bind(**links, dry_run=False)
+    start, end = ("run-start", "run-end")
+    if book is not None:
+        start, end = ("playbook-start", "playbook-end")
+    inputs = {"parameters" if book is not None else "wish": dict(saved.doc["wish"])}
+    log.event(start, plan_file=str(saved.path), **inputs)
+    extra = {"file_hash": saved.hash} if saved.edited else {}
+    log.event("plan-refused", reason=reason, **extra)
+    log.event(end, outcome="refused", error=reason)
+    return PlanRefused(reason)
+
+
+def _apply_action_plan(
+    config: Any, saved: Any, run_target: Any, audit: Any, confirm: Any, *, as_json: bool,
+    out: TextIO,
+) -> int:  # fmt: skip
+    """Apply a single action's saved plan through the engine, pinned to the plan."""
+    from remediations.actions import ACTIONS, parse_wish
+    from remediations.audit.plans import PinnedAction
+    from remediations.cli import render_preview
+    from remediations.engine import new_run_id, run_action
+
+    action = ACTIONS[saved.action]
+    # a plan made without a target flag covers every object it lists: approving it is --all
+    given = {k: v for k, v in saved.doc["wish"].items() if v is not None}
+    wish = parse_wish(action, given, source=f"plan {saved.path}", all_targets=True)
+    transport = run_target.exchange
+    run_id = new_run_id()
+    log = audit.bind(plan_hash=saved.hash)
+    pinned = PinnedAction(action, saved, log.bind(run_id=run_id, action=action.name, dry_run=False))
+
+    def preview(plan: Any) -> None:
+        if not as_json:
+            out.write(printable(render_preview(plan, transport=transport, dry_run=False)))
+
+    outcome = run_action(
+        pinned,  # type: ignore[arg-type]
+        wish,
+        transport=transport,
+        audit=log,
+        dry_run=False,
+        run_id=run_id,
+        preview=preview,
+        confirm=confirm,
+        verify_wait=settings_from(config).verify_wait(),
+    )
     if as_json:
         out.write(json.dumps(with_head({**outcome.to_json(), "plan_hash": saved.hash}, audit),
                              indent=2) + "\n")  # fmt: skip
-        return 0
-    out.write(printable(render_result(outcome, audit_path=audit.path)))
-    out.write(f"Applied plan {saved.hash} as run {outcome.run_id}.\n")
-    out.write(render_head(audit))
-    return 0
+    else:
+        out.write(printable(render_result(outcome, audit_path=audit.path)))
+        if outcome.outcome == "applied":
+            out.write(f"Applied plan {saved.hash} as run {outcome.run_id}.\n")
+        out.write(render_head(audit))
+    return 2 if confirm.refused else 0
+
+
+def _apply_playbook_plan(
+    config: Any, saved: Any, run_target: Any, audit: Any, confirm: Any, *, as_json: bool,
+    out: TextIO,
+) -> int:  # fmt: skip
+    """Apply a playbook's saved plan: the same playbook and parameters, every step pinned."""
+    from remediations.audit.plans import PinnedStep, PlanRefused
+    from remediations.engine import new_run_id
+    from remediations.playbooks import bind, find_playbook, run_playbook
+    from remediations.playbooks.render import render_preview, render_result
+
+    book = saved.playbook
+    playbook = find_playbook(str(book["name"]), playbooks_dir(config))
+    bound = bind(playbook, dict(saved.doc["wish"]))
+    ids = [str(s.get("step")) for s in saved.doc.get("steps") or ()]
+    if [s.id for s in bound.steps] != ids:
+        raise _record_refusal(
+            audit,
+            saved,
+            f"Not applied: plan {saved.hash[:12]} holds steps {', '.join(ids) or 'none'}, and "
+            f"the playbook binds to {', '.join(s.id for s in bound.steps) or 'none'} now; "
+            "save a new plan.",
+        )
+    transport = run_target.exchange
+    run_id = new_run_id()
+    log = audit.bind(plan_hash=saved.hash)
+    step_log = log.bind(
+        run_id=run_id, playbook=playbook.name, playbook_version=playbook.version, dry_run=False
+    )
+    ahead = bool(run_target.can_fork)
+    pinned: list[PinnedStep] = []
+
+    def pin(step: Any) -> PinnedStep:
+        pinned.append(
+            PinnedStep(step.action, saved, step.id, planned_ahead=ahead,
+                       log=step_log.bind(step=step.id, action=step.step.action))
+        )  # fmt: skip
+        return pinned[-1]
+
+    def preview(outcome: Any) -> None:
+        if not as_json:
+            out.write(printable(render_preview(outcome)))
+
+    try:
+        outcome = run_playbook(
+            with_step_actions(bound, pin),
+            transport=transport,
+            audit=log,
+            dry_run=False,
+            run_id=run_id,
+            preview=preview,
+            confirm=confirm,
+            planning_copy=run_target.planning_copy if ahead else None,
+            verify_wait=settings_from(config).verify_wait(),
+        )
+    except RemediationError as exc:
+        if not as_json and exc.outcome is not None:
+            out.write(printable(render_result(exc.outcome, audit_path=audit.path)))
+        if exc.exit_code == 2 and any(p.refused for p in pinned):
+            refused = PlanRefused(str(exc))  # a step refused by its pin: exit 1, not 2
+            refused.outcome = exc.outcome
+            raise refused from exc
+        raise
+    if as_json:
+        doc = {**outcome.to_json(), "target": run_target.name, "plan_hash": saved.hash}
+        out.write(json.dumps(with_head(doc, audit), indent=2) + "\n")
+    else:
+        out.write(printable(render_result(outcome, audit_path=audit.path)))
+        if outcome.outcome == "applied":
+            out.write(f"Applied plan {saved.hash} as run {outcome.run_id}.\n")
+        out.write(render_head(audit))
+    return 2 if confirm.refused else 0
 
 
 def _rollback_units(events: list[dict[str, Any]], run_id: str) -> list[tuple[str, Any]]:
@@ -236,6 +457,7 @@ def rollback_task(
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
     ask: Any = input,
+    interactive: bool | None = None,
 ) -> int:
     """``rollback RUN_ID``: undo what the run applied, where nothing changed it since.
 
@@ -245,7 +467,7 @@ def rollback_task(
     from remediations.audit import AUDIT_FILE
     from remediations.audit.rollback import RollbackWish, load_run
     from remediations.cli import render_preview
-    from remediations.engine import run_action
+    from remediations.engine import new_run_id, run_action
     from remediations.errors import InputError
 
     settings = settings_from(config)
@@ -279,11 +501,7 @@ def rollback_task(
         run_target.close()
         return _report_error(exc, as_json=as_json, out=out, err=err)
 
-    def preview(plan: Any) -> None:
-        if not as_json:
-            out.write(printable(render_preview(plan, transport=transport, dry_run=dry_run)))
-
-    confirm = Confirmer(yes=yes, target=run_target, err=err, ask=ask)
+    confirm = Confirmer(yes=yes, target=run_target, err=err, ask=ask, interactive=interactive)
     docs: list[dict[str, Any]] = []
     try:
         if not units and not as_json:
@@ -294,12 +512,24 @@ def rollback_task(
             links: dict[str, Any] = {"rollback_of": wanted}
             if step:
                 links["rollback_step"] = step
+            log = audit.bind(**links)
+            run_id = new_run_id()
+            refusals = log.bind(run_id=run_id, action=action.name, dry_run=dry_run)
+
+            def preview(plan: Any, action: Any = action, refusals: Any = refusals) -> None:
+                # each object left alone is an event of its own, before the run ends
+                for refused in action.refusals:
+                    refusals.event("rollback-refused", **refused)
+                if not as_json:
+                    out.write(printable(render_preview(plan, transport=transport, dry_run=dry_run)))
+
             outcome = run_action(
                 action,
                 RollbackWish(wanted),
                 transport=transport,
-                audit=audit.bind(**links),
+                audit=log,
                 dry_run=dry_run,
+                run_id=run_id,
                 preview=preview,
                 confirm=confirm,
             )
@@ -319,6 +549,6 @@ def rollback_task(
         else:
             doc = docs[0] if docs else {"rollback_of": wanted, "changes": []}
         out.write(json.dumps(with_head(doc, audit), indent=2) + "\n")
-        return 0
+        return 2 if confirm.refused else 0
     out.write(render_head(audit))
-    return 0
+    return 2 if confirm.refused else 0
