@@ -146,3 +146,196 @@ def test_no_task_leaks_a_credential(
     assert len(written[0].splitlines()) > 50
     for text in outputs + written:
         assert CANARY not in text
+
+
+def _encrypted_certificate(path: Path, password: str) -> None:
+    """A self-signed certificate and its private key, the key encrypted with ``password``."""
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ndr-remediations test")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(password.encode()),
+    )
+    path.write_bytes(pem + cert.public_bytes(serialization.Encoding.PEM))
+
+
+def test_no_real_target_run_leaks_a_credential(
+    invoke_cli: Callable[..., subprocess.CompletedProcess[str]],
+    tmp_path: Path,
+    audit_dir: Path,
+) -> None:
+    """Every credential input for real targets carries the canary; tasks run against loopback
+    servers (admin API and Graph; PSRP), signing in and failing to, and the canary is found in
+    no audit line, report, saved plan, console output or error text.
+
+    Sign-ins to Microsoft Entra (secret, secret file, certificate with a password) go through
+    a proxy on a closed loopback port: they fail there, and nothing leaves the machine.
+    """
+    from remediations.sandbox import SandboxTransport, reset_sandbox
+    from remediations.testing import LoopbackTenant
+    from remediations.testing.psrp_server import LoopbackExchangeServer
+
+    secret_file = tmp_path / "secret.txt"
+    secret_file.write_text(CANARY + "\n")
+    certificate = tmp_path / "app.pem"
+    _encrypted_certificate(certificate, CANARY)
+    cloud_db, onprem_db = tmp_path / "cloud.db", tmp_path / "onprem.db"
+    reset_sandbox(cloud_db)
+    reset_sandbox(onprem_db)
+    env = {
+        "NDR_SECRET": CANARY,
+        "NDR_CERT_PASSWORD": CANARY,
+        "EXO_TOKEN": CANARY,
+        "GRAPH_TOKEN": CANARY,
+        "EXO_TOKEN_REVOKED": CANARY + "-revoked",
+        "NDR_ONPREM_PASSWORD": CANARY,
+        "NDR_ONPREM_WRONG": CANARY + "-wrong",
+        "INVOKE_ACTOR": "tester",
+        # Entra sign-ins: every https request goes to a closed loopback port, never out
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+        "https_proxy": "http://127.0.0.1:9",
+        "NO_PROXY": "127.0.0.1,localhost",
+        "no_proxy": "127.0.0.1,localhost",
+    }
+    client = "00000000-0000-0000-0000-000000000000"
+    outputs: list[str] = []
+    with (
+        LoopbackTenant(SandboxTransport(cloud_db), token=CANARY) as cloud,
+        LoopbackExchangeServer(SandboxTransport(onprem_db), password=CANARY) as onprem,
+    ):
+        endpoints = {"exchange": cloud.url, "graph": cloud.url}
+        tenant = cloud.tenant
+
+        def online(credential: dict[str, Any]) -> dict[str, Any]:
+            return {
+                "kind": "exchange-online",
+                "tenant": tenant,
+                "credential": credential,
+                "endpoints": endpoints,
+            }
+
+        def onprem_target(**login: str) -> dict[str, Any]:
+            return {
+                "kind": "exchange-onprem",
+                "endpoint": onprem.url,
+                "auth": "basic",
+                "username": "svc-ndr",
+                **login,
+            }
+
+        targets = {
+            "token": online(
+                {
+                    "kind": "token",
+                    "exchange_token_env": "EXO_TOKEN",
+                    "graph_token_env": "GRAPH_TOKEN",
+                }
+            ),
+            "revoked": online(
+                {
+                    "kind": "token",
+                    "exchange_token_env": "EXO_TOKEN_REVOKED",
+                    "graph_token_env": "EXO_TOKEN_REVOKED",
+                }
+            ),
+            "secret": online({"kind": "secret", "client_id": client, "secret_env": "NDR_SECRET"}),
+            "secret-file": online(
+                {"kind": "secret", "client_id": client, "secret_file": str(secret_file)}
+            ),
+            "cert": online(
+                {
+                    "kind": "certificate",
+                    "client_id": client,
+                    "certificate_path": str(certificate),
+                    "certificate_password_env": "NDR_CERT_PASSWORD",
+                }
+            ),
+            "onprem": onprem_target(password_env="NDR_ONPREM_PASSWORD"),
+            "onprem-file": onprem_target(password_file=str(secret_file)),
+            "onprem-wrong": onprem_target(password_env="NDR_ONPREM_WRONG"),
+        }
+        config_file = tmp_path / "invoke.yaml"
+        config_file.write_text(yaml.safe_dump({"targets": targets}))
+
+        def run(*args: str, target: str) -> subprocess.CompletedProcess[str]:
+            done = invoke_cli("-f", str(config_file), *args, env={**env, "INVOKE_TARGET": target})
+            outputs.extend([done.stdout, done.stderr])
+            assert "Traceback" not in done.stderr, done.stderr
+            return done
+
+        allow = ("--recipient", "Finance Approvers", "--sender", "partner@fabrikam.com")
+        plans: list[Path] = []
+        reports: list[Path] = []
+        for name in ("token", "onprem"):
+            plan = tmp_path / f"{name}.json"
+            plans.append(plan)
+            saved = run(
+                "add-allowed-sender", *allow, "--dry-run", "--save-plan", str(plan), target=name
+            )
+            assert saved.returncode == 0, saved.stderr
+            assert run("plan.show", str(plan), target=name).returncode == 0
+            applied = run("plan.apply", str(plan), "--yes", "--json", target=name)
+            assert applied.returncode == 0, applied.stderr
+            run_id = json.loads(applied.stdout)["run_id"]
+            assert run("plan.apply", str(plan), "--yes", target=name).returncode == 1
+            report = tmp_path / f"{name}.html"
+            reports.append(report)
+            for args in (
+                ("target.check",),
+                ("playbook.run", "group-rejects-outside-senders", "--param",
+                 "group=partners@contoso.com", "--yes"),
+                ("audit.report", run_id, "--format", "html", "--output", str(report)),
+                ("rollback", run_id, "--yes"),
+            ):  # fmt: skip
+                done = run(*args, target=name)
+                assert done.returncode in (0, 3), (args, done.stderr)  # 3: target.check's gaps
+        assert run("fix-public-folder", "--folder", "\\Support\\Escalations", "--dry-run",
+                   target="onprem-file").returncode == 0  # fmt: skip
+        # failing sign-ins: a revoked token, Entra unreachable (a secret from a variable and
+        # from a file, a certificate with a password), a wrong on-premises password
+        failing = (
+            ("revoked", ("target.check",)),
+            ("revoked", ("open-to-external", "--recipient", "legal@contoso.com", "--yes")),
+            ("secret", ("target.check",)),
+            ("secret-file", ("add-allowed-sender", *allow, "--dry-run", "--save-plan",
+                             str(tmp_path / "never.json"))),
+            ("cert", ("open-to-external", "--recipient", "legal@contoso.com", "--dry-run",
+                      "--json")),
+            ("onprem-wrong", ("target.check",)),
+            ("onprem-wrong", ("fix-public-folder", "--folder", "\\Support\\Escalations",
+                              "--yes")),
+        )  # fmt: skip
+        for name, args in failing:
+            done = run(*args, target=name)
+            assert done.returncode in (1, 3), (name, args, done.stdout, done.stderr)
+            assert (done.stdout + done.stderr).strip(), (name, args)
+        assert not (tmp_path / "never.json").exists()
+        assert run("audit.runs", target="token").returncode == 0
+        assert run("audit.verify", target="token").returncode == 0
+        sign_ins = " ".join(outputs)
+        assert "Signing in for" in sign_ins  # the Entra sign-ins were tried, and failed
+
+    written = [(audit_dir / "audit.jsonl").read_text()]
+    written += [p.read_text() for p in (*plans, *reports)]
+    assert len(written[0].splitlines()) > 100
+    for text in outputs + written:
+        assert CANARY not in text
