@@ -220,13 +220,20 @@ def make_credential(spec: CredentialSpec, *, tenant: str) -> Any:
             if spec.certificate_password_env
             else None
         )
-        return identity.CertificateCredential(
-            tenant_id,
-            spec.client_id,
-            certificate_path=str(spec.certificate_path.expanduser()),
-            password=password,
-            **options,
-        )
+        try:
+            return identity.CertificateCredential(
+                tenant_id,
+                spec.client_id,
+                certificate_path=str(spec.certificate_path.expanduser()),
+                password=password,
+                **options,
+            )
+        except ValueError as exc:  # unreadable, wrong password, not an RSA key
+            raise InputError(
+                f"credential.certificate_path {spec.certificate_path} cannot be used ({exc}); "
+                "give a PEM or PKCS12 file holding the certificate and its RSA private key, "
+                "and its password in certificate_password_env if it has one."
+            ) from None
     if spec.kind == "secret":
         secret = read_secret(env=spec.secret_env, file=spec.secret_file, what="credential secret")
         return identity.ClientSecretCredential(tenant_id, spec.client_id, secret, **options)

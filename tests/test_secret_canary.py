@@ -148,16 +148,20 @@ def test_no_task_leaks_a_credential(
         assert CANARY not in text
 
 
-def _encrypted_certificate(path: Path, password: str) -> None:
+def _encrypted_certificate(path: Path, password: str, *, rsa_key: bool = True) -> None:
     """A self-signed certificate and its private key, the key encrypted with ``password``."""
     from datetime import UTC, datetime, timedelta
 
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
     from cryptography.x509.oid import NameOID
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key: Any = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        if rsa_key
+        else ec.generate_private_key(ec.SECP256R1())
+    )
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ndr-remediations test")])
     now = datetime.now(UTC)
     cert = (
@@ -198,6 +202,8 @@ def test_no_real_target_run_leaks_a_credential(
     secret_file.write_text(CANARY + "\n")
     certificate = tmp_path / "app.pem"
     _encrypted_certificate(certificate, CANARY)
+    not_rsa = tmp_path / "ec.pem"
+    _encrypted_certificate(not_rsa, CANARY, rsa_key=False)
     cloud_db, onprem_db = tmp_path / "cloud.db", tmp_path / "onprem.db"
     reset_sandbox(cloud_db)
     reset_sandbox(onprem_db)
@@ -269,6 +275,14 @@ def test_no_real_target_run_leaks_a_credential(
                     "certificate_password_env": "NDR_CERT_PASSWORD",
                 }
             ),
+            "cert-ec": online(
+                {
+                    "kind": "certificate",
+                    "client_id": client,
+                    "certificate_path": str(not_rsa),
+                    "certificate_password_env": "NDR_CERT_PASSWORD",
+                }
+            ),
             "onprem": onprem_target(password_env="NDR_ONPREM_PASSWORD"),
             "onprem-file": onprem_target(password_file=str(secret_file)),
             "onprem-wrong": onprem_target(password_env="NDR_ONPREM_WRONG"),
@@ -329,6 +343,10 @@ def test_no_real_target_run_leaks_a_credential(
             assert done.returncode in (1, 3), (name, args, done.stdout, done.stderr)
             assert (done.stdout + done.stderr).strip(), (name, args)
         assert not (tmp_path / "never.json").exists()
+        # a certificate azure-identity cannot use is bad input in one sentence, not a traceback
+        unusable = run("target.check", target="cert-ec")
+        assert unusable.returncode == 2, unusable.stdout
+        assert "cannot be used" in unusable.stderr
         assert run("audit.runs", target="token").returncode == 0
         assert run("audit.verify", target="token").returncode == 0
         sign_ins = " ".join(outputs)
