@@ -694,16 +694,19 @@ def plan_show(c: Context, path: str, json: bool = False) -> None:
     help={
         "path": "the plan file --save-plan wrote",
         "ticket": "ticket to record (default: the plan's)",
-        **{k: COMMON_HELP[k] for k in ("json", "yes")},
+        **{k: COMMON_HELP[k] for k in ("json", "yes", "target")},
     },
 )
 def plan_apply(
-    c: Context, path: str, yes: bool = False, json: bool = False, ticket: str = ""
-) -> None:
+    c: Context, path: str, yes: bool = False, json: bool = False, ticket: str = "",
+    target: str = "",
+) -> None:  # fmt: skip
     """Apply exactly a saved plan; refuse it if stale, already applied, or for another target."""
     from remediations.cli.review import plan_apply_task
 
-    code = plan_apply_task(c.config, path, yes=yes, as_json=json, ticket=ticket)
+    code = plan_apply_task(
+        c.config, path, yes=yes, as_json=json, ticket=ticket, target=target or None
+    )
     if code:
         raise Exit(code=code)
 
@@ -718,16 +721,20 @@ def plan_apply(
         "json": COMMON_HELP["json"],
         "ticket": "ticket to record (default: the undone run's)",
         "yes": COMMON_HELP["yes"],
+        "target": COMMON_HELP["target"],
     }
 )
 def rollback(
     c: Context, run_id: str, dry_run: bool = False, yes: bool = False, json: bool = False,
-    ticket: str = "",
+    ticket: str = "", target: str = "",
 ) -> None:  # fmt: skip
     """Undo a run's changes, where the tenant still holds what it left (an audited run)."""
     from remediations.cli.review import rollback_task
 
-    code = rollback_task(c.config, run_id, dry_run=dry_run, yes=yes, as_json=json, ticket=ticket)
+    code = rollback_task(
+        c.config, run_id, dry_run=dry_run, yes=yes, as_json=json, ticket=ticket,
+        target=target or None,
+    )  # fmt: skip
     if code:
         raise Exit(code=code)
 

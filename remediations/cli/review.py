@@ -202,6 +202,7 @@ def plan_apply_task(
     err: TextIO = sys.stderr,
     ask: Any = input,
     interactive: bool | None = None,
+    target: str | None = None,
 ) -> int:
     """``plan.apply PATH``: apply exactly the saved plan, or refuse (exit 1) saying why.
 
@@ -212,7 +213,7 @@ def plan_apply_task(
     settings = settings_from(config)
     try:
         saved = load_plan(Path(path), check_hash=False)
-        run_target = open_run_target(config, err=err)
+        run_target = open_run_target(config, target, err=err)
     except RemediationError as exc:
         return _report_error(exc, as_json=as_json, out=out, err=err)
     transport = run_target.exchange
@@ -458,6 +459,7 @@ def rollback_task(
     err: TextIO = sys.stderr,
     ask: Any = input,
     interactive: bool | None = None,
+    target: str | None = None,
 ) -> int:
     """``rollback RUN_ID``: undo what the run applied, where nothing changed it since.
 
@@ -480,7 +482,7 @@ def rollback_task(
                 f"Run {wanted} is itself a rollback; run the original command again instead."
             )
         units = _rollback_units(events, wanted)
-        run_target = open_run_target(config, dry_run=dry_run, err=err)
+        run_target = open_run_target(config, target, dry_run=dry_run, err=err)
         transport = run_target.exchange
     except RemediationError as exc:
         return _report_error(exc, as_json=as_json, out=out, err=err)

@@ -155,3 +155,20 @@ def test_rollback_refuses_a_run_made_on_another_target(
     assert result.code == 2
     assert f"ran against contoso.com (sandbox); this target is {server.tenant}" in result.err
     assert server.writes() == []
+    # --target names the run's own target
+    undone = call(rollback_task, lab, sandbox_run.json()["run_id"], yes=True, target="sandbox",
+                  as_json=True)  # fmt: skip
+    assert undone.code == 0, undone.err
+    assert undone.json()["outcome"] == "applied"
+    assert server.writes() == []
+
+
+def test_plan_apply_takes_the_target_flag(
+    lab: dict[str, Any], server: LoopbackTenant, tmp_path: Path
+) -> None:
+    plan = tmp_path / "sandbox.json"
+    assert save(lab, plan, target="sandbox").code == 0
+    applied = call(plan_apply_task, lab, str(plan), target="sandbox", as_json=True)
+    assert applied.code == 0, applied.err
+    assert applied.json()["outcome"] == "applied"
+    assert server.writes() == []
