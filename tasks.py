@@ -751,6 +751,7 @@ sandbox = Collection(
         "target": "only runs against this tenant or target (sandbox, ...)",
         "actor": "only runs by this actor",
         "ticket": "only runs whose ticket contains this text",
+        "plan": "only runs that saved, applied or were refused this saved plan's hash (12+ digits)",
         "json": "print one JSON document",
     },
 )
@@ -760,14 +761,16 @@ def audit_runs(
     target: str = "",
     actor: str = "",
     ticket: str = "",
+    plan: str = "",
     json: bool = False,
 ) -> None:
     """List the runs in the audit log: id, time, actor, target, ticket, what, outcome, changes."""
     from remediations.cli.audit import audit_runs_task
 
     code = audit_runs_task(
-        c.config, since=since, target=target, actor=actor, ticket=ticket, as_json=json
-    )
+        c.config, since=since, target=target, actor=actor, ticket=ticket, plan=plan,
+        as_json=json,
+    )  # fmt: skip
     if code:
         raise Exit(code=code)
 

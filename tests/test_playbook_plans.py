@@ -257,3 +257,30 @@ def test_every_refusal_is_a_run_on_the_record(
     assert "(2 refused)" in line
     report = cli(audit_report_task, config, undone.json()["run_id"]).out
     assert f"Not undone: {GROUP} AcceptMessagesOnlyFrom is " in report.split("## Refused")[1]
+
+
+def test_audit_runs_finds_the_runs_of_a_plan_by_its_hash(
+    config: dict[str, Any], book_plan: Path, run_task: Callable[..., CliResult]
+) -> None:
+    """A reviewer holding an approved hash finds the dry run that saved it and the run that
+    applied it (and any refused attempt), and nothing else."""
+    from remediations.cli.audit import audit_runs_task
+
+    digest = json.loads(book_plan.read_text())["hash"]
+    applied = apply(config, book_plan, as_json=True)
+    assert applied.code == 0, applied.err
+    assert apply(config, book_plan).code == 1
+    assert run_task("open-to-external", {"recipient": "legal@contoso.com"}).code == 0
+    runs = cli(audit_runs_task, config, plan=digest[:12], as_json=True).json()
+    assert [(r["dry_run"], r["outcome"]) for r in runs] == [
+        (True, "planned"),
+        (False, "applied"),
+        (False, "refused"),
+    ]
+    assert runs[0]["saved_plan"] == digest
+    assert runs[1]["run_id"] == applied.json()["run_id"]
+    assert {r["plan_hash"] for r in runs[1:]} == {digest}
+    assert runs[1]["playbook"] == BOOK
+    bad = cli(audit_runs_task, config, plan="not-a-hash")
+    assert bad.code == 2
+    assert "--plan 'not-a-hash' is not a saved plan's hash" in bad.err

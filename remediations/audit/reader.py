@@ -96,7 +96,7 @@ class RunSummary:
             self.ended = str(event.get("time") or "")
             if isinstance(event.get("seq"), int):
                 self.head = {"count": event["seq"], "hash": event.get("hash")}
-        for key in ("plan_hash", "rollback_of", "resume_of"):
+        for key in ("plan_hash", "saved_plan", "rollback_of", "resume_of"):
             if event.get(key) and key not in self.links:
                 self.links[key] = str(event[key])
 
@@ -149,6 +149,8 @@ class RunFilter:
     target: str = ""
     actor: str = ""
     ticket: str = ""
+    #: a saved plan's hash (or its first 12+ digits): runs that saved or applied it
+    plan: str = ""
 
     def admits_start(self, started: str) -> bool:
         """Whether a run that started then can be listed (checked once, at its first event)."""
@@ -163,6 +165,10 @@ class RunFilter:
         if target and target not in names:
             return False
         if self.actor and self.actor.lower() != run.actor.lower():
+            return False
+        if self.plan and not any(
+            run.links.get(k, "").startswith(self.plan) for k in ("plan_hash", "saved_plan")
+        ):
             return False
         return not self.ticket or self.ticket.lower() in run.ticket.lower()
 

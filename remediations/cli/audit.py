@@ -117,13 +117,14 @@ def audit_verify_task(
     return 0
 
 
-def _wanted_hash(head: str | None) -> str | None:
+def _wanted_hash(head: str | None, *, flag: str = "--head") -> str | None:
     if head is None:
         return None
     wanted = head.strip().lower()
     if not _HASH.fullmatch(wanted):
+        what = "a chain hash" if flag == "--head" else "a saved plan's hash"
         raise InputError(
-            f"--head {head!r} is not a chain hash; give the hash a run printed "
+            f"{flag} {head!r} is not {what}; give the hash it printed "
             "(64 hex digits, or at least its first 12)."
         )
     return wanted
@@ -169,18 +170,25 @@ def audit_runs_task(
     target: str = "",
     actor: str = "",
     ticket: str = "",
+    plan: str = "",
     as_json: bool = False,
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
 ) -> int:
-    """``audit.runs``: a line per run (id, time, actor, target, ticket, what, outcome, changes)."""
+    """``audit.runs``: a line per run (id, time, actor, target, ticket, what, outcome, changes).
+
+    ``plan`` (a saved plan's hash, or its first 12+ digits) keeps the runs that saved,
+    applied or were refused that plan.
+    """
     from remediations.audit.reader import RunFilter, parse_since, summarize_runs
 
     path = _log_path(config)
     try:
+        wanted = _wanted_hash(plan or None, flag="--plan") or ""
         chosen = RunFilter(
-            since=parse_since(since) if since else None, target=target, actor=actor, ticket=ticket
-        )
+            since=parse_since(since) if since else None, target=target, actor=actor,
+            ticket=ticket, plan=wanted,
+        )  # fmt: skip
     except InputError as exc:
         err.write(f"{exc}\n")
         return 2

@@ -19,6 +19,7 @@ from remediations.cli import (
     Confirmer,
     _audit,
     _report_error,
+    announce_target,
     open_run_target,
     playbooks_dir,
     render_head,
@@ -216,6 +217,7 @@ def plan_apply_task(
         run_target = open_run_target(config, target, err=err)
     except RemediationError as exc:
         return _report_error(exc, as_json=as_json, out=out, err=err)
+    announce_target(run_target, out, as_json=as_json)
     transport = run_target.exchange
     try:
         audit = _audit(settings, transport, ticket or str(saved.doc.get("ticket") or ""),
@@ -497,8 +499,10 @@ def rollback_task(
             out=out,
             err=err,
         )
+    announce_target(run_target, out, as_json=as_json)
     try:
-        audit = _audit(settings, transport, ticket or str(first.get("ticket") or ""))
+        audit = _audit(settings, transport, ticket or str(first.get("ticket") or ""),
+                       target=run_target.name)  # fmt: skip
     except RemediationError as exc:
         run_target.close()
         return _report_error(exc, as_json=as_json, out=out, err=err)
