@@ -172,3 +172,44 @@ def test_plan_apply_takes_the_target_flag(
     assert applied.code == 0, applied.err
     assert applied.json()["outcome"] == "applied"
     assert server.writes() == []
+
+
+def test_a_playbook_plan_on_a_real_target_applies_step_by_step_and_rolls_back(
+    lab: dict[str, Any], server: LoopbackTenant, served_path: Path, tmp_path: Path
+) -> None:
+    """No planning copy on a real tenant: each step is planned on the live state, and planned
+    again before it is applied; step 2's change is one step 1 already made, so it drops out
+    (a change the plan does not hold would stop the run)."""
+    from remediations.cli.playbooks import playbook_run_task
+
+    before = tenant(served_path)
+    plan = tmp_path / "book.json"
+    params = ["group=finance-approvers@contoso.com", "senders=partner@fabrikam.com"]
+    saved = call(
+        playbook_run_task, lab, "restricted-group-outside-sender", params, dry_run=True,
+        as_json=False, ticket="CHG-10", yes=False, save_plan=str(plan), interactive=False,
+    )  # fmt: skip
+    assert saved.code == 0, saved.err
+    doc = json.loads(plan.read_text())
+    assert doc["planned_ahead"] is False
+    assert [(c["step"], c["attribute"]) for c in doc["changes"]] == [
+        ("1.1", "MailContact"),
+        ("1.1", "AcceptMessagesOnlyFrom"),
+        ("1.1", "RequireSenderAuthenticationEnabled"),
+        ("2", "RequireSenderAuthenticationEnabled"),
+    ]
+    assert server.writes() == []
+    unasked = call(plan_apply_task, lab, str(plan), interactive=False)
+    assert unasked.code == 2
+    assert server.writes() == []
+    applied = call(plan_apply_task, lab, str(plan), yes=True, as_json=True)
+    assert applied.code == 0, applied.err
+    result = applied.json()
+    assert result["outcome"] == "applied"
+    assert result["plan_hash"] == doc["hash"]
+    assert [s["status"] for s in result["steps"]] == ["verified", "ok"]
+    assert len(server.writes()) == 3
+    undone = call(rollback_task, lab, result["run_id"], yes=True, as_json=True)
+    assert undone.code == 0, undone.err
+    assert [r["outcome"] for r in undone.json()["runs"]] == ["applied"]
+    assert tenant(served_path) == before
