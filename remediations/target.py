@@ -519,8 +519,21 @@ def _online_target(spec: TargetSpec, budget: RetryBudget, dry_run: bool) -> Targ
             f"{spec.name}: Exchange Online {spec.tenant} (admin API at {spec.exchange_endpoint}); "
             f"directory: Microsoft Graph at {spec.graph_endpoint}"
         ),
+        can_fork=True,
+        _fork=_planning_copy(exchange, directory),
         _closers=(transport.close, directory.close, exchange_tokens.close, graph_tokens.close),
     )
+
+
+def _planning_copy(exchange: Transport, directory: Directory | None) -> Callable[[], Transport]:
+    """A real tenant's planning copy: reads sent once to the tenant, writes kept in memory."""
+
+    def fork() -> Transport:
+        from remediations.sandbox.planning import PlanningCopy
+
+        return PlanningCopy(exchange, directory)
+
+    return fork
 
 
 def _graph_directory(spec: TargetSpec, tokens: Any, budget: RetryBudget, dry_run: bool) -> Any:
@@ -547,5 +560,7 @@ def _onprem_target(spec: TargetSpec, budget: RetryBudget, dry_run: bool) -> Targ
         confirm_before_apply=True,
         dns_resolver=SystemResolver(),
         description=f"{spec.name}: Exchange Server {spec.server} over PSRP ({spec.onprem_url})",
+        can_fork=True,
+        _fork=_planning_copy(exchange, None),
         _closers=(transport.close,),
     )
