@@ -30,8 +30,8 @@ from remediations.sandbox.state import ALL_GROUP_TYPES, SandboxState
 
 __all__ = [
     "IMPORTABLE_TYPES",
-    "ImportResult",
     "LIST_PROPERTIES",
+    "ImportResult",
     "accepted_domain_entry",
     "connector_entry",
     "domain_entry",
@@ -459,9 +459,7 @@ def _copy_recipients(state: SandboxState, transport: Transport, names: list[str]
     for obj in wanted:
         refs = [g for prop in LIST_PROPERTIES for g in _guids(obj.get(prop))]
         if str(obj.get("RecipientTypeDetails")) in ALL_GROUP_TYPES:
-            refs += [
-                str(m["Guid"]) for m in _members(transport, obj) if m.get("Guid") is not None
-            ]
+            refs += [str(m["Guid"]) for m in _members(transport, obj) if m.get("Guid") is not None]
         for guid in dict.fromkeys(refs):
             if state.by_guid(guid) is not None:
                 continue
@@ -523,9 +521,7 @@ def _copy_members(state: SandboxState, transport: Transport, directory: Director
 
 
 def _copy_rules(state: SandboxState, transport: Transport) -> None:
-    rules = [
-        rule_record(r) for r in _read(transport, _listing("Get-TransportRule")).objects
-    ]
+    rules = [rule_record(r) for r in _read(transport, _listing("Get-TransportRule")).objects]
     kept = []
     for rule in sorted(rules, key=lambda r: int(r.get("Priority") or 0)):
         inside = [g for g in rule["SentTo"] if state.by_guid(g) is not None]

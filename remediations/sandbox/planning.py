@@ -341,7 +341,9 @@ class PlanningCopy:
     def _member_count(self, cmdlet: Cmdlet) -> CmdletResult:
         group = str(cmdlet.get("GroupId"))
         key: Key = ("graph-count", (("group", group.lower()),))
-        count = self._tenant.read(key, lambda: self._tenant.directory.transitive_member_count(group))
+        count = self._tenant.read(
+            key, lambda: self._tenant.directory.transitive_member_count(group)
+        )
         return CmdletResult(objects=({"Count": int(count)},))
 
     def _domains(self, cmdlet: Cmdlet) -> CmdletResult:

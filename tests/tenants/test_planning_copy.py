@@ -196,9 +196,7 @@ def test_the_copy_judges_writes_with_the_sandbox_semantics(
     with pytest.raises(CmdletError) as missing:
         copy.send(lookup)
     assert missing.value.category == "NotFound"
-    copy.send(
-        Cmdlet.of("New-MailContact", Name="Buyer", ExternalEmailAddress="buyer@fabrikam.com")
-    )
+    copy.send(Cmdlet.of("New-MailContact", Name="Buyer", ExternalEmailAddress="buyer@fabrikam.com"))
     assert copy.send(lookup).objects[0]["Name"] == "Buyer"
     assert server.writes() == []
     copy.close()
@@ -214,7 +212,10 @@ def test_the_directory_is_read_through_graph(lab: Target, server: LoopbackTenant
     sku = user["AssignedLicenses"][0]["SkuId"]
     copy.send(
         Cmdlet.of(
-            "Set-MgUserLicense", UserId="alex.kim@contoso.com", AddLicenses=(), RemoveLicenses=(sku,)
+            "Set-MgUserLicense",
+            UserId="alex.kim@contoso.com",
+            AddLicenses=(),
+            RemoveLicenses=(sku,),
         )
     )
     after = copy.send(read).objects[0]
