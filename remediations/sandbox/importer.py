@@ -356,6 +356,7 @@ def import_tenant(
     directory: Directory | None,
     *,
     identities: Iterable[str] = (),
+    resolver: Any = None,
 ) -> ImportResult:
     """Read what the fixes and the diagnosis look at from a tenant, as a tenant-file mapping.
 
@@ -365,7 +366,9 @@ def import_tenant(
     subscribed SKUs and the domains with the MX and SPF Microsoft 365 expects.  With
     ``identities``: those recipients, what their lists, members and owners reference, the
     users among them, the rules that name them (or everyone), and the same tenant-wide
-    settings.  A failed or cut read raises (nothing is written).
+    settings.  ``resolver`` (the target's DNS resolver), when given, adds the live MX and
+    TXT records of the accepted domains as ``dns.zones``.  A failed or cut read raises
+    (nothing is written).
     """
     from remediations.sandbox.tenant_file import export_tenant, tenant_from_mapping
 
@@ -407,7 +410,12 @@ def import_tenant(
     if directory is None:
         notes.append("This target has no directory: no users' licenses, SKUs or domain records.")
     _drop_foreign_addresses(state, notes)
+    if resolver is not None:
+        zones = _zones(resolver, accepted)
+        if zones:
+            state.data["dns"] = {**state.data.get("dns", {}), "zones": zones}
     mapping = export_tenant(state)
+    mapping.pop("server", None)  # the sandbox's own (Exchange's server names are not copied)
     if initial is None:
         mapping.pop("tenant_domain", None)
     tenant_from_mapping(mapping, source="the imported tenant")  # the file must load
@@ -604,3 +612,20 @@ def _drop_foreign_addresses(state: SandboxState, notes: list[str]) -> None:
         rec["EmailAddresses"] = kept
     if dropped:
         notes.append(f"{dropped} proxy address(es) outside the accepted domains were left out.")
+
+
+def _zones(resolver: Any, accepted: list[dict[str, Any]]) -> dict[str, dict[str, list[str]]]:
+    """The accepted domains' live MX and TXT records, as ``dns.zones`` holds them."""
+    zones: dict[str, dict[str, list[str]]] = {}
+    for domain in accepted:
+        if domain["InitialDomain"]:
+            continue  # Microsoft's own: the sandbox answers it
+        name = str(domain["DomainName"]).lower()
+        records = {
+            rdtype: list(found)
+            for rdtype in ("MX", "TXT")
+            if (found := resolver.resolve(name, rdtype))
+        }
+        if records:
+            zones[name] = records
+    return zones
