@@ -387,6 +387,7 @@ def import_tenant(
     state.conn.execute("BEGIN")
     try:
         skipped = _copy_recipients(state, transport, names)
+        outside = _keep_references_inside(state)
         _copy_members(state, transport, directory)
         _copy_rules(state, transport)
         state.data["connectors"] = _copy_connectors(transport)
@@ -402,6 +403,10 @@ def import_tenant(
     if skipped:
         listed = ", ".join(f"{n} {t}" for t, n in sorted(skipped.items()))
         notes.append(f"Not copied (a tenant file cannot describe them yet): {listed}.")
+    if outside and not names:
+        notes.append(
+            f"{outside} list entr(ies) naming a recipient the file cannot describe were left out."
+        )
     if inherited_dropped:
         notes.append(
             f"{inherited_dropped} license(s) held through a group that is not a mail "
@@ -469,17 +474,36 @@ def _copy_recipients(state: SandboxState, transport: Transport, names: list[str]
         if str(obj.get("RecipientTypeDetails")) in ALL_GROUP_TYPES:
             refs += [str(m["Guid"]) for m in _members(transport, obj) if m.get("Guid") is not None]
         for guid in dict.fromkeys(refs):
-            if state.by_guid(guid) is not None:
+            if _in_file(state, guid) is not None:
                 continue
             found_ref = _read(transport, Cmdlet.of("Get-Recipient", Identity=guid)).objects
             if found_ref:
                 _take(state, _full(transport, found_ref[0]), skipped)
-    # Referenced objects keep only the references that stay inside the file.
+    return skipped
+
+
+def _in_file(state: SandboxState, entry: str) -> str | None:
+    """The Guid of the recipient of the file a list entry names (a Guid, or a name or address
+    as Exchange Server may show it), or None."""
+    if state.by_guid(entry) is not None:
+        return entry
+    from remediations.sandbox.cmdlets import candidates
+
+    found = candidates(state, entry, None)
+    return str(found[0]["Guid"]) if len(found) == 1 else None
+
+
+def _keep_references_inside(state: SandboxState) -> int:
+    """Lists keep only entries naming a recipient of the file (as Guids); how many went."""
+    dropped = 0
     for rec in state.recipients:
         for prop in LIST_PROPERTIES:
-            if prop in rec:
-                rec[prop] = [g for g in rec[prop] if state.by_guid(g) is not None]
-    return skipped
+            if prop not in rec:
+                continue
+            kept = [g for g in (_in_file(state, e) for e in rec[prop]) if g is not None]
+            dropped += len(rec[prop]) - len(kept)
+            rec[prop] = list(dict.fromkeys(kept))
+    return dropped
 
 
 def _full(transport: Transport, obj: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -532,7 +556,7 @@ def _copy_rules(state: SandboxState, transport: Transport) -> None:
     rules = [rule_record(r) for r in _read(transport, _listing("Get-TransportRule")).objects]
     kept = []
     for rule in sorted(rules, key=lambda r: int(r.get("Priority") or 0)):
-        inside = [g for g in rule["SentTo"] if state.by_guid(g) is not None]
+        inside = [g for g in (_in_file(state, e) for e in rule["SentTo"]) if g is not None]
         if rule["SentTo"] and not inside:
             continue  # names no recipient of the file: it cannot touch them
         rule["SentTo"] = inside

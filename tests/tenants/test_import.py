@@ -255,3 +255,50 @@ def test_the_sandbox_imports_with_its_dns_zones(config: dict[str, Any], tmp_path
     assert "contoso.onmicrosoft.com" not in zones
     reset_sandbox(tmp_path / "check.db")
     loaded(config, file, tmp_path)
+
+
+def test_references_by_name_and_kinds_a_file_cannot_hold(
+    lab_config: dict[str, Any], served_path: Path, tmp_path: Path
+) -> None:
+    """A list entry shown as a name (as Exchange Server may show it) is matched to its
+    recipient; a room mailbox is not copied, and list entries naming it are left out, each
+    said in a note, so the file still loads."""
+    from remediations.sandbox.store import open_store
+
+    store = open_store(served_path)
+    try:
+        with store.transaction(write=True) as state:
+            state.add_recipient(
+                {
+                    "Guid": "0b0b0b0b-0000-4000-8000-000000000001",
+                    "Name": "Room 1",
+                    "Alias": "room1",
+                    "DisplayName": "Room 1",
+                    "PrimarySmtpAddress": "room1@contoso.com",
+                    "EmailAddresses": ["SMTP:room1@contoso.com"],
+                    "RecipientType": "UserMailbox",
+                    "RecipientTypeDetails": "RoomMailbox",
+                    "RequireSenderAuthenticationEnabled": False,
+                }
+            )
+            group = state.find("finance-approvers@contoso.com")[0]
+            group["AcceptMessagesOnlyFrom"] = [
+                *group["AcceptMessagesOnlyFrom"],
+                "0b0b0b0b-0000-4000-8000-000000000001",
+            ]
+            group["ModeratedBy"] = ["HR"]
+    finally:
+        store.close()
+    file = tmp_path / "t.yaml"
+    try:
+        code, out, err = run_import(lab_config, target="lab", output=str(file))
+    finally:
+        reset_sandbox(served_path)  # a room mailbox is no tenant-file kind: not left behind
+    assert code == 0, err
+    assert "Note: Not copied (a tenant file cannot describe them yet): 1 RoomMailbox." in out
+    assert "1 list entr(ies) naming a recipient the file cannot describe were left out" in out
+    doc = yaml.safe_load(file.read_text(encoding="utf-8"))
+    group_entry = next(r for r in doc["recipients"] if r["name"] == "Finance Approvers")
+    assert group_entry["accept_messages_only_from"] == ["CFO"]
+    assert group_entry["moderated_by"] == ["HR"]
+    loaded(lab_config, file, tmp_path)
