@@ -268,3 +268,38 @@ def test_playbook_run_on_a_real_target_plans_ahead_and_applies(
     code, out, err = run(dry_run=False, target="sandbox")
     assert code == 0, err
     assert tenant_view(served_path) == tenant_view(tenant_path)
+
+
+def test_the_same_plan_through_psrp(
+    served_path: Path, budget: RetryBudget, sandbox: SandboxTransport, audit: AuditLog
+) -> None:
+    """On-premises Exchange (stock pypsrp against the loopback endpoint): the planning copy
+    loads what PSRP returns through the same converter and plans as the sandbox does."""
+    from remediations.exchange.dryrun import DryRun
+    from remediations.exchange.psrp import PsrpTransport
+    from remediations.testing.psrp_server import LoopbackExchangeServer
+
+    with LoopbackExchangeServer(SandboxTransport(served_path), password="pw") as endpoint:
+        onprem = PsrpTransport(
+            server="127.0.0.1",
+            url=endpoint.url,
+            auth="basic",
+            budget=budget,
+            username="svc-ndr",
+            password="pw",
+        )
+        try:
+            live = DryRun(onprem)
+            on_copy = run_playbook(
+                _bound(),
+                transport=live,
+                audit=audit,
+                dry_run=True,
+                planning_copy=lambda: PlanningCopy(live),
+            )
+        finally:
+            onprem.close()
+    on_sandbox = run_playbook(
+        _bound(), transport=sandbox, audit=audit, dry_run=True, planning_copy=sandbox.fork
+    )
+    assert _plans(on_copy) == _plans(on_sandbox)
