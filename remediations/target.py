@@ -176,7 +176,9 @@ class Target:
     ``exchange`` runs cmdlets; ``directory`` answers users, licenses, SKUs,
     domains and group sizes (None for an on-premises-only target);
     ``confirm_before_apply`` says whether applying asks first;
-    ``can_fork``/:meth:`planning_copy` give an in-memory copy to plan ahead on;
+    ``can_fork``/:meth:`planning_copy` give an in-memory copy to plan ahead on (a fork of
+    the sandbox; for a real tenant a :class:`~remediations.sandbox.planning.PlanningCopy`,
+    which reads the tenant once and keeps planned writes in memory);
     ``dns_resolver`` answers the domain checks; ``sends_test_mail`` says whether a test
     message can be sent through it after a fix (the sandbox's mail flow);
     ``runs_directory_cmdlets`` whether its Exchange side also answers the ``Get-Mg*`` /
