@@ -302,3 +302,42 @@ def test_references_by_name_and_kinds_a_file_cannot_hold(
     assert group_entry["accept_messages_only_from"] == ["CFO"]
     assert group_entry["moderated_by"] == ["HR"]
     loaded(lab_config, file, tmp_path)
+
+
+def test_an_on_premises_import_over_psrp(
+    config: dict[str, Any], served_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Exchange Server (PSRP, no Graph): the recipients, lists, rules and connectors come
+    through the same converter; a note says there were no directory users; the password
+    never reaches the file."""
+    from remediations.testing.psrp_server import LoopbackExchangeServer
+
+    monkeypatch.setenv("TEST_ONPREM_PASSWORD", CANARY)
+    with LoopbackExchangeServer(SandboxTransport(served_path), password=CANARY) as endpoint:
+        hq = {
+            **config,
+            "targets": {
+                "hq": {
+                    "kind": "exchange-onprem",
+                    "endpoint": endpoint.url,
+                    "auth": "basic",
+                    "username": "svc-ndr",
+                    "password_env": "TEST_ONPREM_PASSWORD",
+                }
+            },
+        }
+        file = tmp_path / "hq.yaml"
+        code, out, err = run_import(hq, target="hq", output=str(file))
+    assert code == 0, err
+    assert "Note: This target has no directory" in out
+    text = file.read_text(encoding="utf-8")
+    assert CANARY not in text
+    doc = yaml.safe_load(text)
+    assert len(doc["recipients"]) == 20
+    group = next(r for r in doc["recipients"] if r["name"] == "Finance Approvers")
+    assert group["accept_messages_only_from"] == ["CFO"]
+    assert [r["name"] for r in doc["transport_rules"]] == [
+        "Board accepts no external mail",
+        "Former staff - Casey Morgan",
+    ]
+    loaded(config, file, tmp_path)
