@@ -27,6 +27,7 @@ from tests.test_rollback import tenant
 from .conftest import TOKEN
 
 ALLOW = {"recipient": "Finance Approvers", "sender": "partner@fabrikam.com"}
+GROUP = "finance-approvers@contoso.com"
 
 
 @pytest.fixture
@@ -177,9 +178,8 @@ def test_plan_apply_takes_the_target_flag(
 def test_a_playbook_plan_on_a_real_target_applies_step_by_step_and_rolls_back(
     lab: dict[str, Any], server: LoopbackTenant, served_path: Path, tmp_path: Path
 ) -> None:
-    """No planning copy on a real tenant: each step is planned on the live state, and planned
-    again before it is applied; step 2's change is one step 1 already made, so it drops out
-    (a change the plan does not hold would stop the run)."""
+    """Planned ahead on the real tenant's planning copy (step 2 sees what step 1 would leave),
+    saved, applied exactly, and rolled back: the served tenant is as before."""
     from remediations.cli.playbooks import playbook_run_task
 
     before = tenant(served_path)
@@ -191,13 +191,15 @@ def test_a_playbook_plan_on_a_real_target_applies_step_by_step_and_rolls_back(
     )  # fmt: skip
     assert saved.code == 0, saved.err
     doc = json.loads(plan.read_text())
-    assert doc["planned_ahead"] is False
+    assert doc["planned_ahead"] is True
     assert [(c["step"], c["attribute"]) for c in doc["changes"]] == [
         ("1.1", "MailContact"),
         ("1.1", "AcceptMessagesOnlyFrom"),
         ("1.1", "RequireSenderAuthenticationEnabled"),
-        ("2", "RequireSenderAuthenticationEnabled"),
     ]
+    read = {(i["step"], i["attribute"]): i["value"] for i in doc["read"] if i["target"] == GROUP}
+    assert read[("1.1", "RequireSenderAuthenticationEnabled")] is True
+    assert read[("2", "RequireSenderAuthenticationEnabled")] is False  # as step 1 leaves it
     assert server.writes() == []
     unasked = call(plan_apply_task, lab, str(plan), interactive=False)
     assert unasked.code == 2
