@@ -315,9 +315,12 @@ def test_no_real_target_run_leaks_a_credential(
             run_id = json.loads(applied.stdout)["run_id"]
             assert run("plan.apply", str(plan), "--yes", target=name).returncode == 1
             report = tmp_path / f"{name}.html"
+            imported = tmp_path / f"{name}-import.yaml"
+            reports.append(imported)
             reports.append(report)
             for args in (
                 ("target.check",),
+                ("sandbox.import", "--output", str(imported)),
                 ("playbook.run", "group-rejects-outside-senders", "--param",
                  "group=partners@contoso.com", "--yes"),
                 ("audit.report", run_id, "--format", "html", "--output", str(report)),
