@@ -54,6 +54,7 @@ from remediations.errors import InputError
 if TYPE_CHECKING:
     from remediations.budget import RetryBudget
     from remediations.directory import Directory
+    from remediations.directory.graph import GraphDirectory
     from remediations.exchange.cmdlet import Transport
 
 __all__ = [
@@ -173,26 +174,29 @@ class TargetSpec:
 class Target:
     """What one run acts on; nothing below the edge asks which kind it is.
 
-    ``exchange`` runs cmdlets; ``directory`` answers users, licenses, SKUs,
-    domains and group sizes (None for an on-premises-only target);
+    ``transport`` is the run's one transport: it sends Microsoft Graph PowerShell
+    cmdlets (``Get-MgUser``, ``Set-MgUserLicense``, ...) to the directory and every
+    other cmdlet to Exchange (:class:`~remediations.directory.cmdlets.RoutedTransport`);
+    ``exchange`` is the Exchange side alone; ``directory`` answers users, licenses,
+    SKUs, domains, groups and group sizes (None for an on-premises-only target);
     ``confirm_before_apply`` says whether applying asks first;
     ``can_fork``/:meth:`planning_copy` give an in-memory copy to plan ahead on;
     ``dns_resolver`` answers the domain checks; ``sends_test_mail`` says whether a test
     message can be sent through it after a fix (the sandbox's mail flow);
-    ``runs_directory_cmdlets`` whether its Exchange side also answers the ``Get-Mg*`` /
-    ``Set-Mg*`` cmdlets the directory-reading actions still send (only the sandbox).
+    ``sandbox_path`` is the sandbox file a sandbox target acts on (None for a tenant).
     """
 
     name: str
     kind: str
     tenant: str
+    transport: Transport
     exchange: Transport
     directory: Directory | None
     confirm_before_apply: bool
     dns_resolver: Any
     can_fork: bool = False
     sends_test_mail: bool = False
-    runs_directory_cmdlets: bool = False
+    sandbox_path: Path | None = None
     description: str = ""
     _fork: Callable[[], Transport] | None = field(default=None, repr=False)
     _closers: tuple[Callable[[], None], ...] = field(default=(), repr=False)
@@ -456,6 +460,7 @@ def _sandbox_target(
     resolve: Callable[[Path], Path] | None = None,
 ) -> Target:
     from remediations.diagnose._dns import ZoneResolver
+    from remediations.directory.cmdlets import RoutedTransport
     from remediations.directory.sandbox import SandboxDirectory
     from remediations.exchange.dryrun import DryRun
     from remediations.sandbox import SandboxTransport, reset_sandbox
@@ -477,13 +482,15 @@ def _sandbox_target(
         name=spec.name,
         kind="sandbox",
         tenant=transport.tenant,
+        # The sandbox is its own directory: it answers the Graph PowerShell cmdlets itself.
+        transport=RoutedTransport(exchange, exchange, target=spec.name),
         exchange=exchange,
         directory=SandboxDirectory(exchange),
         confirm_before_apply=False,
         dns_resolver=ZoneResolver(zone_data(transport.state)),
         can_fork=True,
         sends_test_mail=True,
-        runs_directory_cmdlets=True,
+        sandbox_path=path,
         description=f"the sandbox tenant {transport.tenant} ({path})",
         _fork=transport.fork,
         _closers=(transport.close,),
@@ -493,6 +500,7 @@ def _sandbox_target(
 def _online_target(spec: TargetSpec, budget: RetryBudget, dry_run: bool) -> Target:
     from remediations.credentials import token_sources
     from remediations.diagnose._dns import SystemResolver
+    from remediations.directory.cmdlets import DirectoryCmdlets, RoutedTransport
     from remediations.exchange.adminapi import AdminApiTransport
     from remediations.exchange.dryrun import DryRun
 
@@ -507,10 +515,12 @@ def _online_target(spec: TargetSpec, budget: RetryBudget, dry_run: bool) -> Targ
     )
     directory = _graph_directory(spec, graph_tokens, budget, dry_run)
     exchange: Transport = DryRun(transport) if dry_run else transport
+    graph: Transport = DirectoryCmdlets(directory, tenant=spec.tenant)
     return Target(
         name=spec.name,
         kind=spec.kind,
         tenant=spec.tenant,
+        transport=RoutedTransport(exchange, DryRun(graph) if dry_run else graph, target=spec.name),
         exchange=exchange,
         directory=directory,
         confirm_before_apply=True,
@@ -523,7 +533,9 @@ def _online_target(spec: TargetSpec, budget: RetryBudget, dry_run: bool) -> Targ
     )
 
 
-def _graph_directory(spec: TargetSpec, tokens: Any, budget: RetryBudget, dry_run: bool) -> Any:
+def _graph_directory(
+    spec: TargetSpec, tokens: Any, budget: RetryBudget, dry_run: bool
+) -> GraphDirectory:
     from remediations.directory.graph import GraphDirectory
 
     return GraphDirectory(
@@ -533,6 +545,7 @@ def _graph_directory(spec: TargetSpec, tokens: Any, budget: RetryBudget, dry_run
 
 def _onprem_target(spec: TargetSpec, budget: RetryBudget, dry_run: bool) -> Target:
     from remediations.diagnose._dns import SystemResolver
+    from remediations.directory.cmdlets import RoutedTransport
     from remediations.exchange.dryrun import DryRun
     from remediations.exchange.psrp import PsrpTransport
 
@@ -542,6 +555,7 @@ def _onprem_target(spec: TargetSpec, budget: RetryBudget, dry_run: bool) -> Targ
         name=spec.name,
         kind=spec.kind,
         tenant=spec.server,
+        transport=RoutedTransport(exchange, None, target=spec.name),
         exchange=exchange,
         directory=None,
         confirm_before_apply=True,

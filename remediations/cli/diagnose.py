@@ -75,7 +75,7 @@ def diagnose_task(
             try:
                 pairs = check_report(
                     report,
-                    run_target.exchange,
+                    run_target.transport,
                     planning_copy=run_target.planning_copy if run_target.can_fork else None,
                 )
             finally:
@@ -299,7 +299,7 @@ def check_domain_task(
     except InputError as exc:
         return _check_failed(exc, doc, as_json=as_json, out=out, err=err)
     try:
-        report = check_domain(run_target.exchange, resolver or run_target.dns_resolver, name)
+        report = check_domain(run_target.transport, resolver or run_target.dns_resolver, name)
     except RemediationError as exc:
         stopped = f"check-domain {name} stopped, nothing is reported: a read failed: "
         return _check_failed(exc, doc, as_json=as_json, out=out, err=err, stopped=stopped)
@@ -334,7 +334,7 @@ def scan_task(
     doc["tenant"] = run_target.tenant
     try:
         report = scan_tenant(
-            run_target.exchange, resolver or run_target.dns_resolver, partners=partners
+            run_target.transport, resolver or run_target.dns_resolver, partners=partners
         )
     except RemediationError as exc:
         stopped = "The scan stopped, nothing is reported: a read failed: "

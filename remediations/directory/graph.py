@@ -13,7 +13,9 @@ a lost answer is :class:`OutcomeUnknown`.
 Calls (``exchange.md`` 4.1): ``GET /users/{id}?$select=...``,
 ``GET /subscribedSkus``, ``POST /users/{id}/assignLicense``, ``GET /domains``,
 ``GET /domains/{id}``, ``GET /domains/{id}/serviceConfigurationRecords``,
+``GET /groups/{id}?$select=id,displayName,mail``,
 ``GET /groups/{id}/transitiveMembers/$count`` with ``ConsistencyLevel: eventual``.
+Collections (``/subscribedSkus``, ``/domains``) follow ``@odata.nextLink`` to the end.
 
 msgraph, kiota and httpx are imported when the first call is made, never by
 ``--list``, ``--help`` or sandbox runs.
@@ -36,6 +38,7 @@ from remediations.directory import (
     DnsRecord,
     Domain,
     GraphRequest,
+    Group,
     LicenseState,
     Sku,
     User,
@@ -126,11 +129,9 @@ class GraphDirectory:
         )
 
     def subscribed_skus(self) -> tuple[Sku, ...]:
-        """``GET /subscribedSkus``."""
-        page = self._call("GET /subscribedSkus", lambda c: c.subscribed_skus.get())
-        return tuple(
-            Sku(sku_id=str(s.sku_id), part_number=str(s.sku_part_number)) for s in page.value or ()
-        )
+        """``GET /subscribedSkus``, every page."""
+        found = self._every_page("GET /subscribedSkus", lambda c: c.subscribed_skus)
+        return tuple(Sku(sku_id=str(s.sku_id), part_number=str(s.sku_part_number)) for s in found)
 
     def removal_request(self, user: str, sku_ids: tuple[str, ...]) -> GraphRequest:
         """The preview of :meth:`remove_licenses`."""
@@ -158,9 +159,8 @@ class GraphDirectory:
         )
 
     def domains(self) -> tuple[Domain, ...]:
-        """``GET /domains``."""
-        page = self._call("GET /domains", lambda c: c.domains.get())
-        return tuple(_domain(d) for d in page.value or ())
+        """``GET /domains``, every page."""
+        return tuple(_domain(d) for d in self._every_page("GET /domains", lambda c: c.domains))
 
     def domain(self, name: str) -> Domain:
         """``GET /domains/{name}``."""
@@ -175,6 +175,19 @@ class GraphDirectory:
             lambda c: c.domains.by_domain_id(name).service_configuration_records.get(),
         )
         return tuple(_record(r) for r in page.value or ())
+
+    def group(self, group: str) -> Group:
+        """``GET /groups/{id}?$select=id,displayName,mail``."""
+        query = _sdk().GroupItemRequestBuilder.GroupItemRequestBuilderGetQueryParameters(
+            select=["id", "displayName", "mail"]
+        )
+        raw = self._call(
+            f"GET /groups/{group}",
+            lambda c: c.groups.by_group_id(group).get(request_configuration=_config(query)),
+        )
+        return Group(
+            id=str(raw.id), display_name=str(raw.display_name or ""), mail=str(raw.mail or "")
+        )
 
     def transitive_member_count(self, group: str) -> int:
         """``GET /groups/{id}/transitiveMembers/$count`` with ``ConsistencyLevel: eventual``."""
@@ -200,6 +213,23 @@ class GraphDirectory:
         runner.close()
 
     # --- the facade --------------------------------------------------------------------
+
+    def _every_page(self, what: str, collection: Callable[[Any], Any]) -> list[Any]:
+        """Every item of a collection: the first page, then each ``@odata.nextLink``.
+
+        Each page is one read under the run's budget; a page that fails fails the whole
+        list (never a short one).
+        """
+        page = self._call(what, lambda c: collection(c).get())
+        items = list(page.value or ())
+        while page.odata_next_link:
+            link = str(page.odata_next_link)
+            page = self._call(
+                f"{what} (next page)",
+                lambda c, link=link: collection(c).with_url(link).get(),  # type: ignore[misc]
+            )
+            items.extend(page.value or ())
+        return items
 
     def _graph(self) -> Any:
         if self._client is None:
@@ -342,6 +372,9 @@ def _sdk() -> SimpleNamespace:
                 )
                 from kiota_abstractions.base_request_configuration import RequestConfiguration
                 from kiota_http.middleware.options import RetryHandlerOption
+                from msgraph.generated.groups.item.group_item_request_builder import (
+                    GroupItemRequestBuilder,
+                )
                 from msgraph.generated.users.item.assign_license.assign_license_post_request_body import (  # noqa: E501
                     AssignLicensePostRequestBody,
                 )
@@ -366,6 +399,7 @@ def _sdk() -> SimpleNamespace:
             GraphServiceClient=GraphServiceClient,
             AssignLicensePostRequestBody=AssignLicensePostRequestBody,
             UserItemRequestBuilder=UserItemRequestBuilder,
+            GroupItemRequestBuilder=GroupItemRequestBuilder,
             GraphClientFactory=GraphClientFactory,
         )
     return _SDK
