@@ -439,9 +439,18 @@ def open_target(
     from remediations.budget import RetryBudget
 
     budget = budget or RetryBudget()
+    onprem: TargetSpec | None = None
+    if spec.onprem:
+        onprem = specs.get(spec.onprem)
+        if onprem is None or onprem.kind != "exchange-onprem":
+            hybrid = ", ".join(sorted(n for n, t in specs.items() if t.kind == "exchange-onprem"))
+            raise InputError(
+                f"targets.{spec.name}.onprem is {spec.onprem!r}, which is not an "
+                f"exchange-onprem target; give the name of one ({hybrid or 'none configured'})."
+            )
     try:
         if spec.kind == "exchange-online":
-            return _online_target(spec, budget, dry_run)
+            return _online_target(spec, budget, dry_run, onprem)
         return _onprem_target(spec, budget, dry_run)
     except ImportError as exc:
         from remediations.credentials import INSTALL_HINT
@@ -497,7 +506,9 @@ def _sandbox_target(
     )
 
 
-def _online_target(spec: TargetSpec, budget: RetryBudget, dry_run: bool) -> Target:
+def _online_target(
+    spec: TargetSpec, budget: RetryBudget, dry_run: bool, onprem_spec: TargetSpec | None = None
+) -> Target:
     from remediations.credentials import token_sources
     from remediations.diagnose._dns import SystemResolver
     from remediations.directory.cmdlets import DirectoryCmdlets, RoutedTransport
@@ -516,11 +527,21 @@ def _online_target(spec: TargetSpec, budget: RetryBudget, dry_run: bool) -> Targ
     directory = _graph_directory(spec, graph_tokens, budget, dry_run)
     exchange: Transport = DryRun(transport) if dry_run else transport
     graph: Transport = DirectoryCmdlets(directory, tenant=spec.tenant)
+    onprem: Transport | None = None
+    if onprem_spec is not None:
+        from remediations.exchange.psrp import PsrpTransport
+
+        onprem = PsrpTransport.from_spec(onprem_spec, budget=budget)  # connects on first use
     return Target(
         name=spec.name,
         kind=spec.kind,
         tenant=spec.tenant,
-        transport=RoutedTransport(exchange, DryRun(graph) if dry_run else graph, target=spec.name),
+        transport=RoutedTransport(
+            exchange,
+            DryRun(graph) if dry_run else graph,
+            target=spec.name,
+            onprem=(DryRun(onprem) if dry_run else onprem) if onprem is not None else None,
+        ),
         exchange=exchange,
         directory=directory,
         confirm_before_apply=True,
@@ -529,7 +550,13 @@ def _online_target(spec: TargetSpec, budget: RetryBudget, dry_run: bool) -> Targ
             f"{spec.name}: Exchange Online {spec.tenant} (admin API at {spec.exchange_endpoint}); "
             f"directory: Microsoft Graph at {spec.graph_endpoint}"
         ),
-        _closers=(transport.close, directory.close, exchange_tokens.close, graph_tokens.close),
+        _closers=(
+            transport.close,
+            directory.close,
+            exchange_tokens.close,
+            graph_tokens.close,
+            *((onprem.close,) if onprem is not None else ()),
+        ),
     )
 
 

@@ -144,32 +144,80 @@ class RoutedTransport:
     ``directory`` is what answers :data:`GRAPH_CMDLETS` (None: the target has no
     directory, and such a cmdlet is refused in one sentence naming ``target``).
     ``name`` and ``tenant`` are the Exchange side's.
+
+    ``onprem`` (a hybrid Exchange Online target's ``onprem:`` target, over PSRP) takes
+    the changes Exchange Online refuses because the object is synchronised from on
+    premises (category ``DirSynced``): the write is sent there instead, and from then on
+    every cmdlet naming that object (by any of its names, addresses or Guids) goes there
+    too, so that the change is verified where it was made.
     """
 
-    def __init__(self, exchange: Transport, directory: Transport | None, *, target: str) -> None:
+    def __init__(
+        self,
+        exchange: Transport,
+        directory: Transport | None,
+        *,
+        target: str,
+        onprem: Transport | None = None,
+    ) -> None:
         self.exchange = exchange
         self.directory = directory
         self.target = target
+        self.onprem = onprem
         self.name = exchange.name
         self.tenant = exchange.tenant
+        #: identities (lower case) of the directory-synced objects changed on premises
+        self.on_premises: set[str] = set()
 
     def send(self, cmdlet: Cmdlet) -> CmdletResult:
         """Send ``cmdlet`` to the side that runs it."""
-        if not is_graph_cmdlet(cmdlet):
+        if is_graph_cmdlet(cmdlet):
+            if self.directory is None:
+                raise InputError(
+                    f"target {self.target!r} is on-premises Exchange only and has no "
+                    f"directory: {cmdlet.name} runs in Microsoft Graph, so run this on the "
+                    "Exchange Online target instead (its 'onprem' setting can name this one)."
+                )
+            return self.directory.send(cmdlet)
+        identity = cmdlet.get("Identity")
+        key = identity.lower() if isinstance(identity, str) else ""
+        if self.onprem is not None and key and key in self.on_premises:
+            return self.onprem.send(cmdlet)
+        try:
             return self.exchange.send(cmdlet)
-        if self.directory is None:
-            raise InputError(
-                f"target {self.target!r} is on-premises Exchange only and has no directory: "
-                f"{cmdlet.name} runs in Microsoft Graph, so run this on the Exchange Online "
-                "target instead (its 'onprem' setting can name this one)."
-            )
-        return self.directory.send(cmdlet)
+        except CmdletError as exc:
+            if exc.category != "DirSynced" or self.onprem is None or not key:
+                raise
+        # Exchange Online refused before changing anything: make the change on premises.
+        self.on_premises |= _identities(self.exchange, key) | {key}
+        result = self.onprem.send(cmdlet)
+        self.on_premises |= _identities(self.onprem, key)
+        return result
 
     def close(self) -> None:
-        """Close both sides (each once, when they are the same transport)."""
+        """Close every side (each once, when two are the same transport)."""
         self.exchange.close()
         if self.directory is not None and self.directory is not self.exchange:
             self.directory.close()
+        if self.onprem is not None:
+            self.onprem.close()
+
+
+_IDENTITY_PROPERTIES = ("Identity", "Name", "DisplayName", "Alias", "PrimarySmtpAddress", "Guid")
+
+
+def _identities(transport: Transport, identity: str) -> set[str]:
+    """Every name, address and Guid the object answers to on one side (empty if unread)."""
+    try:
+        found = transport.send(Cmdlet.of("Get-Recipient", Identity=identity)).objects
+    except CmdletError:
+        return set()
+    names: set[str] = set()
+    for rec in found[:1]:
+        names |= {str(rec.get(p) or "").lower() for p in _IDENTITY_PROPERTIES}
+        names |= {str(proxy).partition(":")[2].lower() for proxy in rec.get("EmailAddresses") or ()}
+    names.discard("")
+    return names
 
 
 def _required(cmdlet: Cmdlet, param: str) -> str:
