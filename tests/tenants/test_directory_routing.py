@@ -528,3 +528,32 @@ def test_a_throttled_directory_read_is_an_error_and_no_plan(
     finally:
         target.close()
     assert leaver_server.writes() == []
+
+
+def test_the_leaver_playbook_on_a_real_target_labels_the_graph_line(
+    leaver_server: LoopbackTenant, config: dict[str, Any]
+) -> None:
+    """leaver-block-mail, dry run on the real target: the license step's line is labelled
+    Microsoft Graph PowerShell with its request; nothing is written anywhere."""
+    from remediations.cli.playbooks import playbook_run_task
+
+    out, err = io.StringIO(), io.StringIO()
+    code = playbook_run_task(
+        lab_settings(leaver_server, config),
+        "leaver-block-mail",
+        ["user=jordan.lee@contoso.com"],
+        dry_run=True,
+        as_json=False,
+        ticket="T-9",
+        yes=True,
+        target="lab",
+        out=out,
+        err=err,
+    )
+    assert code == 0, err.getvalue()
+    text = out.getvalue()
+    line = text.index("  Set-MgUserLicense -UserId 'jordan.lee@contoso.com'")
+    label = "    # Microsoft Graph PowerShell; Microsoft Graph request: POST /v1.0/users/"
+    assert text[line:].split("\n")[1].startswith(label)
+    assert "  New-TransportRule -Name 'Block mail to leaver jordan.lee@contoso.com'" in text
+    assert leaver_server.writes() == []
