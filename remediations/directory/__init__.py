@@ -160,6 +160,10 @@ class Directory(Protocol):
         """A user by UPN or id; ``NotFound`` if there is none."""
         ...
 
+    def users(self) -> tuple[User, ...]:
+        """Every user of the tenant (one paged listing, not one read per user)."""
+        ...
+
     def subscribed_skus(self) -> tuple[Sku, ...]:
         """The tenant's subscribed SKUs (part number and GUID)."""
         ...

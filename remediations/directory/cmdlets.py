@@ -97,8 +97,18 @@ class DirectoryCmdlets:
         name = cmdlet.name.lower()
         directory = self.directory
         if name == "get-mguser":
-            user = _user(directory.user(_required(cmdlet, "UserId")))
-            return _one(_selected(user, cmdlet, facts.GRAPH_USER_DEFAULT_PROPERTIES))
+            default = facts.GRAPH_USER_DEFAULT_PROPERTIES
+            if cmdlet.get("UserId") in (None, ""):
+                # Without -All, Get-MgUser lists Graph's first page only.
+                users = directory.users()
+                if not cmdlet.get("All"):
+                    users = users[: facts.GRAPH_DEFAULT_PAGE_SIZE]
+                return CmdletResult(
+                    objects=tuple(_selected(_user(u), cmdlet, default) for u in users)
+                )
+            return _one(
+                _selected(_user(directory.user(str(cmdlet.get("UserId")))), cmdlet, default)
+            )
         if name == "set-mguserlicense":
             if _strings(cmdlet.get("AddLicenses")):
                 raise InputError(

@@ -110,23 +110,15 @@ class GraphDirectory:
             f"GET /users/{user}",
             lambda c: c.users.by_user_id(user).get(request_configuration=_config(query)),
         )
-        return User(
-            id=str(raw.id),
-            user_principal_name=str(raw.user_principal_name),
-            display_name=str(raw.display_name or ""),
-            mail=str(raw.mail or ""),
-            account_enabled=bool(raw.account_enabled),
-            assigned_licenses=tuple(str(a.sku_id) for a in raw.assigned_licenses or ()),
-            license_states=tuple(
-                LicenseState(
-                    sku_id=str(s.sku_id),
-                    assigned_by_group=str(s.assigned_by_group) if s.assigned_by_group else None,
-                    state=str(s.state or "Active"),
-                )
-                for s in raw.license_assignment_states or ()
-            ),
-            on_premises_sync_enabled=bool(raw.on_premises_sync_enabled),
+        return _user(raw)
+
+    def users(self) -> tuple[User, ...]:
+        """``GET /users?$select=...&$top=999``, every page."""
+        query = _sdk().UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
+            select=list(USER_PROPERTIES), top=999
         )
+        found = self._every_page("GET /users", lambda c: c.users, _config(query))
+        return tuple(_user(raw) for raw in found)
 
     def subscribed_skus(self) -> tuple[Sku, ...]:
         """``GET /subscribedSkus``, every page."""
@@ -214,13 +206,15 @@ class GraphDirectory:
 
     # --- the facade --------------------------------------------------------------------
 
-    def _every_page(self, what: str, collection: Callable[[Any], Any]) -> list[Any]:
+    def _every_page(
+        self, what: str, collection: Callable[[Any], Any], config: Any = None
+    ) -> list[Any]:
         """Every item of a collection: the first page, then each ``@odata.nextLink``.
 
         Each page is one read under the run's budget; a page that fails fails the whole
         list (never a short one).
         """
-        page = self._call(what, lambda c: collection(c).get())
+        page = self._call(what, lambda c: collection(c).get(request_configuration=config))
         items = list(page.value or ())
         while page.odata_next_link:
             link = str(page.odata_next_link)
@@ -381,6 +375,7 @@ def _sdk() -> SimpleNamespace:
                 from msgraph.generated.users.item.user_item_request_builder import (
                     UserItemRequestBuilder,
                 )
+                from msgraph.generated.users.users_request_builder import UsersRequestBuilder
                 from msgraph.graph_request_adapter import GraphRequestAdapter
                 from msgraph.graph_service_client import GraphServiceClient
                 from msgraph_core import GraphClientFactory
@@ -399,6 +394,7 @@ def _sdk() -> SimpleNamespace:
             GraphServiceClient=GraphServiceClient,
             AssignLicensePostRequestBody=AssignLicensePostRequestBody,
             UserItemRequestBuilder=UserItemRequestBuilder,
+            UsersRequestBuilder=UsersRequestBuilder,
             GroupItemRequestBuilder=GroupItemRequestBuilder,
             GraphClientFactory=GraphClientFactory,
         )
@@ -427,6 +423,26 @@ def _error(exc: Any, what: str) -> TransportError:
     if status == 404:
         return CmdletError.of(message, category="NotFound", code=code)
     return CmdletError.of(message, category=code or "BadRequest", code=code)
+
+
+def _user(raw: Any) -> User:
+    return User(
+        id=str(raw.id),
+        user_principal_name=str(raw.user_principal_name),
+        display_name=str(raw.display_name or ""),
+        mail=str(raw.mail or ""),
+        account_enabled=bool(raw.account_enabled),
+        assigned_licenses=tuple(str(a.sku_id) for a in raw.assigned_licenses or ()),
+        license_states=tuple(
+            LicenseState(
+                sku_id=str(s.sku_id),
+                assigned_by_group=str(s.assigned_by_group) if s.assigned_by_group else None,
+                state=str(s.state or "Active"),
+            )
+            for s in raw.license_assignment_states or ()
+        ),
+        on_premises_sync_enabled=bool(raw.on_premises_sync_enabled),
+    )
 
 
 def _domain(raw: Any) -> Domain:

@@ -66,7 +66,14 @@ class SandboxDirectory:
     def user(self, user: str) -> User:
         """``Get-MgUser -UserId``; NotFound (Graph's text) for an unknown UPN or id."""
         cmdlet = Cmdlet.of("Get-MgUser", UserId=user, Property=_USER_PROPERTIES)
-        raw = self.transport.send(cmdlet).objects[0]
+        return self._user(self.transport.send(cmdlet).objects[0])
+
+    def users(self) -> tuple[User, ...]:
+        """``Get-MgUser -All``: every user."""
+        cmdlet = Cmdlet.of("Get-MgUser", All=True, Property=_USER_PROPERTIES)
+        return tuple(self._user(raw) for raw in self.transport.send(cmdlet).objects)
+
+    def _user(self, raw: Mapping[str, Any]) -> User:
         skus = tuple(self._guid(str(lic["SkuId"])) for lic in raw.get("AssignedLicenses") or ())
         states = raw.get("LicenseAssignmentStates")
         license_states = (

@@ -8,7 +8,7 @@ returned; a cmdlet error is a JSON error body whose ``details[].message`` is
 ``<ExCode>|<.NET type>|<text>`` (404 for a not-found, 400 otherwise, 429 for
 throttling, 503 when the sandbox does not answer).
 
-Graph (``exchange.md`` 4.1), under ``/v1.0``: ``GET /users/{id}``,
+Graph (``exchange.md`` 4.1), under ``/v1.0``: ``GET /users``, ``GET /users/{id}``,
 ``GET /subscribedSkus``, ``POST /users/{id}/assignLicense``, ``GET /domains``,
 ``GET /domains/{id}``, ``GET /domains/{id}/serviceConfigurationRecords``,
 ``GET /groups/{id}`` (id, displayName, mail),
@@ -111,7 +111,8 @@ class LoopbackTenant:
         #: UPN (lower case) -> [(SKU GUID, group id)]: licenses a user holds through a group,
         #: added to ``licenseAssignmentStates`` (the sandbox has no group licensing)
         self.group_licenses: dict[str, list[tuple[str, str]]] = {}
-        #: items per page of a Graph collection (``/domains``, ``/subscribedSkus``); 0: all
+        #: items per page of a Graph collection (``/users``, ``/domains``, ``/subscribedSkus``);
+        #: 0: all
         self.graph_page_size = 0
         self._faults: list[list[Any]] = []  # [Fault, remaining]
         self._pages: dict[str, tuple[str, list[Any]]] = {}
@@ -372,6 +373,8 @@ class _Handler(BaseHTTPRequestHandler):
         server = self.tenant_server
         directory = server.directory
         match (method, segments):
+            case ("GET", ["users"]):
+                return self._collection("users", [self._user_doc(u) for u in directory.users()])
             case ("GET", ["users", user]):
                 return 200, self._user(user)
             case ("POST", ["users", user, "assignLicense"]):
@@ -432,8 +435,10 @@ class _Handler(BaseHTTPRequestHandler):
         return 200, doc
 
     def _user(self, user: str) -> dict[str, Any]:
+        return self._user_doc(self.tenant_server.directory.user(user))
+
+    def _user_doc(self, found: Any) -> dict[str, Any]:
         server = self.tenant_server
-        found = server.directory.user(user)
         doc = _graph_user(found)
         for sku, group in server.group_licenses.get(found.user_principal_name.lower(), []):
             doc["assignedLicenses"].append({"skuId": sku, "disabledPlans": []})

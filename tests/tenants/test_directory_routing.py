@@ -310,7 +310,8 @@ def test_scan_is_the_same_through_the_real_clients(
     assert docs[0]["errors"] == []
     assert {"disabled-account", "large-group-moderation"} <= set(docs[0]["causes"])
     paths = {r.path.split("?")[0] for r in server.requests}
-    assert any(p.startswith("/v1.0/users/") for p in paths)
+    assert "/v1.0/users" in paths  # one listing of every user ...
+    assert not any(p.startswith("/v1.0/users/") for p in paths)  # ... not one read per mailbox
     assert any(p.endswith("/transitiveMembers/$count") for p in paths)
     assert server.writes() == []
 
@@ -458,6 +459,11 @@ def test_the_graph_cmdlet_table_is_the_graph_powershell_reference() -> None:
             UserId="jordan.lee@contoso.com",
             Property=("AccountEnabled", "OnPremisesSyncEnabled", "UserPrincipalName"),
         ),
+        Cmdlet.of(
+            "Get-MgUser",
+            All=True,
+            Property=("UserPrincipalName", "AccountEnabled", "AssignedLicenses"),
+        ),
         Cmdlet.of("Get-MgSubscribedSku", All=True),
         Cmdlet.of("Get-MgDomain", DomainId="contoso.net"),
         Cmdlet.of("Get-MgDomainServiceConfigurationRecord", DomainId="contoso.net"),
@@ -502,6 +508,22 @@ def test_domains_and_skus_follow_every_next_link(
     assert skus == direct.subscribed_skus()
     pages = [r.path for r in server.requests if "$skiptoken" in r.path]
     assert any(p.startswith("/v1.0/domains?") for p in pages)
+
+
+def test_users_follow_every_next_link(
+    server: LoopbackTenant, tenant_path: Path, budget: RetryBudget
+) -> None:
+    direct = SandboxDirectory(SandboxTransport(tenant_path)).users()
+    server.graph_page_size = 2
+    graph = GraphDirectory(endpoint=server.url, token=lambda scope: TOKEN, budget=budget)
+    try:
+        users = graph.users()
+    finally:
+        graph.close()
+    assert len(direct) > 2
+    assert users == direct
+    first = next(r for r in server.requests if r.path.startswith("/v1.0/users?"))
+    assert "%24select=" in first.path or "$select=" in first.path
 
 
 def test_a_failed_next_page_is_an_error_not_a_short_list(
