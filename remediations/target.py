@@ -180,7 +180,9 @@ class Target:
     ``exchange`` is the Exchange side alone; ``directory`` answers users, licenses,
     SKUs, domains, groups and group sizes (None for an on-premises-only target);
     ``confirm_before_apply`` says whether applying asks first;
-    ``can_fork``/:meth:`planning_copy` give an in-memory copy to plan ahead on;
+    ``can_fork``/:meth:`planning_copy` give an in-memory copy to plan ahead on (a fork of
+    the sandbox; for a real tenant a :class:`~remediations.sandbox.planning.PlanningCopy`,
+    which reads the tenant once and keeps planned writes in memory);
     ``dns_resolver`` answers the domain checks; ``sends_test_mail`` says whether a test
     message can be sent through it after a fix (the sandbox's mail flow);
     ``sandbox_path`` is the sandbox file a sandbox target acts on (None for a tenant).
@@ -532,16 +534,17 @@ def _online_target(
         from remediations.exchange.psrp import PsrpTransport
 
         onprem = PsrpTransport.from_spec(onprem_spec, budget=budget)  # connects on first use
+    routed = RoutedTransport(
+        exchange,
+        DryRun(graph) if dry_run else graph,
+        target=spec.name,
+        onprem=(DryRun(onprem) if dry_run else onprem) if onprem is not None else None,
+    )
     return Target(
         name=spec.name,
         kind=spec.kind,
         tenant=spec.tenant,
-        transport=RoutedTransport(
-            exchange,
-            DryRun(graph) if dry_run else graph,
-            target=spec.name,
-            onprem=(DryRun(onprem) if dry_run else onprem) if onprem is not None else None,
-        ),
+        transport=routed,
         exchange=exchange,
         directory=directory,
         confirm_before_apply=True,
@@ -550,6 +553,10 @@ def _online_target(
             f"{spec.name}: Exchange Online {spec.tenant} (admin API at {spec.exchange_endpoint}); "
             f"directory: Microsoft Graph at {spec.graph_endpoint}"
         ),
+        can_fork=True,
+        # Through the routed transport: the copy's pass-through reads (Get-MgGroup ...)
+        # reach the directory, not Exchange.
+        _fork=_planning_copy(routed, directory),
         _closers=(
             transport.close,
             directory.close,
@@ -558,6 +565,17 @@ def _online_target(
             *((onprem.close,) if onprem is not None else ()),
         ),
     )
+
+
+def _planning_copy(exchange: Transport, directory: Directory | None) -> Callable[[], Transport]:
+    """A real tenant's planning copy: reads sent once to the tenant, writes kept in memory."""
+
+    def fork() -> Transport:
+        from remediations.sandbox.planning import PlanningCopy
+
+        return PlanningCopy(exchange, directory)
+
+    return fork
 
 
 def _graph_directory(
@@ -578,15 +596,18 @@ def _onprem_target(spec: TargetSpec, budget: RetryBudget, dry_run: bool) -> Targ
 
     transport = PsrpTransport.from_spec(spec, budget=budget)
     exchange: Transport = DryRun(transport) if dry_run else transport
+    routed = RoutedTransport(exchange, None, target=spec.name)
     return Target(
         name=spec.name,
         kind=spec.kind,
         tenant=spec.server,
-        transport=RoutedTransport(exchange, None, target=spec.name),
+        transport=routed,
         exchange=exchange,
         directory=None,
         confirm_before_apply=True,
         dns_resolver=SystemResolver(),
         description=f"{spec.name}: Exchange Server {spec.server} over PSRP ({spec.onprem_url})",
+        can_fork=True,
+        _fork=_planning_copy(routed, None),  # a Graph cmdlet: one sentence naming the target
         _closers=(transport.close,),
     )

@@ -579,3 +579,23 @@ def test_the_leaver_playbook_on_a_real_target_labels_the_graph_line(
     assert text[line:].split("\n")[1].startswith(label)
     assert "  New-TransportRule -Name 'Block mail to leaver jordan.lee@contoso.com'" in text
     assert leaver_server.writes() == []
+
+
+def test_the_planning_copy_reads_directory_groups_through_graph(
+    server: LoopbackTenant, config: dict[str, Any], audit: AuditLog, budget: RetryBudget
+) -> None:
+    """A pass-through read of the planning copy (Get-MgGroup) reaches the directory."""
+    target = lab(server, config, budget, dry_run=True)
+    try:
+        with pytest.raises(Refused, match=r"Licensed Staff \(licensed-staff@contoso.com\)"):
+            _run(
+                "remove-license",
+                {"user": "riley.chen@contoso.com"},
+                target.planning_copy(),
+                audit,
+                dry_run=True,
+            )
+    finally:
+        target.close()
+    assert any(r.path.startswith("/v1.0/groups/") for r in server.requests)
+    assert server.writes() == []
