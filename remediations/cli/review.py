@@ -218,7 +218,7 @@ def plan_apply_task(
     except RemediationError as exc:
         return _report_error(exc, as_json=as_json, out=out, err=err)
     announce_target(run_target, out, as_json=as_json)
-    transport = run_target.exchange
+    transport = run_target.transport
     try:
         audit = _audit(settings, transport, ticket or str(saved.doc.get("ticket") or ""),
                        target=run_target.name)  # fmt: skip
@@ -314,7 +314,7 @@ def _apply_action_plan(
     # a plan made without a target flag covers every object it lists: approving it is --all
     given = {k: v for k, v in saved.doc["wish"].items() if v is not None}
     wish = parse_wish(action, given, source=f"plan {saved.path}", all_targets=True)
-    transport = run_target.exchange
+    transport = run_target.transport
     run_id = new_run_id()
     log = audit.bind(plan_hash=saved.hash)
     pinned = PinnedAction(action, saved, log.bind(run_id=run_id, action=action.name, dry_run=False))
@@ -367,7 +367,7 @@ def _apply_playbook_plan(
             f"the playbook binds to {', '.join(s.id for s in bound.steps) or 'none'} now; "
             "save a new plan.",
         )
-    transport = run_target.exchange
+    transport = run_target.transport
     run_id = new_run_id()
     log = audit.bind(plan_hash=saved.hash)
     step_log = log.bind(
@@ -485,7 +485,7 @@ def rollback_task(
             )
         units = _rollback_units(events, wanted)
         run_target = open_run_target(config, target, dry_run=dry_run, err=err)
-        transport = run_target.exchange
+        transport = run_target.transport
     except RemediationError as exc:
         return _report_error(exc, as_json=as_json, out=out, err=err)
     if (transport.tenant, transport.name) != (first.get("tenant"), first.get("transport")):
