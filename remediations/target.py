@@ -455,7 +455,7 @@ def _sandbox_target(
     dry_run: bool,
     resolve: Callable[[Path], Path] | None = None,
 ) -> Target:
-    from remediations.diagnose._dns import ZoneResolver
+    from remediations.dns_lookup import ZoneResolver
     from remediations.directory.sandbox import SandboxDirectory
     from remediations.exchange.dryrun import DryRun
     from remediations.sandbox import SandboxTransport, reset_sandbox
@@ -492,7 +492,7 @@ def _sandbox_target(
 
 def _online_target(spec: TargetSpec, budget: RetryBudget, dry_run: bool) -> Target:
     from remediations.credentials import token_sources
-    from remediations.diagnose._dns import SystemResolver
+    from remediations.dns_lookup import SystemResolver
     from remediations.exchange.adminapi import AdminApiTransport
     from remediations.exchange.dryrun import DryRun
 
@@ -532,7 +532,7 @@ def _graph_directory(spec: TargetSpec, tokens: Any, budget: RetryBudget, dry_run
 
 
 def _onprem_target(spec: TargetSpec, budget: RetryBudget, dry_run: bool) -> Target:
-    from remediations.diagnose._dns import SystemResolver
+    from remediations.dns_lookup import SystemResolver
     from remediations.exchange.dryrun import DryRun
     from remediations.exchange.psrp import PsrpTransport
 

@@ -183,7 +183,7 @@ def sandbox_send_task(
     """``sandbox.send``: send a test message through the sandbox's mail flow."""
     import ipaddress
 
-    from remediations.actions._common import check_address
+    from remediations.actions.recipients import check_address
     from remediations.sandbox.mailflow import send
 
     settings = settings_from(config)

@@ -36,7 +36,7 @@ connectors from on-premises (wildcards aside) and the accepted domains of
 type ``InternalRelay``: mail from them comes from on-premises, so mail to
 them must go back there.
 
-DNS goes through a :class:`~remediations.diagnose._dns.Resolver`: a lookup
+DNS goes through a :class:`~remediations.dns_lookup.Resolver`: a lookup
 that fails makes its check an ``error`` (never "no records").
 
 Exit status (``check-domain`` and ``scan``): 0 every check ok; 3 problems
@@ -56,7 +56,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from remediations.diagnose._dns import DnsLookupFailed, Resolver, normalize_name
+from remediations.dns_lookup import DnsLookupFailed, Resolver, normalize_name
 from remediations.errors import CmdletError, InputError
 from remediations.exchange.cmdlet import Cmdlet, Transport
 from remediations.ndr.codes import Cause

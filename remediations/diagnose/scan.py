@@ -54,7 +54,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from remediations.diagnose._dns import Resolver, normalize_name
+from remediations.dns_lookup import Resolver, normalize_name
 from remediations.diagnose.domain import (
     EXIT_OK,
     EXIT_PROBLEMS,
@@ -270,7 +270,7 @@ def _entries(rec: Mapping[str, Any], name: str) -> tuple[str, ...]:
 
 
 def _check_partners(partners: Sequence[str]) -> tuple[str, ...]:
-    from remediations.actions._common import check_address
+    from remediations.actions.recipients import check_address
 
     return tuple(check_address(p, "--partner").lower() for p in partners)
 

@@ -428,7 +428,7 @@ def convert_value(kind: ParamType, value: Any, choices: tuple[str, ...] = ()) ->
     Raises:
         ValueError: the value does not fit the type (the message says what would).
     """
-    from remediations.actions._common import check_address
+    from remediations.actions.recipients import check_address
 
     if kind == "bool":
         if isinstance(value, bool):

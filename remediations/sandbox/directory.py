@@ -15,7 +15,7 @@ Cmdlets (registered in ``CMDLETS`` through :data:`DIRECTORY_CMDLETS`):
 * ``Get-MgGroupMemberCount -GroupId``: a group's ``MemberCount``.
 
 :func:`zone_data` gives ``dns.zones``, from which the sandbox's DNS answers
-(``remediations.diagnose._dns.ZoneResolver``): a name the zones do not hold
+(``remediations.dns_lookup.ZoneResolver``): a name the zones do not hold
 does not exist (NXDOMAIN).
 
 :func:`check_dns_section` and :func:`check_connectors_section` validate those

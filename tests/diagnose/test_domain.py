@@ -23,7 +23,7 @@ import dns.rrset
 import pytest
 
 from remediations.cli.diagnose import check_domain_task
-from remediations.diagnose._dns import DnsLookupFailed, SystemResolver, ZoneResolver
+from remediations.dns_lookup import DnsLookupFailed, SystemResolver, ZoneResolver
 from remediations.diagnose.domain import (
     EXIT_PROBLEMS,
     Check,

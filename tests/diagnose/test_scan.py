@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from remediations.cli.diagnose import scan_task
-from remediations.diagnose._dns import ZoneResolver
+from remediations.dns_lookup import ZoneResolver
 from remediations.diagnose.scan import ScanReport, scan_tenant
 from remediations.errors import InputError
 from remediations.exchange.cmdlet import Cmdlet

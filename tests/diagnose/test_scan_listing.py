@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from remediations.diagnose._dns import ZoneResolver
+from remediations.dns_lookup import ZoneResolver
 from remediations.diagnose.scan import scan_tenant
 from remediations.errors import ResultTruncated
 from remediations.exchange import facts

@@ -1,4 +1,5 @@
-"""Reads and checks the actions share: resolving identities, senders and lists."""
+"""Recipient look-ups and wish checks the actions (and diagnose, scan, playbooks) share:
+resolving identities, senders and lists; checking addresses and identities given."""
 
 from __future__ import annotations
 
