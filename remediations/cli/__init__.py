@@ -190,7 +190,7 @@ def announce_target(target: Target, out: TextIO, *, as_json: bool = False) -> No
         out.write(printable(f"Target: {target.name} ({target.kind}), tenant {target.tenant}.\n"))
 
 
-def _audit(
+def open_audit(
     settings: Settings, transport: Any, ticket: str, sink: Any = None, target: str = ""
 ) -> Any:
     """The run's audit log; bad input (``AuditSetupError``) if it cannot be written at all."""
@@ -271,12 +271,12 @@ def run_action_task(
         verify_wait = settings.verify_wait()
         run_target = open_run_target(config, target, dry_run=dry_run or held, err=err)
     except InputError as exc:
-        return _report_error(exc, as_json=as_json, out=out, err=err)
+        return report_error(exc, as_json=as_json, out=out, err=err)
     from remediations.permissions import ACTION_NEEDS
 
     if ACTION_NEEDS[action_name].graph and not run_target.runs_directory_cmdlets:
         run_target.close()
-        return _report_error(
+        return report_error(
             InputError(
                 f"{action_name} does not run on target {run_target.name!r} yet: it reads the "
                 "directory through cmdlets only the sandbox answers; rehearse it on the sandbox."
@@ -288,10 +288,10 @@ def run_action_task(
     announce_target(run_target, out, as_json=as_json)
     transport = run_target.exchange
     try:
-        audit = _audit(settings, transport, ticket, audit_sink, run_target.name)
+        audit = open_audit(settings, transport, ticket, audit_sink, run_target.name)
     except InputError as exc:
         run_target.close()
-        return _report_error(exc, as_json=as_json, out=out, err=err)
+        return report_error(exc, as_json=as_json, out=out, err=err)
 
     def preview(plan: Any) -> None:
         if not as_json:
@@ -315,7 +315,7 @@ def run_action_task(
             verify_wait=verify_wait,
         )
     except RemediationError as exc:
-        code = _report_error(exc, as_json=as_json, out=out, err=err, audit=audit)
+        code = report_error(exc, as_json=as_json, out=out, err=err, audit=audit)
         if not as_json:
             out.write(render_head(audit, exc))
         return code
@@ -324,18 +324,18 @@ def run_action_task(
     if held and outcome.outcome == "planned":
         refusal = InputError(_needs_all(outcome.plan, action_name))
         refusal.outcome = outcome
-        return _report_error(refusal, as_json=as_json, out=out, err=err, audit=audit)
+        return report_error(refusal, as_json=as_json, out=out, err=err, audit=audit)
     saved = ""
     plan_doc: dict[str, Any] | None = None
     if save_plan:
-        from remediations.cli.review import save_plan_file
+        from remediations.cli.saved_plans import save_plan_file
 
         try:
             plan_doc = save_plan_file(
                 Path(save_plan), action, wish, outcome, audit, settings, ticket
             )
         except RemediationError as exc:
-            return _report_error(exc, as_json=as_json, out=out, err=err, audit=audit)
+            return report_error(exc, as_json=as_json, out=out, err=err, audit=audit)
         saved = (
             f"Plan saved to {plan_doc['path']} (hash {plan_doc['hash']}); "
             f"apply exactly it with: invoke plan.apply {plan_doc['path']}\n"
@@ -411,7 +411,7 @@ class Confirmer:
         return answer.strip().lower() in ("y", "yes")
 
 
-def _report_error(
+def report_error(
     exc: RemediationError, *, as_json: bool, out: TextIO, err: TextIO, audit: Any = None
 ) -> int:
     if as_json:

@@ -9,12 +9,12 @@ from typing import Any, TextIO
 
 from remediations.cli import (
     Confirmer,
-    _audit,
-    _report_error,
     announce_target,
+    open_audit,
     open_run_target,
     playbooks_dir,
     render_head,
+    report_error,
     settings_from,
     with_head,
 )
@@ -63,7 +63,7 @@ def playbook_show_task(
     try:
         playbook = find_playbook(name, playbooks_dir(config))
     except InputError as exc:
-        return _report_error(exc, as_json=as_json, out=out, err=err)
+        return report_error(exc, as_json=as_json, out=out, err=err)
     if as_json:
         out.write(json.dumps(playbook.to_json(), indent=2) + "\n")
     else:
@@ -147,14 +147,14 @@ def playbook_run_task(
         verify_wait = settings.verify_wait()
         run_target = open_run_target(config, target, dry_run=dry_run, err=err)
     except InputError as exc:
-        return _report_error(exc, as_json=as_json, out=out, err=err)
+        return report_error(exc, as_json=as_json, out=out, err=err)
     announce_target(run_target, out, as_json=as_json)
     transport = run_target.exchange
     try:
-        audit = _audit(settings, transport, ticket, audit_sink, run_target.name)
+        audit = open_audit(settings, transport, ticket, audit_sink, run_target.name)
     except InputError as exc:
         run_target.close()
-        return _report_error(exc, as_json=as_json, out=out, err=err)
+        return report_error(exc, as_json=as_json, out=out, err=err)
 
     def preview(outcome: Any) -> None:
         if not as_json:
@@ -177,7 +177,7 @@ def playbook_run_task(
     except RemediationError as exc:
         if not as_json and exc.outcome is not None:
             out.write(printable(render_result(exc.outcome, audit_path=audit.path)))
-        code = _report_error(exc, as_json=as_json, out=out, err=err, audit=audit)
+        code = report_error(exc, as_json=as_json, out=out, err=err, audit=audit)
         if not as_json:
             out.write(render_head(audit, exc))
         return code

@@ -157,7 +157,7 @@ def sandbox_show_task(
 ) -> int:
     """``sandbox.show [--identity X]``: the tenant's objects, or one in full."""
     from remediations.sandbox.show import render_object, render_tenant
-    from remediations.sandbox.state import load_state
+    from remediations.sandbox.store import load_state
 
     settings = settings_from(config)
     try:

@@ -54,7 +54,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from remediations.dns_lookup import Resolver, normalize_name
 from remediations.diagnose.domain import (
     EXIT_OK,
     EXIT_PROBLEMS,
@@ -66,6 +65,7 @@ from remediations.diagnose.domain import (
     read_tenant_view,
     render_check_lines,
 )
+from remediations.dns_lookup import Resolver, normalize_name
 from remediations.errors import CmdletError
 from remediations.exchange.cmdlet import Cmdlet, Transport
 from remediations.exchange.facts import LARGE_GROUP_MEMBERS

@@ -23,7 +23,6 @@ import dns.rrset
 import pytest
 
 from remediations.cli.diagnose import check_domain_task
-from remediations.dns_lookup import DnsLookupFailed, SystemResolver, ZoneResolver
 from remediations.diagnose.domain import (
     EXIT_PROBLEMS,
     Check,
@@ -32,11 +31,12 @@ from remediations.diagnose.domain import (
     check_domain_name,
     suggest_spf,
 )
+from remediations.dns_lookup import DnsLookupFailed, SystemResolver, ZoneResolver
 from remediations.errors import CmdletError, InputError
 from remediations.exchange.cmdlet import Cmdlet
 from remediations.sandbox import SandboxTransport
 from remediations.sandbox.directory import zone_data
-from remediations.sandbox.state import save_state
+from remediations.sandbox.store import save_state
 from remediations.sandbox.tenant_file import load_tenant_file, tenant_from_mapping
 from tests.conftest import CliResult
 
