@@ -1,71 +1,23 @@
 """Invoke tasks: parse flags, call the package, print.  Nothing else.
 
-Heavy modules (and every tenant SDK) are imported inside task bodies, so
-``invoke --list`` and ``--help`` load nothing but Invoke.
+Each task returns what the package returned; ``remediations.cli.program.task`` (Invoke's
+``@task``) turns it into the exit status.  Heavy modules (and every tenant SDK) are
+imported inside task bodies, so ``invoke --list`` and ``--help`` load nothing but Invoke
+and the small ``remediations.cli`` edge.
 """
 
 from __future__ import annotations
 
-import re
 import signal
 from typing import Any
 
 from invoke.collection import Collection
 from invoke.context import Context
-from invoke.exceptions import Exit, ParseError
-from invoke.program import Program
-from invoke.tasks import task
+
+from remediations.cli.program import task
 
 # Piped into `head` or `less`: stop quietly when the reader goes, as Unix tools do.
 signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-
-
-def _bad_flags_exit_2(parse_tasks: Any) -> Any:
-    """Invoke exits 1 on flags it cannot parse; here bad input is one sentence and exit 2."""
-
-    def parse(self: Program) -> None:
-        try:
-            parse_tasks(self)
-        except ParseError as exc:
-            task_name = getattr(exc.context, "name", None) or "TASK"
-            text = str(exc)
-            missing = re.match(r"Flag <Argument: (\w+)", text)
-            unknown = re.match(r"No idea what '(.+)' is!", text)
-            if missing:
-                text = f"--{missing.group(1).replace('_', '-')} needs a value"
-            elif unknown:
-                text = f"{unknown.group(1)!r} is neither a flag of {task_name} nor a task"
-            raise Exit(
-                f"{text}; 'invoke --help {task_name}' lists the flags and what they take.",
-                code=2,
-            ) from None
-
-    parse.wrapped = True  # type: ignore[attr-defined]
-    return parse
-
-
-def _ctrl_c_exits_130(execute: Any) -> Any:
-    """Invoke exits 1 on Ctrl-C; the shell's convention (and ours) is 130.
-
-    Runs handle SIGINT/SIGTERM themselves (the cmdlet in flight finishes, the log
-    says what was applied); this covers Ctrl-C anywhere else, e.g. while a
-    sandbox is being opened.
-    """
-
-    def run(self: Program) -> None:
-        try:
-            execute(self)
-        except KeyboardInterrupt:
-            raise Exit("Interrupted (SIGINT).", code=130) from None
-
-    run.wrapped = True  # type: ignore[attr-defined]
-    return run
-
-
-if not getattr(Program.parse_tasks, "wrapped", False):
-    Program.parse_tasks = _bad_flags_exit_2(Program.parse_tasks)  # type: ignore[method-assign]
-if not getattr(Program.execute, "wrapped", False):
-    Program.execute = _ctrl_c_exits_130(Program.execute)  # type: ignore[method-assign]
 
 COMMON_HELP = {
     "dry_run": "preview only: show the diff and the PowerShell; change nothing",
@@ -89,10 +41,10 @@ ALL_HELP = {
 }
 
 
-def _run(c: Context, action: str, values: dict[str, Any], **flags: Any) -> None:
+def _run(c: Context, action: str, values: dict[str, Any], **flags: Any) -> int:
     from remediations.cli import run_action_task
 
-    code = run_action_task(
+    return run_action_task(
         c.config,
         action,
         values,
@@ -104,8 +56,6 @@ def _run(c: Context, action: str, values: dict[str, Any], **flags: Any) -> None:
         target=flags["target"] or None,
         all_targets=flags.get("all_", False),
     )
-    if code:
-        raise Exit(code=code)
 
 
 @task(
@@ -127,12 +77,12 @@ def fix_public_folder(
     yes: bool = False,
     save_plan: str = "",
     target: str = "",
-) -> None:
+) -> int | None:
     """Let outside senders mail a public folder (5.7.1 RESOLVER.RST.AuthRequired).
 
     Without --folder: every folder that requires authenticated senders (as scan finds).
     """
-    _run(
+    return _run(
         c,
         "fix-public-folder",
         {"folder": folder, "all_senders": all_senders},
@@ -166,9 +116,9 @@ def add_allowed_sender(
     yes: bool = False,
     save_plan: str = "",
     target: str = "",
-) -> None:
+) -> int | None:
     """Add a sender to a restricted recipient's allowed senders (5.7.1 NotAuthorized, 5.7.124)."""
-    _run(
+    return _run(
         c,
         "add-allowed-sender",
         {"recipient": recipient, "sender": sender, "only_listed_senders": only_listed_senders},
@@ -199,12 +149,12 @@ def open_to_external(
     yes: bool = False,
     save_plan: str = "",
     target: str = "",
-) -> None:
+) -> int | None:
     """Let outside senders mail a group, mailbox or mail user (5.7.133/193/134/136).
 
     Without --recipient: every one that requires authenticated senders (as scan finds).
     """
-    _run(
+    return _run(
         c,
         "open-to-external",
         {"recipient": recipient},
@@ -229,12 +179,12 @@ def open_group_to_external(
     yes: bool = False,
     save_plan: str = "",
     target: str = "",
-) -> None:
+) -> int | None:
     """Let outside senders mail a group (5.7.133, 5.7.193); open-to-external for groups.
 
     Without --group: every group that requires authenticated senders (as scan finds).
     """
-    _run(
+    return _run(
         c,
         "open-group-to-external",
         {"group": group},
@@ -265,9 +215,9 @@ def bypass_moderation(
     yes: bool = False,
     save_plan: str = "",
     target: str = "",
-) -> None:
+) -> int | None:
     """Let a sender bypass moderation of a large group (held mail; no NDR)."""
-    _run(
+    return _run(
         c,
         "bypass-moderation",
         {"group": group, "sender": sender},
@@ -299,9 +249,9 @@ def block_delicensed_user(
     yes: bool = False,
     save_plan: str = "",
     target: str = "",
-) -> None:
+) -> int | None:
     """Stop mail to a user who left with a mail-flow rule (5.7.129, delicensed user)."""
-    _run(
+    return _run(
         c,
         "block-delicensed-user",
         {"user": user, "mode": mode, "even_if_active": even_if_active},
@@ -334,9 +284,9 @@ def remove_license(
     yes: bool = False,
     save_plan: str = "",
     target: str = "",
-) -> None:
+) -> int | None:
     """Remove a leaver's licenses (5.7.129; then block-delicensed-user)."""
-    _run(
+    return _run(
         c,
         "remove-license",
         {"user": user, "sku": sku, "even_if_active": even_if_active},
@@ -366,25 +316,21 @@ def _asked_for_help(name: str, task_name: str) -> bool:
 
 
 @task(name="list", help={"json": PLAYBOOK_HELP["json"]})
-def playbook_list(c: Context, json: bool = False) -> None:
+def playbook_list(c: Context, json: bool = False) -> int | None:
     """List the playbooks: name, what they fix, the NDR codes and causes they answer."""
     from remediations.cli.playbooks import playbook_list_task
 
-    code = playbook_list_task(c.config, as_json=json)
-    if code:
-        raise Exit(code=code)
+    return playbook_list_task(c.config, as_json=json)
 
 
 @task(name="show", positional=["name"], help=PLAYBOOK_HELP)
-def playbook_show(c: Context, name: str, json: bool = False) -> None:
+def playbook_show(c: Context, name: str, json: bool = False) -> int | None:
     """Show a playbook: what it answers, its parameters and its steps."""
     from remediations.cli.playbooks import playbook_show_task
 
     if _asked_for_help(name, "playbook.show"):
-        return
-    code = playbook_show_task(c.config, name, as_json=json)
-    if code:
-        raise Exit(code=code)
+        return None
+    return playbook_show_task(c.config, name, as_json=json)
 
 
 @task(
@@ -392,13 +338,11 @@ def playbook_show(c: Context, name: str, json: bool = False) -> None:
     iterable=["path"],
     help={"path": "a playbook file or name to check (repeatable); default: every playbook"},
 )
-def playbook_validate(c: Context, path: list[str] | None = None) -> None:
+def playbook_validate(c: Context, path: list[str] | None = None) -> int | None:
     """Check playbooks without running them: keys, actions, parameters, references."""
     from remediations.cli.playbooks import playbook_validate_task
 
-    code = playbook_validate_task(c.config, path)
-    if code:
-        raise Exit(code=code)
+    return playbook_validate_task(c.config, path)
 
 
 @task(
@@ -423,13 +367,13 @@ def playbook_run(
     yes: bool = False,
     resume: str = "",
     target: str = "",
-) -> None:
+) -> int | None:
     """Run a playbook: plan every step, preview the whole, then apply step by step."""
     from remediations.cli.playbooks import playbook_run_task
 
     if _asked_for_help(name, "playbook.run"):
-        return
-    code = playbook_run_task(
+        return None
+    return playbook_run_task(
         c.config,
         name,
         param,
@@ -440,8 +384,6 @@ def playbook_run(
         resume=resume,
         target=target or None,
     )
-    if code:
-        raise Exit(code=code)
 
 
 # --- from bounce to fix -------------------------------------------------------------
@@ -468,11 +410,11 @@ def diagnose(
     ticket: str = "",
     yes: bool = False,
     target: str = "",
-) -> None:
+) -> int | None:
     """Read an NDR (5.7.x): the cause, the evidence, and the command that fixes it."""
     from remediations.cli.diagnose import diagnose_task
 
-    code = diagnose_task(
+    return diagnose_task(
         c.config,
         ndr,
         as_json=json,
@@ -483,8 +425,6 @@ def diagnose(
         yes=yes,
         target=target or None,
     )
-    if code:
-        raise Exit(code=code)
 
 
 @task(
@@ -496,14 +436,12 @@ def diagnose(
         "json": "print one JSON document (counts, recipients and senders, fixes per cause)",
     },
 )
-def diagnose_trace(c: Context, path: str | None = None, json: bool = False) -> None:
+def diagnose_trace(c: Context, path: str | None = None, json: bool = False) -> int | None:
     """Every failed message of a message trace: counts by cause, top recipients and senders,
     and the fix for each."""
     from remediations.cli.postmaster import diagnose_trace_task
 
-    code = diagnose_trace_task(c.config, path, as_json=json)
-    if code:
-        raise Exit(code=code)
+    return diagnose_trace_task(c.config, path, as_json=json)
 
 
 # --- domains and the whole tenant ----------------------------------------------------
@@ -519,13 +457,11 @@ def diagnose_trace(c: Context, path: str | None = None, json: bool = False) -> N
 )
 def check_domain(
     c: Context, domain: str | None = None, json: bool = False, target: str = ""
-) -> None:
+) -> int | None:
     """Check a domain: one MX as Microsoft 365 expects, SPF, verified, accepted, hybrid."""
     from remediations.cli.diagnose import check_domain_task
 
-    code = check_domain_task(c.config, domain, as_json=json, target=target or None)
-    if code:
-        raise Exit(code=code)
+    return check_domain_task(c.config, domain, as_json=json, target=target or None)
 
 
 @task(
@@ -539,13 +475,11 @@ def check_domain(
 )
 def scan(
     c: Context, partner: list[str] | None = None, json: bool = False, target: str = ""
-) -> None:
+) -> int | None:
     """List everything in the tenant that bounces outside or restricted senders, with the fix."""
     from remediations.cli.diagnose import scan_task
 
-    code = scan_task(c.config, partners=partner or [], as_json=json, target=target or None)
-    if code:
-        raise Exit(code=code)
+    return scan_task(c.config, partners=partner or [], as_json=json, target=target or None)
 
 
 # --- the sandbox tenant -------------------------------------------------------------
@@ -568,11 +502,11 @@ def sandbox_send(
     size_kb: str = "10",
     client_ip: str = "",
     json: bool = False,
-) -> None:
+) -> int | None:
     """Send a test message through the sandbox: delivered, held, deleted, or an NDR file."""
     from remediations.cli.sandbox import sandbox_send_task
 
-    code = sandbox_send_task(
+    return sandbox_send_task(
         c.config,
         sender=sender,
         recipient=recipient,
@@ -580,18 +514,14 @@ def sandbox_send(
         client_ip=client_ip,
         as_json=json,
     )
-    if code:
-        raise Exit(code=code)
 
 
 @task(name="reset")
-def sandbox_reset(c: Context) -> None:
+def sandbox_reset(c: Context) -> int | None:
     """Restore the demo tenant (contoso.com), one broken case per fix."""
     from remediations.cli.sandbox import sandbox_reset_task
 
-    code = sandbox_reset_task(c.config)
-    if code:
-        raise Exit(code=code)
+    return sandbox_reset_task(c.config)
 
 
 @task(
@@ -601,33 +531,27 @@ def sandbox_reset(c: Context) -> None:
         "format": "yaml (default) or json",
     },
 )
-def sandbox_export(c: Context, output: str = "", format: str = "yaml") -> None:
+def sandbox_export(c: Context, output: str = "", format: str = "yaml") -> int | None:
     """Write the whole sandbox tenant back as a tenant file (sandbox.load reads it)."""
     from remediations.cli.sandbox import sandbox_export_task
 
-    code = sandbox_export_task(c.config, output=output, fmt=format)
-    if code:
-        raise Exit(code=code)
+    return sandbox_export_task(c.config, output=output, fmt=format)
 
 
 @task(name="load", positional=["file"], help={"file": "a tenant file (YAML; see README)"})
-def sandbox_load(c: Context, file: str) -> None:
+def sandbox_load(c: Context, file: str) -> int | None:
     """Replace the sandbox tenant with the one described in a YAML tenant file."""
     from remediations.cli.sandbox import sandbox_load_task
 
-    code = sandbox_load_task(c.config, file)
-    if code:
-        raise Exit(code=code)
+    return sandbox_load_task(c.config, file)
 
 
 @task(name="show", help={"identity": "one recipient or rule (name, alias or address)"})
-def sandbox_show(c: Context, identity: str = "") -> None:
+def sandbox_show(c: Context, identity: str = "") -> int | None:
     """Print the sandbox tenant's objects, or one of them with every property."""
     from remediations.cli.sandbox import sandbox_show_task
 
-    code = sandbox_show_task(c.config, identity)
-    if code:
-        raise Exit(code=code)
+    return sandbox_show_task(c.config, identity)
 
 
 # --- targets ------------------------------------------------------------------------
@@ -640,16 +564,14 @@ def sandbox_show(c: Context, identity: str = "") -> None:
         "json": "print one JSON document (probes, and per action what is missing)",
     },
 )
-def target_check(c: Context, target: str = "", json: bool = False) -> None:
+def target_check(c: Context, target: str = "", json: bool = False) -> int | None:
     """Check a target read-only: sign in, one Exchange and one Graph read, what each action lacks.
 
     Exit 0 ready, 3 a role or permission is missing, 1 unreachable, 2 bad input.
     """
     from remediations.cli.target import target_check_task
 
-    code = target_check_task(c.config, target or None, as_json=json)
-    if code:
-        raise Exit(code=code)
+    return target_check_task(c.config, target or None, as_json=json)
 
 
 # --- the audit log ------------------------------------------------------------------
@@ -663,26 +585,22 @@ def target_check(c: Context, target: str = "", json: bool = False) -> None:
         "json": "print one JSON document",
     },
 )
-def audit_verify(c: Context, head: str = "", count: int = 0, json: bool = False) -> None:
+def audit_verify(c: Context, head: str = "", count: int = 0, json: bool = False) -> int | None:
     """Check the audit log's hash chain: every line present, none edited, the end not cut off."""
     from remediations.cli.audit import audit_verify_task
 
-    code = audit_verify_task(c.config, head=head or None, count=count or None, as_json=json)
-    if code:
-        raise Exit(code=code)
+    return audit_verify_task(c.config, head=head or None, count=count or None, as_json=json)
 
 
 # --- saved plans ----------------------------------------------------------------------
 
 
 @task(name="show", help={"path": "the plan file --save-plan wrote", "json": "print the plan"})
-def plan_show(c: Context, path: str, json: bool = False) -> None:
+def plan_show(c: Context, path: str, json: bool = False) -> int | None:
     """Show a saved plan: its hash, target, changes with PowerShell, and what it read."""
     from remediations.cli.review import plan_show_task
 
-    code = plan_show_task(c.config, path, as_json=json)
-    if code:
-        raise Exit(code=code)
+    return plan_show_task(c.config, path, as_json=json)
 
 
 @task(
@@ -695,13 +613,11 @@ def plan_show(c: Context, path: str, json: bool = False) -> None:
 )
 def plan_apply(
     c: Context, path: str, yes: bool = False, json: bool = False, ticket: str = ""
-) -> None:
+) -> int | None:
     """Apply exactly a saved plan; refuse it if stale, already applied, or for another target."""
     from remediations.cli.review import plan_apply_task
 
-    code = plan_apply_task(c.config, path, yes=yes, as_json=json, ticket=ticket)
-    if code:
-        raise Exit(code=code)
+    return plan_apply_task(c.config, path, yes=yes, as_json=json, ticket=ticket)
 
 
 # --- rollback --------------------------------------------------------------------------
@@ -719,13 +635,11 @@ def plan_apply(
 def rollback(
     c: Context, run_id: str, dry_run: bool = False, yes: bool = False, json: bool = False,
     ticket: str = "",
-) -> None:  # fmt: skip
+) -> int | None:  # fmt: skip
     """Undo a run's changes, where the tenant still holds what it left (an audited run)."""
     from remediations.cli.review import rollback_task
 
-    code = rollback_task(c.config, run_id, dry_run=dry_run, yes=yes, as_json=json, ticket=ticket)
-    if code:
-        raise Exit(code=code)
+    return rollback_task(c.config, run_id, dry_run=dry_run, yes=yes, as_json=json, ticket=ticket)
 
 
 sandbox = Collection(
@@ -750,25 +664,21 @@ def audit_runs(
     actor: str = "",
     ticket: str = "",
     json: bool = False,
-) -> None:
+) -> int | None:
     """List the runs in the audit log: id, time, actor, target, ticket, what, outcome, changes."""
     from remediations.cli.audit import audit_runs_task
 
-    code = audit_runs_task(
+    return audit_runs_task(
         c.config, since=since, target=target, actor=actor, ticket=ticket, as_json=json
     )
-    if code:
-        raise Exit(code=code)
 
 
 @task(name="show", help={"run_id": "the run to show", "json": "print one JSON document"})
-def audit_show(c: Context, run_id: str, json: bool = False) -> None:
+def audit_show(c: Context, run_id: str, json: bool = False) -> int | None:
     """Show one run's events: plan, what was applied and verified, notes, errors."""
     from remediations.cli.audit import audit_show_task
 
-    code = audit_show_task(c.config, run_id, as_json=json)
-    if code:
-        raise Exit(code=code)
+    return audit_show_task(c.config, run_id, as_json=json)
 
 
 @task(
@@ -779,13 +689,11 @@ def audit_show(c: Context, run_id: str, json: bool = False) -> None:
         "output": "write the report to this file instead of printing it",
     },
 )
-def audit_report(c: Context, run_id: str, format: str = "md", output: str = "") -> None:
+def audit_report(c: Context, run_id: str, format: str = "md", output: str = "") -> int | None:
     """A run's report for reviewers: who, when, where, each change, verification, undo."""
     from remediations.cli.audit import audit_report_task
 
-    code = audit_report_task(c.config, run_id, fmt=format, output=output)
-    if code:
-        raise Exit(code=code)
+    return audit_report_task(c.config, run_id, fmt=format, output=output)
 
 
 audit = Collection("audit", audit_verify, audit_runs, audit_show, audit_report)

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from remediations.errors import InputError, RemediationError
+from remediations.errors import ExitStatus, InputError, RemediationError
 from remediations.terminal import printable
 
 if TYPE_CHECKING:
@@ -349,7 +349,7 @@ def run_action_task(
             )
         )
         out.write(saved + render_head(audit))
-        return 0
+        return ExitStatus.OK
     if as_json:
         doc = outcome.to_json()
         doc["target"] = run_target.name
@@ -359,7 +359,7 @@ def run_action_task(
     else:
         out.write(printable(render_result(outcome, audit_path=audit.path)))
         out.write(saved + render_head(audit))
-    return 2 if confirm.refused else 0
+    return ExitStatus.BAD_INPUT if confirm.refused else ExitStatus.OK
 
 
 def _target_count(plan: Any) -> str:

@@ -13,7 +13,7 @@ from remediations.cli import (
     playbooks_dir,
     run_action_task,
 )
-from remediations.errors import InputError, RemediationError
+from remediations.errors import ExitStatus, InputError, RemediationError
 from remediations.terminal import printable
 
 __all__ = ["check_domain_task", "diagnose_task", "scan_task"]
@@ -59,7 +59,7 @@ def diagnose_task(
         report = parse_ndr(raw)
     except NotAnNdr as exc:
         err.write(printable(f"--ndr {ndr!r}: {exc}\n"))
-        return 2
+        return exc.exit_code
     except InputError as exc:
         err.write(printable(f"{exc}\n"))
         return exc.exit_code
@@ -92,7 +92,7 @@ def diagnose_task(
         for index, d in enumerate(diagnoses)
     ]
     runs: list[dict[str, Any]] = []
-    code = 0
+    code: int = ExitStatus.OK
     if not as_json:
         blocks = render_text(diagnoses).rstrip("\n").split("\n\n")
         extended = []
@@ -129,7 +129,7 @@ def diagnose_task(
                     continue
                 if one.action not in ACTIONS:
                     err.write(printable(f"{one.command}: this toolkit has no such task yet.\n"))
-                    code = max(code, 2)
+                    code = max(code, ExitStatus.BAD_INPUT)
                     break
                 done.add(key)
                 buffer = io.StringIO() if as_json else out

@@ -18,7 +18,7 @@ from remediations.cli import (
     settings_from,
     with_head,
 )
-from remediations.errors import InputError, RemediationError
+from remediations.errors import ExitStatus, InputError, RemediationError
 from remediations.terminal import printable
 
 __all__ = [
@@ -45,7 +45,7 @@ def playbook_list_task(
         out.write(json.dumps(doc, indent=2) + "\n")
     else:
         out.write(printable(render_list(found)))
-    return 0
+    return ExitStatus.OK
 
 
 def playbook_show_task(
@@ -68,7 +68,7 @@ def playbook_show_task(
         out.write(json.dumps(playbook.to_json(), indent=2) + "\n")
     else:
         out.write(printable(render_show(playbook)))
-    return 0
+    return ExitStatus.OK
 
 
 def playbook_validate_task(
@@ -85,7 +85,7 @@ def playbook_validate_task(
     targets = list(paths or []) or [str(p) for p in playbook_files(directory)]
     if not targets:
         err.write(f"No playbooks to validate in {directory}.\n")
-        return 2
+        return ExitStatus.BAD_INPUT
     bad = 0
     for target in targets:
         try:
@@ -102,8 +102,8 @@ def playbook_validate_task(
         )
     if bad:
         err.write(f"{bad} of {len(targets)} playbooks are invalid.\n")
-        return 2
-    return 0
+        return ExitStatus.BAD_INPUT
+    return ExitStatus.OK
 
 
 def playbook_run_task(
@@ -190,4 +190,4 @@ def playbook_run_task(
     else:
         out.write(printable(render_result(outcome, audit_path=audit.path)))
         out.write(render_head(audit))
-    return 2 if confirm.refused else 0
+    return ExitStatus.BAD_INPUT if confirm.refused else ExitStatus.OK

@@ -17,7 +17,7 @@ from remediations.cli import (
     settings_from,
     with_head,
 )
-from remediations.errors import RemediationError
+from remediations.errors import ExitStatus, RemediationError
 from remediations.terminal import printable
 
 __all__ = ["plan_apply_task", "plan_show_task", "rollback_task"]
@@ -36,9 +36,9 @@ def plan_show_task(
         return report_error(exc, as_json=as_json, out=out, err=err)
     if as_json:
         out.write(json.dumps(dict(saved.doc), indent=2) + "\n")
-        return 0
+        return ExitStatus.OK
     out.write(printable(render_saved(saved)))
-    return 0
+    return ExitStatus.OK
 
 
 def render_saved(saved: Any) -> str:
@@ -157,11 +157,11 @@ def plan_apply_task(
     if as_json:
         out.write(json.dumps(with_head({**outcome.to_json(), "plan_hash": saved.hash}, audit),
                              indent=2) + "\n")  # fmt: skip
-        return 0
+        return ExitStatus.OK
     out.write(printable(render_result(outcome, audit_path=audit.path)))
     out.write(f"Applied plan {saved.hash} as run {outcome.run_id}.\n")
     out.write(render_head(audit))
-    return 0
+    return ExitStatus.OK
 
 
 def _rollback_units(events: list[dict[str, Any]], run_id: str) -> list[tuple[str, Any]]:
@@ -289,6 +289,6 @@ def rollback_task(
         else:
             doc = docs[0] if docs else {"rollback_of": wanted, "changes": []}
         out.write(json.dumps(with_head(doc, audit), indent=2) + "\n")
-        return 0
+        return ExitStatus.OK
     out.write(render_head(audit))
-    return 0
+    return ExitStatus.OK

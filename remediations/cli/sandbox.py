@@ -13,7 +13,7 @@ from remediations.cli import (
     open_transport,
     settings_from,
 )
-from remediations.errors import InputError, RemediationError
+from remediations.errors import ExitStatus, InputError, RemediationError
 from remediations.terminal import printable
 
 __all__ = [
@@ -70,8 +70,8 @@ def _replace(config: Any, source: Path, how: str, *, out: TextIO, err: TextIO) -
             f"The sandbox at {settings.sandbox_path} now holds the tenant from {source}, but the "
             f"audit log in {settings.audit_dir} could not record it ({reason}).\n"
         )
-        return 1
-    return 0
+        return ExitStatus.FAILED
+    return ExitStatus.OK
 
 
 def _record_replacement(settings: Any, done: Any, source: Path, how: str) -> None:
@@ -138,14 +138,14 @@ def sandbox_export_task(
         text = yaml.safe_dump(mapping, sort_keys=False, allow_unicode=True, width=100)
     if not output:
         out.write(text)
-        return 0
+        return ExitStatus.OK
     try:
         Path(output).write_text(text, encoding="utf-8")
     except OSError as exc:
         err.write(f"Cannot write --output {output}: {exc.strerror}.\n")
-        return 2
+        return ExitStatus.BAD_INPUT
     err.write(printable(f"Exported {mapping['organization']} to {output}.\n"))
-    return 0
+    return ExitStatus.OK
 
 
 def sandbox_show_task(
@@ -166,7 +166,7 @@ def sandbox_show_task(
     except InputError as exc:
         err.write(printable(f"{exc}\n"))
         return exc.exit_code
-    return 0
+    return ExitStatus.OK
 
 
 def sandbox_send_task(
@@ -241,11 +241,11 @@ def sandbox_send_task(
         doc = delivery.to_json(str(path) if path else None)
         doc["suggestion"] = suggestion
         out.write(json.dumps(doc, indent=2) + "\n")
-        return 0
+        return ExitStatus.OK
     out.write(printable(f"{delivery.outcome}: {delivery.reason}.\n"))
     if suggestion:
         out.write(printable(f"To let this sender past moderation: {suggestion}\n"))
     if delivery.status:
         out.write(printable(f"Status {delivery.status}. NDR written to {path}\n"))
         out.write(printable(f"Diagnose it: invoke diagnose --ndr {path}\n"))
-    return 0
+    return ExitStatus.OK

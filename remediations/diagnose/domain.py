@@ -57,15 +57,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from remediations.dns_lookup import DnsLookupFailed, Resolver, normalize_name
-from remediations.errors import CmdletError, InputError
+from remediations.errors import CmdletError, ExitStatus, InputError
 from remediations.exchange.cmdlet import Cmdlet, Transport
 from remediations.ndr.codes import Cause
 
 __all__ = [
-    "EXIT_OK",
-    "EXIT_PROBLEMS",
     "MICROSOFT_MX_SUFFIXES",
     "SPF_INCLUDE",
+    "STATUS_EXIT",
     "Check",
     "DomainReport",
     "Status",
@@ -81,8 +80,13 @@ __all__ = [
     "suggest_spf",
 ]
 
-EXIT_OK = 0
-EXIT_PROBLEMS = 3
+#: a report's status -> its exit status (3: the tenant was read and has problems)
+STATUS_EXIT: dict[str, int] = {
+    "ok": ExitStatus.OK,
+    "problems": ExitStatus.PROBLEMS_FOUND,
+    "error": ExitStatus.FAILED,
+}
+
 
 SPF_INCLUDE = "spf.protection.outlook.com"
 # The two forms of the MX record Microsoft 365 gives a domain (exchange.md 4.1, MX caveat).
@@ -156,7 +160,7 @@ class DomainReport:
     @property
     def exit_code(self) -> int:
         """0 all ok, 3 problems found, 1 a check could not run."""
-        return {"ok": EXIT_OK, "problems": EXIT_PROBLEMS, "error": 1}[self.status]
+        return STATUS_EXIT[self.status]
 
     def to_json(self) -> dict[str, Any]:
         """The report as one JSON document (``check-domain --json``)."""

@@ -55,8 +55,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from remediations.diagnose.domain import (
-    EXIT_OK,
-    EXIT_PROBLEMS,
+    STATUS_EXIT,
     Check,
     check_domain,
     connector_checks,
@@ -174,7 +173,7 @@ class ScanReport:
     @property
     def exit_code(self) -> int:
         """0 nothing found, 3 findings, 1 a check could not run."""
-        return {"ok": EXIT_OK, "problems": EXIT_PROBLEMS, "error": 1}[self.status]
+        return STATUS_EXIT[self.status]
 
     def to_json(self) -> dict[str, Any]:
         """The scan as one JSON document, grouped by cause (``scan --json``)."""
