@@ -1,23 +1,51 @@
 """Invoke tasks: parse flags, call the package, print.  Nothing else.
 
-Each task returns what the package returned; ``remediations.cli.program.task`` (Invoke's
-``@task``) turns it into the exit status.  Heavy modules (and every tenant SDK) are
-imported inside task bodies, so ``invoke --list`` and ``--help`` load nothing but Invoke
-and the small ``remediations.cli`` edge.
+Each task returns what the package returned; :func:`task` (Invoke's ``@task``) turns it
+into the exit status with ``remediations.errors.exit_status``.  Heavy modules (and every
+tenant SDK) are imported inside task bodies, so ``invoke --list`` and ``--help`` load
+nothing but Invoke.
 """
 
 from __future__ import annotations
 
+import functools
 import signal
+from collections.abc import Callable
 from typing import Any
 
 from invoke.collection import Collection
 from invoke.context import Context
-
-from remediations.cli.program import task
+from invoke.exceptions import Exit
+from invoke.tasks import task as invoke_task
 
 # Piped into `head` or `less`: stop quietly when the reader goes, as Unix tools do.
 signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+
+
+def task(**kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
+    """Invoke's ``@task(...)`` for a body that returns its result (an exit status or None).
+
+    The one helper ``exit_status`` turns the result into the exit status (Invoke's ``Exit``
+    when it is not 0); Ctrl-C anywhere in a task (e.g. while a sandbox opens) is 130.
+    """
+
+    def decorate(body: Callable[..., Any]) -> Any:
+        @functools.wraps(body)
+        def run(c: Context, *args: Any, **flags: Any) -> None:
+            from remediations.errors import ExitStatus, exit_status
+
+            try:
+                result = body(c, *args, **flags)
+            except KeyboardInterrupt:
+                raise Exit("Interrupted (SIGINT).", code=ExitStatus.INTERRUPTED) from None
+            code = exit_status(result)
+            if code:
+                raise Exit(code=code)
+
+        return invoke_task(**kwargs)(run)
+
+    return decorate
+
 
 COMMON_HELP = {
     "dry_run": "preview only: show the diff and the PowerShell; change nothing",

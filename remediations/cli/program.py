@@ -1,50 +1,26 @@
 """How the tasks meet Invoke, through its documented extension points only.
 
-* :func:`task` is Invoke's ``@task`` around a body that returns what it did (an
-  :class:`~remediations.errors.ExitStatus`, a status from an error, or ``None``); the
-  one helper :func:`~remediations.errors.exit_status` turns that into the exit status
-  (Invoke's ``Exit`` when it is not 0).  Ctrl-C anywhere in a task is 130.  This works
-  the same under ``invoke TASK`` and ``ndr-fix TASK``.
+* ``tasks.task`` (in ``tasks.py``, so that ``invoke --list`` imports nothing of the
+  package) is Invoke's ``@task`` around a body that returns what it did; the one helper
+  :func:`~remediations.errors.exit_status` turns that into the exit status, under
+  ``invoke TASK`` and ``ndr-fix TASK`` alike.
 * :class:`NdrFixProgram` is an Invoke ``Program`` (the ``ndr-fix`` console script) that
   finds ``tasks.py`` as ``invoke`` does and turns flags Invoke cannot parse into one
   sentence and exit 2, built from the parser's own flags, never from its message text.
 
-Only Invoke is imported here: ``--list`` and ``--help`` stay light.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from invoke.exceptions import Exit, ParseError
 from invoke.program import Program
-from invoke.tasks import task as invoke_task
 
-from remediations.errors import ExitStatus, exit_status
+from remediations.errors import ExitStatus
 
-__all__ = ["NdrFixProgram", "main", "parse_error_sentence", "task"]
-
-
-def task(**kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
-    """Invoke's ``@task(...)`` (same keyword arguments) for a body whose result is its
-    exit status."""
-
-    def decorate(body: Callable[..., Any]) -> Any:
-        @functools.wraps(body)
-        def run(c: Any, *a: Any, **kw: Any) -> None:
-            try:
-                result = body(c, *a, **kw)
-            except KeyboardInterrupt:
-                raise Exit("Interrupted (SIGINT).", code=ExitStatus.INTERRUPTED) from None
-            code = exit_status(result)
-            if code:
-                raise Exit(code=code)
-
-        return invoke_task(**kwargs)(run)
-
-    return decorate
+__all__ = ["NdrFixProgram", "main", "parse_error_sentence"]
 
 
 def parse_error_sentence(
