@@ -233,6 +233,7 @@ def run_action_task(
     interactive: bool | None = None,
     audit_sink: Any = None,
     save_plan: str = "",
+    emit_json: Callable[[dict[str, Any]], None] | None = None,
 ) -> int:
     """Run one remediation from flags; return the exit status (0, 1, 2, 130 or 143).
 
@@ -243,6 +244,8 @@ def run_action_task(
     that plan needs ``all_targets`` (``--all``), else the run is a preview that ends by
     saying so (exit 2).  ``audit_sink`` replaces the audit file writer (tests: a disk
     that fills up).  ``save_plan`` (with ``dry_run``) writes the plan for ``plan.apply``.
+    ``emit_json`` (with ``as_json``) receives the run's JSON document instead of ``out``
+    (``diagnose --fix`` gathers them into its own).
     """
     from remediations.actions import ACTIONS, parse_wish
     from remediations.engine import run_action
@@ -271,7 +274,7 @@ def run_action_task(
         verify_wait = settings.verify_wait()
         run_target = open_run_target(config, target, dry_run=dry_run or held, err=err)
     except InputError as exc:
-        return report_error(exc, as_json=as_json, out=out, err=err)
+        return report_error(exc, as_json=as_json, out=out, err=err, emit=emit_json)
     from remediations.permissions import ACTION_NEEDS
 
     if ACTION_NEEDS[action_name].graph and not run_target.runs_directory_cmdlets:
@@ -284,6 +287,7 @@ def run_action_task(
             as_json=as_json,
             out=out,
             err=err,
+            emit=emit_json,
         )
     announce_target(run_target, out, as_json=as_json)
     transport = run_target.exchange
@@ -291,7 +295,7 @@ def run_action_task(
         audit = open_audit(settings, transport, ticket, audit_sink, run_target.name)
     except InputError as exc:
         run_target.close()
-        return report_error(exc, as_json=as_json, out=out, err=err)
+        return report_error(exc, as_json=as_json, out=out, err=err, emit=emit_json)
 
     def preview(plan: Any) -> None:
         if not as_json:
@@ -315,7 +319,7 @@ def run_action_task(
             verify_wait=verify_wait,
         )
     except RemediationError as exc:
-        code = report_error(exc, as_json=as_json, out=out, err=err, audit=audit)
+        code = report_error(exc, as_json=as_json, out=out, err=err, audit=audit, emit=emit_json)
         if not as_json:
             out.write(render_head(audit, exc))
         return code
@@ -324,7 +328,7 @@ def run_action_task(
     if held and outcome.outcome == "planned":
         refusal = InputError(_needs_all(outcome.plan, action_name))
         refusal.outcome = outcome
-        return report_error(refusal, as_json=as_json, out=out, err=err, audit=audit)
+        return report_error(refusal, as_json=as_json, out=out, err=err, audit=audit, emit=emit_json)
     saved = ""
     plan_doc: dict[str, Any] | None = None
     if save_plan:
@@ -335,7 +339,7 @@ def run_action_task(
                 Path(save_plan), action, wish, outcome, audit, settings, ticket
             )
         except RemediationError as exc:
-            return report_error(exc, as_json=as_json, out=out, err=err, audit=audit)
+            return report_error(exc, as_json=as_json, out=out, err=err, audit=audit, emit=emit_json)
         saved = (
             f"Plan saved to {plan_doc['path']} (hash {plan_doc['hash']}); "
             f"apply exactly it with: invoke plan.apply {plan_doc['path']}\n"
@@ -355,7 +359,7 @@ def run_action_task(
         doc["target"] = run_target.name
         if plan_doc is not None:
             doc["plan"] = plan_doc
-        out.write(json.dumps(with_head(doc, audit), indent=2) + "\n")
+        emit_document(with_head(doc, audit), out=out, emit=emit_json)
     else:
         out.write(printable(render_result(outcome, audit_path=audit.path)))
         out.write(saved + render_head(audit))
@@ -411,8 +415,24 @@ class Confirmer:
         return answer.strip().lower() in ("y", "yes")
 
 
+def emit_document(
+    doc: dict[str, Any], *, out: TextIO, emit: Callable[[dict[str, Any]], None] | None = None
+) -> None:
+    """Print a ``--json`` document, or hand it to ``emit`` (a caller that gathers them)."""
+    if emit is not None:
+        emit(doc)
+    else:
+        out.write(json.dumps(doc, indent=2) + "\n")
+
+
 def report_error(
-    exc: RemediationError, *, as_json: bool, out: TextIO, err: TextIO, audit: Any = None
+    exc: RemediationError,
+    *,
+    as_json: bool,
+    out: TextIO,
+    err: TextIO,
+    audit: Any = None,
+    emit: Callable[[dict[str, Any]], None] | None = None,
 ) -> int:
     if as_json:
         doc = (
@@ -426,7 +446,7 @@ def report_error(
             }
         )
         doc["error"] = str(exc)
-        out.write(json.dumps(with_head(doc, audit, exc), indent=2) + "\n")
+        emit_document(with_head(doc, audit, exc), out=out, emit=emit)
     err.write(printable(f"{exc}\n"))
     return exc.exit_code
 

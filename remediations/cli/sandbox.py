@@ -169,6 +169,44 @@ def sandbox_show_task(
     return ExitStatus.OK
 
 
+def send_test_message(
+    config: Any,
+    *,
+    sender: str,
+    recipient: str,
+    size_kb: int = 10,
+    client_ip: str | None = None,
+    err: TextIO = sys.stderr,
+) -> tuple[Any, Path | None]:
+    """Send one message through the sandbox's mail flow; the delivery, and the NDR's file
+    (written beside the sandbox, in ``ndr/``) when it bounced."""
+    from remediations.sandbox.mailflow import send
+
+    settings = settings_from(config)
+    transport = open_transport(settings, err=err)
+    now = datetime.now(UTC).replace(microsecond=0)
+    delivery = send(
+        transport.state,
+        sender=sender,
+        recipient=recipient,
+        arrival=now,
+        size_kb=size_kb,
+        client_ip=client_ip,
+    )
+    path = None
+    if delivery.ndr is not None:
+        folder = settings.sandbox_path.parent / "ndr"
+        folder.mkdir(parents=True, exist_ok=True)
+        safe = "".join(c if c.isalnum() or c in "@.-" else "_" for c in recipient)
+        path = folder / f"{now:%Y%m%dT%H%M%SZ}-{safe}.eml"
+        counter = 1
+        while path.exists():
+            counter += 1
+            path = folder / f"{now:%Y%m%dT%H%M%SZ}-{safe}-{counter}.eml"
+        path.write_bytes(delivery.ndr.as_bytes())
+    return delivery, path
+
+
 def sandbox_send_task(
     config: Any,
     *,
@@ -184,9 +222,7 @@ def sandbox_send_task(
     import ipaddress
 
     from remediations.actions.recipients import check_address
-    from remediations.sandbox.mailflow import send
 
-    settings = settings_from(config)
     try:
         if not sender or not recipient:
             raise InputError(
@@ -207,30 +243,17 @@ def sandbox_send_task(
                 raise InputError(
                     f"--client-ip {client_ip!r} is not an IP address, e.g. 192.0.2.25."
                 ) from None
-        transport = open_transport(settings, err=err)
+        delivery, path = send_test_message(
+            config,
+            sender=sender,
+            recipient=recipient,
+            size_kb=size,
+            client_ip=client_ip or None,
+            err=err,
+        )
     except InputError as exc:
         err.write(printable(f"{exc}\n"))
         return exc.exit_code
-    now = datetime.now(UTC).replace(microsecond=0)
-    delivery = send(
-        transport.state,
-        sender=sender,
-        recipient=recipient,
-        arrival=now,
-        size_kb=size,
-        client_ip=client_ip or None,
-    )
-    path = None
-    if delivery.ndr is not None:
-        folder = settings.sandbox_path.parent / "ndr"
-        folder.mkdir(parents=True, exist_ok=True)
-        safe = "".join(c if c.isalnum() or c in "@.-" else "_" for c in recipient)
-        path = folder / f"{now:%Y%m%dT%H%M%SZ}-{safe}.eml"
-        counter = 1
-        while path.exists():
-            counter += 1
-            path = folder / f"{now:%Y%m%dT%H%M%SZ}-{safe}-{counter}.eml"
-        path.write_bytes(delivery.ndr.as_bytes())
     suggestion = None
     if delivery.outcome == "held":
         suggestion = (
