@@ -18,6 +18,8 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task as invoke_task
 
+from remediations.action_inputs import RUN_FLAG_HELP, task_help
+
 # Piped into `head` or `less`: stop quietly when the reader goes, as Unix tools do.
 signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 
@@ -47,26 +49,8 @@ def task(**kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
     return decorate
 
 
-COMMON_HELP = {
-    "dry_run": "preview only: show the diff and the PowerShell; change nothing",
-    "json": "print one JSON document (run_id, dry_run, outcome, changes) instead of text",
-    "ticket": "ticket or change number to record in the audit log",
-    "yes": "apply without asking (real tenants ask after the preview)",
-    "target": "the target to act on, as named under targets: in invoke.yaml "
-    "(default: INVOKE_TARGET / target:, else the sandbox)",
-}
-ACTION_HELP = {
-    **COMMON_HELP,
-    "save_plan": "with --dry-run: save the plan to this file, to approve by its hash and "
-    "apply exactly with plan.apply",
-}
+COMMON_HELP = {k: v for k, v in RUN_FLAG_HELP.items() if k != "save_plan"}
 TARGET_HELP = {"target": COMMON_HELP["target"]}
-
-# The fixes that, without a target flag, plan for every object with their cause.
-ALL_HELP = {
-    "all_": "without a target flag: apply the plan to every object in the tenant with the "
-    "cause (the preview lists them)",
-}
 
 
 def _run(c: Context, action: str, values: dict[str, Any], **flags: Any) -> int:
@@ -86,14 +70,7 @@ def _run(c: Context, action: str, values: dict[str, Any], **flags: Any) -> int:
     )
 
 
-@task(
-    help={
-        "folder": r"the public folder: path (e.g. '\Support\Escalations'), name or address",
-        "all_senders": "also clear the accept-only-from lists, so every sender is accepted",
-        **ALL_HELP,
-        **ACTION_HELP,
-    }
-)
+@task(help=task_help("fix-public-folder"))
 def fix_public_folder(
     c: Context,
     folder: str | None = None,
@@ -124,15 +101,7 @@ def fix_public_folder(
     )
 
 
-@task(
-    help={
-        "recipient": "the restricted group, mailbox or public folder (name or address)",
-        "sender": "the sender's email address; an outside sender gets a mail contact",
-        "only_listed_senders": "allow starting a list on a recipient that accepts everyone now "
-        "(it will then accept only the listed senders)",
-        **ACTION_HELP,
-    }
-)
+@task(help=task_help("add-allowed-sender"))
 def add_allowed_sender(
     c: Context,
     recipient: str | None = None,
@@ -159,14 +128,7 @@ def add_allowed_sender(
     )
 
 
-@task(
-    help={
-        "recipient": "the distribution group, Microsoft 365 group, mailbox or mail user "
-        "(name or address)",
-        **ALL_HELP,
-        **ACTION_HELP,
-    }
-)
+@task(help=task_help("open-to-external"))
 def open_to_external(
     c: Context,
     recipient: str | None = None,
@@ -196,7 +158,7 @@ def open_to_external(
     )
 
 
-@task(help={"group": "the distribution group or Microsoft 365 group", **ALL_HELP, **ACTION_HELP})
+@task(help=task_help("open-group-to-external"))
 def open_group_to_external(
     c: Context,
     group: str | None = None,
@@ -226,13 +188,7 @@ def open_group_to_external(
     )
 
 
-@task(
-    help={
-        "group": "the moderated distribution group (e.g. one over 5,000 members)",
-        "sender": "the sender's email address",
-        **ACTION_HELP,
-    }
-)
+@task(help=task_help("bypass-moderation"))
 def bypass_moderation(
     c: Context,
     group: str | None = None,
@@ -258,14 +214,7 @@ def bypass_moderation(
     )
 
 
-@task(
-    help={
-        "user": "the user who left (mailbox name or address)",
-        "mode": "reject (sender gets an NDR 5.7.1 with a clear reason) or delete (silently)",
-        "even_if_active": "block even though the account is enabled and licensed",
-        **ACTION_HELP,
-    }
-)
+@task(help=task_help("block-delicensed-user"))
 def block_delicensed_user(
     c: Context,
     user: str | None = None,
@@ -292,15 +241,7 @@ def block_delicensed_user(
     )
 
 
-@task(
-    help={
-        "user": "the user who left (mailbox name or address)",
-        "sku": "remove only this license (part number, e.g. ENTERPRISEPACK, or SKU GUID); "
-        "default: every license",
-        "even_if_active": "remove the licenses even though the account is still enabled",
-        **ACTION_HELP,
-    }
-)
+@task(help=task_help("remove-license"))
 def remove_license(
     c: Context,
     user: str | None = None,

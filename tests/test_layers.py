@@ -31,6 +31,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "remediations.budget",
             "remediations.interrupts",
             "remediations.endpoints",
+            "remediations.action_inputs",
             "remediations.exchange",
             "remediations.exchange.cmdlet",
             "remediations.exchange.facts",
