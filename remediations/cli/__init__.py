@@ -299,7 +299,7 @@ def run_action_task(
 
     def preview(plan: Any) -> None:
         if not as_json:
-            out.write(printable(render_preview(plan, transport=transport, dry_run=dry_run)))
+            out.write(printable(render_preview(plan, transport=transport)))
 
     confirm = Confirmer(yes=yes, target=run_target, err=err, ask=ask, interactive=interactive)
     if save_plan:
@@ -459,7 +459,7 @@ _SHELLS = {
 }
 
 
-def render_preview(plan: Any, *, transport: Any, dry_run: bool) -> str:
+def render_preview(plan: Any, *, transport: Any) -> str:
     """The plan for people: the diff, then the PowerShell it equals."""
     lines = [f"{plan.action} on {transport.tenant} ({transport.name})"]
     if plan.is_noop:

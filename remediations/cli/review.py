@@ -133,7 +133,7 @@ def plan_apply_task(
 
     def preview(plan: Any) -> None:
         if not as_json:
-            out.write(printable(render_preview(plan, transport=transport, dry_run=False)))
+            out.write(printable(render_preview(plan, transport=transport)))
 
     confirm = Confirmer(yes=yes, target=run_target, err=err, ask=ask)
     log = audit.bind(plan_hash=saved.hash)
@@ -251,7 +251,7 @@ def rollback_task(
 
     def preview(plan: Any) -> None:
         if not as_json:
-            out.write(printable(render_preview(plan, transport=transport, dry_run=dry_run)))
+            out.write(printable(render_preview(plan, transport=transport)))
 
     confirm = Confirmer(yes=yes, target=run_target, err=err, ask=ask)
     docs: list[dict[str, Any]] = []

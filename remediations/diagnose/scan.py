@@ -207,10 +207,6 @@ class _Directory:
         rec = self._index.get(_key(entry))
         return str(rec.get("PrimarySmtpAddress") or entry) if rec else entry
 
-    def find(self, entry: str) -> Mapping[str, Any] | None:
-        """The recipient a reference names, if known."""
-        return self._index.get(_key(entry))
-
 
 def _key(text: str) -> str:
     value = str(text).strip()
