@@ -32,6 +32,9 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "remediations.interrupts",
             "remediations.endpoints",
             "remediations.action_inputs",
+            # the typed Directory interface and which cmdlets are Graph's (cmdlets.py), as
+            # exchange.cmdlet is for Exchange; its implementations are tenant access
+            "remediations.directory",
             "remediations.exchange",
             "remediations.exchange.cmdlet",
             "remediations.exchange.facts",
@@ -47,7 +50,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "remediations.exchange.adminapi",
             "remediations.exchange.psrp",
             "remediations.exchange.dryrun",
-            "remediations.directory",
+            "remediations.directory.graph",
+            "remediations.directory.sandbox",
             "remediations.sandbox",
             "remediations.target",
         ),

@@ -64,6 +64,7 @@ def diagnose_task(
         return exc.exit_code
     checks: list[Any] = []
     on_sandbox = False
+    sandbox_file: Path | None = None
     try:
         if check or fix:
             from remediations.diagnose.check import check_report
@@ -71,10 +72,11 @@ def diagnose_task(
             run_target = open_run_target(config, target, dry_run=True, err=err)
             announce_target(run_target, out, as_json=as_json)
             on_sandbox = run_target.sends_test_mail
+            sandbox_file = run_target.sandbox_path
             try:
                 pairs = check_report(
                     report,
-                    run_target.exchange,
+                    run_target.transport,
                     planning_copy=run_target.planning_copy if run_target.can_fork else None,
                 )
             finally:
@@ -115,6 +117,7 @@ def diagnose_task(
             diagnoses,
             checks,
             resend=on_sandbox and not dry_run,
+            resend_config=_on_sandbox_file(config, sandbox_file),
             dry_run=dry_run,
             as_json=as_json,
             ticket=ticket,
@@ -173,12 +176,24 @@ def _playbooks(config: Any, item: Any, check: Any) -> list[str]:
     return kept
 
 
+def _on_sandbox_file(config: Any, path: Path | None) -> Any:
+    """The settings with ``sandbox.path`` set to the run target's own sandbox file, so the
+    message is sent again through the tenant the fix changed (a ``kind: sandbox`` target
+    with its own ``path:``), not the default sandbox."""
+    if path is None:
+        return config
+    sandbox = dict(config.get("sandbox") or {})
+    sandbox["path"] = str(path)
+    return {"sandbox": sandbox, "actor": config.get("actor") or ""}
+
+
 def _run_fixes(
     config: Any,
     diagnoses: list[Any],
     checks: list[Any],
     *,
     resend: bool,
+    resend_config: Any,
     dry_run: bool,
     as_json: bool,
     ticket: str,
@@ -188,7 +203,8 @@ def _run_fixes(
     err: TextIO,
 ) -> Any:
     """``--fix``: the diagnose package decides and orders; this runs each fix as its own
-    task would (preview, audit) and prints what happened."""
+    task would (preview, audit) and prints what happened.  ``resend_config`` points at the
+    run target's own sandbox file, where the message is sent again."""
     from remediations.actions import ACTIONS
     from remediations.diagnose.fix import FixRun, FixStep, run_fixes
 
@@ -216,7 +232,7 @@ def _run_fixes(
         checks,
         known=lambda action: action in ACTIONS,
         run=run,
-        resend=(lambda sender, recipient: _resend(config, sender, recipient, err=err))
+        resend=(lambda sender, recipient: _resend(resend_config, sender, recipient, err=err))
         if resend
         else None,
     )
@@ -324,7 +340,7 @@ def check_domain_task(
     except InputError as exc:
         return _check_failed(exc, doc, as_json=as_json, out=out, err=err)
     try:
-        report = check_domain(run_target.exchange, resolver or run_target.dns_resolver, name)
+        report = check_domain(run_target.transport, resolver or run_target.dns_resolver, name)
     except RemediationError as exc:
         stopped = f"check-domain {name} stopped, nothing is reported: a read failed: "
         return _check_failed(exc, doc, as_json=as_json, out=out, err=err, stopped=stopped)
@@ -359,7 +375,7 @@ def scan_task(
     doc["tenant"] = run_target.tenant
     try:
         report = scan_tenant(
-            run_target.exchange, resolver or run_target.dns_resolver, partners=partners
+            run_target.transport, resolver or run_target.dns_resolver, partners=partners
         )
     except RemediationError as exc:
         stopped = "The scan stopped, nothing is reported: a read failed: "
