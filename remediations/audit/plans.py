@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from remediations.audit.log import read_events
-from remediations.errors import InputError
+from remediations.errors import ExitStatus, InputError
 from remediations.plan import Plan, Snapshot
 
 __all__ = [
@@ -61,7 +61,7 @@ class PlanRefused(InputError):
     input is well formed, the tenant or the log says no.
     """
 
-    exit_code = 1
+    exit_code = ExitStatus.FAILED
 
 
 def _plain(value: Any) -> Any:

@@ -11,106 +11,25 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from remediations.cli import (
     Confirmer,
-    _audit,
-    _report_error,
     announce_target,
+    open_audit,
     open_run_target,
     playbooks_dir,
     render_head,
     render_result,
+    report_error,
     settings_from,
     with_head,
 )
-from remediations.errors import RemediationError
+from remediations.errors import ExitStatus, RemediationError
 from remediations.terminal import printable
 
-__all__ = [
-    "plan_apply_task",
-    "plan_show_task",
-    "rollback_task",
-    "save_plan_file",
-    "save_playbook_plan",
-    "with_step_actions",
-]
-
-
-def save_plan_file(
-    path: Path, action: Any, wish: Any, outcome: Any, audit: Any, settings: Any, ticket: str
-) -> dict[str, Any]:
-    """Write the dry run's plan to ``path`` and log ``plan-saved``; the path and hash."""
-    from remediations.audit.plans import make_plan, write_plan
-    from remediations.engine import wish_json
-    from remediations.plan import Plan
-
-    snapshot = action.snapshot
-    plan = outcome.plan or Plan(action=action.name)
-    doc = make_plan(
-        action=action.name,
-        wish=wish_json(wish),
-        snapshot=snapshot,
-        plan=plan,
-        tenant=outcome.tenant,
-        transport=outcome.transport,
-        made_by=settings.actor,
-        made_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-        run_id=outcome.run_id,
-        ticket=ticket,
-    )
-    digest = write_plan(path, doc)
-    audit.bind(run_id=outcome.run_id, action=action.name, dry_run=True).event(
-        "plan-saved", saved_plan=digest, path=str(path), outcome="planned"
-    )
-    return {"path": str(path), "hash": digest}
-
-
-def with_step_actions(bound: Any, make: Any) -> Any:
-    """The bound playbook with each step running ``make(step)`` instead of its action."""
-    from dataclasses import dataclass
-
-    from remediations.playbooks.binding import BoundPlaybook, BoundStep
-
-    @dataclass(frozen=True, slots=True, kw_only=True)
-    class _Step(BoundStep):
-        runs: Any
-
-        @property
-        def action(self) -> Any:
-            return self.runs
-
-    steps = tuple(
-        _Step(id=s.id, step=s.step, item=s.item, inputs=s.inputs, wish=s.wish, runs=make(s))
-        for s in bound.steps
-    )
-    return BoundPlaybook(playbook=bound.playbook, parameters=bound.parameters, steps=steps)
-
-
-def save_playbook_plan(
-    path: str, outcome: Any, recorders: dict[str, Any], audit: Any, actor: str, ticket: str
-) -> dict[str, Any]:
-    """Write a playbook dry run's whole plan to ``path``; log ``plan-saved``; path and hash."""
-    from remediations.audit.plans import make_playbook_plan, write_plan
-
-    doc = make_playbook_plan(
-        outcome=outcome,
-        read={step: rec.snapshot for step, rec in recorders.items()},
-        made_by=actor,
-        made_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-        ticket=ticket,
-    )
-    digest = write_plan(Path(path), doc)
-    audit.bind(
-        run_id=outcome.run_id,
-        playbook=outcome.playbook,
-        playbook_version=outcome.version,
-        dry_run=True,
-    ).event("plan-saved", saved_plan=digest, path=str(path), outcome="planned")
-    return {"path": str(path), "hash": digest}
+__all__ = ["plan_apply_task", "plan_show_task", "rollback_task"]
 
 
 def plan_show_task(
@@ -123,12 +42,12 @@ def plan_show_task(
     try:
         saved = load_plan(Path(path))
     except RemediationError as exc:
-        return _report_error(exc, as_json=as_json, out=out, err=err)
+        return report_error(exc, as_json=as_json, out=out, err=err)
     if as_json:
         out.write(json.dumps(dict(saved.doc), indent=2) + "\n")
-        return 0
+        return ExitStatus.OK
     out.write(printable(render_saved(saved)))
-    return 0
+    return ExitStatus.OK
 
 
 def render_saved(saved: Any) -> str:
@@ -216,15 +135,15 @@ def plan_apply_task(
         saved = load_plan(Path(path), check_hash=False)
         run_target = open_run_target(config, target, err=err)
     except RemediationError as exc:
-        return _report_error(exc, as_json=as_json, out=out, err=err)
+        return report_error(exc, as_json=as_json, out=out, err=err)
     announce_target(run_target, out, as_json=as_json)
     transport = run_target.transport
     try:
-        audit = _audit(settings, transport, ticket or str(saved.doc.get("ticket") or ""),
+        audit = open_audit(settings, transport, ticket or str(saved.doc.get("ticket") or ""),
                        target=run_target.name)  # fmt: skip
     except RemediationError as exc:
         run_target.close()
-        return _report_error(exc, as_json=as_json, out=out, err=err)
+        return report_error(exc, as_json=as_json, out=out, err=err)
     confirm = Confirmer(yes=yes, target=run_target, err=err, ask=ask, interactive=interactive)
     apply = _apply_playbook_plan if saved.playbook is not None else _apply_action_plan
     try:
@@ -233,7 +152,7 @@ def plan_apply_task(
             raise _record_refusal(audit, saved, reason)
         return apply(config, saved, run_target, audit, confirm, as_json=as_json, out=out)
     except RemediationError as exc:
-        code = _report_error(exc, as_json=as_json, out=out, err=err, audit=audit)
+        code = report_error(exc, as_json=as_json, out=out, err=err, audit=audit)
         if not as_json:
             out.write(render_head(audit, exc))
         return code
@@ -321,7 +240,7 @@ def _apply_action_plan(
 
     def preview(plan: Any) -> None:
         if not as_json:
-            out.write(printable(render_preview(plan, transport=transport, dry_run=False)))
+            out.write(printable(render_preview(plan, transport=transport)))
 
     outcome = run_action(
         pinned,  # type: ignore[arg-type]
@@ -342,7 +261,7 @@ def _apply_action_plan(
         if outcome.outcome == "applied":
             out.write(f"Applied plan {saved.hash} as run {outcome.run_id}.\n")
         out.write(render_head(audit))
-    return 2 if confirm.refused else 0
+    return ExitStatus.BAD_INPUT if confirm.refused else ExitStatus.OK
 
 
 def _apply_playbook_plan(
@@ -351,6 +270,7 @@ def _apply_playbook_plan(
 ) -> int:  # fmt: skip
     """Apply a playbook's saved plan: the same playbook and parameters, every step pinned."""
     from remediations.audit.plans import PinnedStep, PlanRefused
+    from remediations.cli.saved_plans import with_step_actions
     from remediations.engine import new_run_id
     from remediations.playbooks import bind, find_playbook, run_playbook
     from remediations.playbooks.render import render_preview, render_result
@@ -415,7 +335,7 @@ def _apply_playbook_plan(
         if outcome.outcome == "applied":
             out.write(f"Applied plan {saved.hash} as run {outcome.run_id}.\n")
         out.write(render_head(audit))
-    return 2 if confirm.refused else 0
+    return ExitStatus.BAD_INPUT if confirm.refused else ExitStatus.OK
 
 
 def _rollback_units(events: list[dict[str, Any]], run_id: str) -> list[tuple[str, Any]]:
@@ -487,10 +407,10 @@ def rollback_task(
         run_target = open_run_target(config, target, dry_run=dry_run, err=err)
         transport = run_target.transport
     except RemediationError as exc:
-        return _report_error(exc, as_json=as_json, out=out, err=err)
+        return report_error(exc, as_json=as_json, out=out, err=err)
     if (transport.tenant, transport.name) != (first.get("tenant"), first.get("transport")):
         run_target.close()
-        return _report_error(
+        return report_error(
             InputError(
                 f"Run {wanted} ran against {first.get('tenant')} ({first.get('transport')}); "
                 f"this target is {transport.tenant} ({transport.name})."
@@ -501,11 +421,11 @@ def rollback_task(
         )
     announce_target(run_target, out, as_json=as_json)
     try:
-        audit = _audit(settings, transport, ticket or str(first.get("ticket") or ""),
+        audit = open_audit(settings, transport, ticket or str(first.get("ticket") or ""),
                        target=run_target.name)  # fmt: skip
     except RemediationError as exc:
         run_target.close()
-        return _report_error(exc, as_json=as_json, out=out, err=err)
+        return report_error(exc, as_json=as_json, out=out, err=err)
 
     confirm = Confirmer(yes=yes, target=run_target, err=err, ask=ask, interactive=interactive)
     docs: list[dict[str, Any]] = []
@@ -527,7 +447,7 @@ def rollback_task(
                 for refused in action.refusals:
                     refusals.event("rollback-refused", **refused)
                 if not as_json:
-                    out.write(printable(render_preview(plan, transport=transport, dry_run=dry_run)))
+                    out.write(printable(render_preview(plan, transport=transport)))
 
             outcome = run_action(
                 action,
@@ -543,7 +463,7 @@ def rollback_task(
             if not as_json:
                 out.write(printable(render_result(outcome, audit_path=audit.path)))
     except RemediationError as exc:
-        code = _report_error(exc, as_json=as_json, out=out, err=err, audit=audit)
+        code = report_error(exc, as_json=as_json, out=out, err=err, audit=audit)
         if not as_json:
             out.write(render_head(audit, exc))
         return code
@@ -555,6 +475,6 @@ def rollback_task(
         else:
             doc = docs[0] if docs else {"rollback_of": wanted, "changes": []}
         out.write(json.dumps(with_head(doc, audit), indent=2) + "\n")
-        return 2 if confirm.refused else 0
+        return ExitStatus.BAD_INPUT if confirm.refused else ExitStatus.OK
     out.write(render_head(audit))
-    return 2 if confirm.refused else 0
+    return ExitStatus.BAD_INPUT if confirm.refused else ExitStatus.OK
