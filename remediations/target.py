@@ -42,7 +42,6 @@ for real targets; when they are missing, one sentence says what to install.
 from __future__ import annotations
 
 import ipaddress
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +49,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
 
 from remediations.errors import InputError
+from remediations.terminal import STDERR
 
 if TYPE_CHECKING:
     from remediations.budget import RetryBudget
@@ -411,7 +411,7 @@ def open_target(
     *,
     dry_run: bool = False,
     budget: RetryBudget | None = None,
-    err: TextIO = sys.stderr,
+    err: TextIO = STDERR,
     resolve: Callable[[Path], Path] | None = None,
 ) -> Target:
     """The run's target: the one named (or configured), checked and connected lazily.

@@ -1,5 +1,10 @@
 """Shared fixtures: a fresh demo tenant, an audit log, and the CLI run as a user runs it.
 
+``tenant_path``, ``audit_dir`` and ``invoke_cli`` (the command line, in-process) are the
+shipped ones (:mod:`remediations.testing.fixtures`); ``invoke_process`` runs the real
+``invoke`` command in a subprocess, for the few tests about the process itself (start-up,
+imports, signals, two processes at once), marked ``subprocess``.
+
 The sandbox is the fake: nothing of our own is mocked.
 """
 
@@ -19,9 +24,10 @@ from typing import Any
 import pytest
 
 from remediations.audit import AuditLog, read_events
-from remediations.sandbox import SandboxTransport, reset_sandbox
+from remediations.sandbox import SandboxTransport
 
 ROOT = Path(__file__).resolve().parent.parent
+pytest_plugins = ["remediations.testing.fixtures"]
 FIXED_TIME = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
@@ -49,23 +55,9 @@ def _tenants_round_trip(tmp_path: Path) -> Iterator[None]:
 
 
 @pytest.fixture
-def tenant_path(tmp_path: Path) -> Path:
-    """A fresh copy of the demo tenant on disk."""
-    path = tmp_path / "tenant.db"
-    reset_sandbox(path)
-    return path
-
-
-@pytest.fixture
 def sandbox(tenant_path: Path) -> SandboxTransport:
     """The sandbox transport over a fresh demo tenant."""
     return SandboxTransport(tenant_path)
-
-
-@pytest.fixture
-def audit_dir(tmp_path: Path) -> Path:
-    """An empty audit-log folder."""
-    return tmp_path / "audit-logs"
 
 
 @pytest.fixture
@@ -155,10 +147,13 @@ def run_task(config: dict[str, Any]) -> Callable[..., CliResult]:
 
 
 @pytest.fixture
-def invoke_cli(
+def invoke_process(
     tenant_path: Path, audit_dir: Path
 ) -> Callable[..., subprocess.CompletedProcess[str]]:
-    """Run the real ``invoke`` command in a subprocess against the test's tenant."""
+    """Run the real ``invoke`` command in a subprocess against the test's tenant.
+
+    For what only a process shows; behaviour is tested with ``invoke_cli`` (in-process).
+    """
 
     def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         full_env = {

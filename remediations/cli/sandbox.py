@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -14,7 +13,7 @@ from remediations.cli import (
     settings_from,
 )
 from remediations.errors import InputError, RemediationError
-from remediations.terminal import printable
+from remediations.terminal import STDERR, STDOUT, printable
 
 __all__ = [
     "sandbox_export_task",
@@ -25,16 +24,14 @@ __all__ = [
 ]
 
 
-def sandbox_reset_task(config: Any, *, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def sandbox_reset_task(config: Any, *, out: TextIO = STDOUT, err: TextIO = STDERR) -> int:
     """``sandbox.reset``: write the demo tenant to the configured sandbox path."""
     from remediations.sandbox.tenant_file import DEMO_TENANT
 
     return _replace(config, DEMO_TENANT, "reset", out=out, err=err)
 
 
-def sandbox_load_task(
-    config: Any, file: str, *, out: TextIO = sys.stdout, err: TextIO = sys.stderr
-) -> int:
+def sandbox_load_task(config: Any, file: str, *, out: TextIO = STDOUT, err: TextIO = STDERR) -> int:
     """``sandbox.load FILE``: replace the sandbox with a YAML tenant file's tenant."""
     return _replace(config, Path(file), "load", out=out, err=err)
 
@@ -110,8 +107,8 @@ def sandbox_export_task(
     *,
     output: str = "",
     fmt: str = "yaml",
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
 ) -> int:
     """``sandbox.export``: the whole tenant, in the tenant-file format (YAML or JSON)."""
     from remediations.sandbox.store import open_store
@@ -152,8 +149,8 @@ def sandbox_show_task(
     config: Any,
     identity: str = "",
     *,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
 ) -> int:
     """``sandbox.show [--identity X]``: the tenant's objects, or one in full."""
     from remediations.sandbox.show import render_object, render_tenant
@@ -177,8 +174,8 @@ def sandbox_send_task(
     size_kb: int | str = 10,
     client_ip: str = "",
     as_json: bool = False,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
 ) -> int:
     """``sandbox.send``: send a test message through the sandbox's mail flow."""
     import ipaddress

@@ -830,6 +830,7 @@ class TestCommand:
         assert result.out == ""
         assert result.err.startswith("check-domain contoso.com stopped, nothing is reported")
 
+    @pytest.mark.subprocess
     def test_from_the_shell_without_dnspython(
         self, tenant_path: Path, audit_dir: Path, invoke_cli: Callable[..., Any]
     ) -> None:
