@@ -258,8 +258,8 @@ def sandbox_import_task(
     output: str = "",
     force: bool = False,
     dns: bool = False,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
 ) -> int:
     """``sandbox.import``: copy what the fixes and diagnosis look at into a tenant file.
 
