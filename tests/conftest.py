@@ -186,14 +186,16 @@ def invoke_process(
     For what only a process shows; behaviour is tested with ``invoke_cli`` (in-process).
     """
 
-    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, env: dict[str, str] | None = None, binary: str = "invoke"
+    ) -> subprocess.CompletedProcess[str]:
         full_env = {
             **os.environ,
             "INVOKE_SANDBOX_PATH": str(tenant_path),
             "INVOKE_AUDIT_DIR": str(audit_dir),
             **(env or {}),
         }
-        invoke = Path(sys.executable).with_name("invoke")
+        invoke = Path(sys.executable).with_name(binary)
         return subprocess.run(
             [str(invoke), *args],
             cwd=ROOT,

@@ -25,7 +25,7 @@ FOLDER = {"folder": "\\Support\\Escalations"}
 
 
 def test_the_exit_status_and_both_streams(invoke_cli: CliRunner) -> None:
-    """0 with stdout; a task's Exit(code=2) and a parse error give 2 with the sentence."""
+    """0 with stdout; bad input 2 with the sentence; ndr-fix's parse errors 2 as well."""
     listed = invoke_cli("--list")
     assert (listed.returncode, listed.stderr) == (0, "")
     assert "fix-public-folder" in listed.stdout
@@ -33,9 +33,11 @@ def test_the_exit_status_and_both_streams(invoke_cli: CliRunner) -> None:
     assert bad.returncode == 2
     assert bad.stdout == ""
     assert bad.stderr.startswith("--sender 'x' is not an email address")
-    unknown = invoke_cli("scan", "--nope")
+    unknown = invoke_cli("scan", "--nope", binary="ndr-fix")
     assert unknown.returncode == 2
     assert "'--nope' is neither a flag of scan nor a task" in unknown.stderr
+    assert "'ndr-fix --help scan'" in unknown.stderr
+    assert invoke_cli("scan", "--nope").returncode == 1  # Invoke's own program, its own status
     assert invoke_cli("scan", "--json").json()["tenant"] == "contoso.com"
 
 

@@ -1,8 +1,9 @@
 """Run the ``invoke`` command line in-process, as a shell would, in a few milliseconds.
 
 :func:`run_cli` runs one command line through Invoke's own :class:`invoke.program.Program`
-(the object behind the ``invoke`` command, or any program you pass) and returns what a
-subprocess would have given: the exit status, stdout and stderr::
+(the object behind the ``invoke`` command; ``binary="ndr-fix"``: the project's console
+script; or any program you pass) and returns what a subprocess would have given: the
+exit status, stdout and stderr::
 
     from remediations.testing import run_cli
 
@@ -47,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from invoke.program import Program
 
-__all__ = ["CliRunner", "InvokeResult", "invoke_program", "run_cli"]
+__all__ = ["CliRunner", "InvokeResult", "invoke_program", "ndr_fix_program", "run_cli"]
 
 #: The signals a run (or tasks.py) may take over; each call puts their handlers back.
 _SIGNALS = tuple(
@@ -80,6 +81,17 @@ def invoke_program() -> Program:
     return copy.copy(program)
 
 
+def ndr_fix_program() -> Program:
+    """A fresh program equal to the ``ndr-fix`` console script's (bad flags: exit 2)."""
+    from remediations.cli.program import NdrFixProgram
+
+    return NdrFixProgram(name="ndr-fix", binary="ndr-fix", binary_names=["ndr-fix"])
+
+
+#: The project's commands by name: ``invoke`` (Invoke's own) and the ``ndr-fix`` script.
+PROGRAMS = {"invoke": invoke_program, "ndr-fix": ndr_fix_program}
+
+
 def run_cli(
     argv: Sequence[str],
     *,
@@ -87,14 +99,16 @@ def run_cli(
     env: Mapping[str, str] | None = None,
     stdin: str = "",
     program: Program | None = None,
+    binary: str = "invoke",
 ) -> InvokeResult:
     """Run ``invoke *argv`` in this process; see the module's docstring for what it controls.
 
-    ``program`` is copied before it runs (a program keeps state from its last run);
-    by default it is :func:`invoke_program`.
+    ``binary`` names the command (``invoke`` or ``ndr-fix``, see :data:`PROGRAMS`);
+    ``program`` instead runs any program, copied first (a program keeps state from
+    its last run).
     """
     args = tuple(str(arg) for arg in argv)
-    runner = copy.copy(program) if program is not None else invoke_program()
+    runner = copy.copy(program) if program is not None else PROGRAMS[binary]()
     out, err = io.StringIO(), io.StringIO()
     code = 0
     with (
@@ -122,15 +136,20 @@ class CliRunner:
     program: Program | None = None
 
     def __call__(
-        self, *args: str, env: Mapping[str, str] | None = None, stdin: str = ""
+        self,
+        *args: str,
+        env: Mapping[str, str] | None = None,
+        stdin: str = "",
+        binary: str = "invoke",
     ) -> InvokeResult:
-        """Run ``invoke *args``; ``env`` adds to (or overrides) the runner's environment."""
+        """Run ``invoke *args`` (or ``ndr-fix *args``); ``env`` adds to the runner's."""
         return run_cli(
             args,
             cwd=self.cwd,
             env={**self.env, **(env or {})},
             stdin=stdin,
             program=self.program,
+            binary=binary,
         )
 
 
