@@ -187,7 +187,7 @@ def _encrypted_certificate(path: Path, password: str, *, rsa_key: bool = True) -
 
 
 def test_no_real_target_run_leaks_a_credential(
-    invoke_cli: Callable[..., subprocess.CompletedProcess[str]],
+    invoke_cli: CliRunner,
     tmp_path: Path,
     audit_dir: Path,
 ) -> None:
@@ -294,7 +294,7 @@ def test_no_real_target_run_leaks_a_credential(
         config_file = tmp_path / "invoke.yaml"
         config_file.write_text(yaml.safe_dump({"targets": targets}))
 
-        def run(*args: str, target: str) -> subprocess.CompletedProcess[str]:
+        def run(*args: str, target: str) -> InvokeResult:
             done = invoke_cli("-f", str(config_file), *args, env={**env, "INVOKE_TARGET": target})
             outputs.extend([done.stdout, done.stderr])
             assert "Traceback" not in done.stderr, done.stderr
