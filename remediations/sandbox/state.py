@@ -17,6 +17,7 @@ dict changed.  The file, its locking and its transactions are
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -61,6 +62,12 @@ CREATE TABLE members (
 CREATE INDEX members_by_member ON members (member_id);
 CREATE TABLE journal (n INTEGER PRIMARY KEY, entry TEXT NOT NULL);
 """
+#: the indexes a bulk load drops and builds again after its rows (name -> DDL, as in SCHEMA)
+_BULK_INDEXES = {
+    line.split()[2]: line.rstrip(";")
+    for line in SCHEMA.splitlines()
+    if line.startswith("CREATE INDEX")
+}
 
 #: identity fields a recipient answers to as an Exchange -Identity (DisplayName and the
 #: directory id, ExternalDirectoryObjectId, are indexed too, for the look-ups that use them)
@@ -154,6 +161,9 @@ class SandboxState:
         self._objects: dict[str, dict[str, dict[str, Any]]] = {_RECIPIENT: {}, _USER: {}}
         self._seen: dict[tuple[str, str], str] = {}
         self._all: set[str] = set()
+        # while loading (:meth:`bulk`): key -> [(order, field, kind, id)], and the new rows
+        self._bulk: dict[str, list[tuple[int, str, str, str]]] | None = None
+        self._pending: list[tuple[str, str]] = []
         rows = conn.execute("SELECT key, value FROM meta").fetchall()
         self.data: dict[str, Any] = {key: json.loads(value) for key, value in rows}
         self.data["transport_rules"] = [
@@ -214,6 +224,8 @@ class SandboxState:
     # --- look-ups through the index ----------------------------------------------
     def find(self, key: str, fields: Iterable[str] = IDENTITY_FIELDS) -> list[dict[str, Any]]:
         """Recipients with ``key`` (any case) as one of ``fields``, in their stable order."""
+        if self._bulk is not None:
+            return self._bulk_find(key.lower(), _RECIPIENT, frozenset(fields))
         rows = self.conn.execute(
             "SELECT DISTINCT o.n, o.id FROM keys k "
             "JOIN objects o ON o.kind = k.kind AND o.id = k.id "
@@ -225,6 +237,12 @@ class SandboxState:
 
     def find_user(self, key: str) -> dict[str, Any] | None:
         """The directory user whose Id, UPN or mail is ``key`` (any case)."""
+        if self._bulk is not None:
+            for field in ("id", "upn"):
+                found = self._bulk_find(key.lower(), _USER, frozenset({field}))
+                if found:
+                    return found[0]
+            return None
         row = self.conn.execute(
             "SELECT id FROM keys WHERE key = ? AND kind = ? AND field IN ('id', 'upn') "
             "ORDER BY field LIMIT 1",
@@ -238,6 +256,12 @@ class SandboxState:
 
     def member_of(self, guid: str) -> list[str]:
         """The Guids of the groups that list this recipient as a member (by index)."""
+        if self._bulk is not None:
+            return [
+                oid
+                for kind, oid in self._pending
+                if guid in self._objects[kind][oid].get("Members", ())
+            ]
         rows = self.conn.execute(
             "SELECT group_id FROM members WHERE member_id = ? ORDER BY n", (guid,)
         ).fetchall()
@@ -280,9 +304,64 @@ class SandboxState:
             for (entry,) in self.conn.execute("SELECT entry FROM journal ORDER BY n")
         ]
 
+    # --- loading many objects at once ---------------------------------------------------
+    @contextlib.contextmanager
+    def bulk(self) -> Iterator[None]:
+        """Add many objects at once (a tenant file's load) to a state that has none yet.
+
+        Objects added meanwhile stay in memory, found through an index kept in
+        memory; at the end every row, index key and membership is written in a
+        few ``executemany`` calls, from the objects as they are then.  An
+        exception writes nothing.
+        """
+        self._bulk = {}
+        self._pending = []
+        try:
+            yield
+            self._write_pending()
+        finally:
+            self._bulk = None
+            self._pending = []
+
+    def _bulk_find(self, key: str, kind: str, fields: frozenset[str]) -> list[dict[str, Any]]:
+        assert self._bulk is not None
+        out: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for _, field, found_kind, oid in self._bulk.get(key, ()):
+            if found_kind == kind and field in fields and oid not in seen:
+                seen.add(oid)
+                out.append(self._objects[kind][oid])
+        return out
+
+    def _write_pending(self) -> None:
+        objects: list[tuple[str, str, str]] = []
+        keys: list[tuple[str, str, str, str]] = []
+        members: list[tuple[str, str]] = []
+        for kind, oid in self._pending:
+            obj = self._objects[kind][oid]
+            objects.append((kind, oid, self._body(obj)))
+            keys.extend((key, field, kind, oid) for key, field in sorted(_index_keys(kind, obj)))
+            members.extend((oid, m) for m in obj.get("Members", ()))
+        # The secondary indexes are built once, after the rows (a sort, not 300,000 inserts).
+        for name in _BULK_INDEXES:
+            self.conn.execute(f"DROP INDEX IF EXISTS {name}")
+        self.conn.executemany("INSERT INTO objects (kind, id, body) VALUES (?, ?, ?)", objects)
+        self.conn.executemany("INSERT INTO keys (key, field, kind, id) VALUES (?, ?, ?, ?)", keys)
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO members (group_id, member_id) VALUES (?, ?)", members
+        )
+        for ddl in _BULK_INDEXES.values():
+            self.conn.execute(ddl)
+        # Written: later reads come from the rows (a cache of 50,000 dicts would only
+        # make every flush compare them all).
+        for kind, oid in self._pending:
+            del self._objects[kind][oid]
+
     # --- writing back ------------------------------------------------------------------
     def flush(self) -> None:
         """Write back every row whose dict changed since it was read (and only those)."""
+        if self._bulk is not None:
+            raise RuntimeError("flush() inside bulk(): the rows are written when it ends")
         for kind, objects in self._objects.items():
             for oid, obj in objects.items():
                 body = _dumps(obj)
@@ -331,9 +410,10 @@ class SandboxState:
         ).fetchone()
         if row is None:
             return None
-        return self._remember(kind, oid, json.loads(row[0]))
+        return self._remember(kind, oid, row[0])
 
-    def _remember(self, kind: str, oid: str, obj: dict[str, Any]) -> dict[str, Any]:
+    def _remember(self, kind: str, oid: str, body: str) -> dict[str, Any]:
+        obj = json.loads(body)
         if obj.pop("__group__", False):
             obj["Members"] = [
                 m
@@ -341,8 +421,11 @@ class SandboxState:
                     "SELECT member_id FROM members WHERE group_id = ? ORDER BY n", (oid,)
                 )
             ]
+            body = _dumps(obj)
+        # A row's body is _dumps of its dict (a group's without its members), so it is
+        # what flush compares against: no second serialisation per row read.
         self._objects[kind][oid] = obj
-        self._seen[(kind, oid)] = _dumps(obj)
+        self._seen[(kind, oid)] = body
         return obj
 
     def _load_all(self, kind: str) -> list[dict[str, Any]]:
@@ -363,8 +446,9 @@ class SandboxState:
                 obj = json.loads(body)
                 if obj.pop("__group__", False):
                     obj["Members"] = members.get(oid, [])
+                    body = _dumps(obj)
                 cache[oid] = obj
-                self._seen[(kind, oid)] = _dumps(obj)
+                self._seen[(kind, oid)] = body
             self._all.add(kind)
         return _Rows(self, kind, [cache[oid] for oid, _ in rows if oid in cache])
 
@@ -375,6 +459,13 @@ class SandboxState:
 
     def _insert(self, kind: str, obj: dict[str, Any]) -> None:
         oid = str(obj[_ID_KEY[kind]])
+        if self._bulk is not None:
+            self._objects[kind][oid] = obj
+            order = len(self._pending)
+            self._pending.append((kind, oid))
+            for key, field in _index_keys(kind, obj):
+                self._bulk.setdefault(key, []).append((order, field, kind, oid))
+            return
         seen = _dumps(obj)
         body = seen if "Members" not in obj else self._body(obj)
         self.conn.execute(
