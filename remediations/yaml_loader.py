@@ -34,7 +34,8 @@ def load_yaml(text: str, source: str) -> Any:
                     None, None, f"the key {key!r} is written twice", key_node.start_mark
                 )
             seen.add(key)
-        return loader.construct_mapping(node)
+        mapping: dict[Any, Any] = loader.construct_mapping(node)
+        return mapping
 
     _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
     try:

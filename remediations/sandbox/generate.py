@@ -59,7 +59,7 @@ def generate_tenant(
             f"--recipients {recipients} is too small; give {MIN_RECIPIENTS} or more "
             "(one of every planted cause)."
         )
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - test data, not secrets
     folders = max(2, recipients // 200)
     unified = max(2, recipients // 200)
     contacts = max(2, min(20, recipients // 100))

@@ -413,7 +413,7 @@ class SandboxState:
         return self._remember(kind, oid, row[0])
 
     def _remember(self, kind: str, oid: str, body: str) -> dict[str, Any]:
-        obj = json.loads(body)
+        obj: dict[str, Any] = json.loads(body)
         if obj.pop("__group__", False):
             obj["Members"] = [
                 m
