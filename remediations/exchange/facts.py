@@ -128,6 +128,9 @@ GRAPH_USER_DEFAULT_PROPERTIES = (
     "Mail",
     "UserPrincipalName",
 )
+# [doc: Get-MgUser] without -UserId it lists users; "-All: List all pages", otherwise one page,
+# whose default size is 100 for users ($top; Graph paging docs).
+GRAPH_USER_PAGE_SIZE = 100
 # [doc: Get-Recipient, Get-Mailbox, Get-DistributionGroup ...] -ResultSize: "The default value is
 # 1000"; "Unlimited" returns every object.
 DEFAULT_RESULT_SIZE = 1000
