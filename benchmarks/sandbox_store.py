@@ -210,8 +210,7 @@ def rows(recipients: int = 50_000, scan_size: int = 10_000, work: Path | None = 
         (small, small_run), (size, run) = scans
         out.append(
             Row(
-                f"scan, {size:,} recipients ({run['findings']} findings, "
-                f"cpu {run['cpu']:.1f} s)",
+                f"scan, {size:,} recipients ({run['findings']} findings, cpu {run['cpu']:.1f} s)",
                 "<= 5 s",
                 f"{run['seconds']:.1f} s",
                 run["seconds"] <= 5,

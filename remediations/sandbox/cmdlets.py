@@ -261,9 +261,7 @@ def _getter(types: Types, *, by_address: bool = True) -> Handler:
             ]
         else:
             # As documented: an empty Identity returns every object of the kind.
-            recs = [
-                r for r in state.recipients if kinds is None or r["RecipientTypeDetails"] in kinds
-            ]
+            recs = state.recipients if kinds is None else state.recipients_of(kinds)
         recs, warnings = _cut_to_result_size(cmdlet, recs)
         return CmdletResult(
             objects=tuple(present_recipient(state, r) for r in recs), warnings=warnings
@@ -500,8 +498,9 @@ def _remove_mail_contact(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
     """Remove-MailContact: the contact goes, and so do the lists' links to it (backlinks)."""
     rec = _resolve_identity(state, cmdlet, _MC)
     guid = str(rec["Guid"])
+    linked = state.referring(guid)  # the lists' links go too (found by index, not a scan)
     state.remove_recipient(guid)
-    for other in state.recipients:  # a removal, not a look-up: the lists' links go too
+    for other in linked:
         for key, value in list(other.items()):
             if isinstance(value, list) and guid in value:
                 other[key] = [v for v in value if v != guid]
@@ -742,8 +741,7 @@ def _get_mg_user(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
     wanted = {p.lower() for p in (named or facts.GRAPH_USER_DEFAULT_PROPERTIES)} | {"id"}
     return CmdletResult(
         objects=tuple(
-            {k: v for k, v in _present_user(user).items() if k.lower() in wanted}
-            for user in users
+            {k: v for k, v in _present_user(user).items() if k.lower() in wanted} for user in users
         )
     )
 

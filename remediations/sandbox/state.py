@@ -267,6 +267,40 @@ class SandboxState:
         ).fetchall()
         return [g for (g,) in rows]
 
+    def recipients_of(self, types: Iterable[str]) -> list[dict[str, Any]]:
+        """The recipients whose RecipientTypeDetails is one of ``types``, in their stable order.
+
+        Chosen by SQLite from the rows (``json_extract``), so a listing of folders
+        in a tenant of mailboxes parses the folders only.
+        """
+        wanted = sorted(set(types))
+        if _RECIPIENT in self._all:
+            return [r for r in self.recipients if r["RecipientTypeDetails"] in wanted]
+        rows = self.conn.execute(
+            "SELECT id, body FROM objects WHERE kind = ? AND "
+            "json_extract(body, '$.RecipientTypeDetails') IN (SELECT value FROM json_each(?)) "
+            "ORDER BY n",
+            (_RECIPIENT, json.dumps(wanted)),
+        ).fetchall()
+        cache = self._objects[_RECIPIENT]
+        return [cache.get(oid) or self._remember(_RECIPIENT, oid, body) for oid, body in rows]
+
+    def referring(self, guid: str) -> list[dict[str, Any]]:
+        """The recipients that name this Guid anywhere (lists, members), by one search of
+        the rows in SQLite, not by reading every recipient."""
+        rows = self.conn.execute(
+            "SELECT id FROM objects WHERE kind = ? AND instr(body, ?) > 0 "
+            "UNION SELECT group_id FROM members WHERE member_id = ?",
+            (_RECIPIENT, guid, guid),
+        ).fetchall()
+        ids = {oid for (oid,) in rows} | {
+            oid
+            for oid, obj in self._objects[_RECIPIENT].items()
+            if any(isinstance(v, list) and guid in v for v in obj.values())
+        }
+        found = [self.by_guid(oid) for oid in ids if oid != guid]
+        return [r for r in found if r is not None]
+
     def invalidate(self) -> None:
         """Kept for callers of the former in-memory state: indexes are always current."""
 
