@@ -620,6 +620,26 @@ def sandbox_load(c: Context, file: str) -> None:
         raise Exit(code=code)
 
 
+@task(
+    name="generate",
+    help={
+        "recipients": "how many recipients (50 or more)",
+        "members": "real members of the group Everyone (default: every user mailbox)",
+        "output": "the file to write, .json or .yaml (default: standard output, YAML)",
+        "seed": "the seed of the generator (default 1): same arguments, same tenant",
+    },
+)
+def sandbox_generate(
+    c: Context, recipients: str = "", members: str = "", output: str = "", seed: str = "1"
+) -> None:
+    """Write a large, valid tenant file (every cause scan finds, planted) for sandbox.load."""
+    from remediations.cli.sandbox import sandbox_generate_task
+
+    code = sandbox_generate_task(recipients=recipients, members=members, output=output, seed=seed)
+    if code:
+        raise Exit(code=code)
+
+
 @task(name="show", help={"identity": "one recipient or rule (name, alias or address)"})
 def sandbox_show(c: Context, identity: str = "") -> None:
     """Print the sandbox tenant's objects, or one of them with every property."""
@@ -729,7 +749,13 @@ def rollback(
 
 
 sandbox = Collection(
-    "sandbox", sandbox_reset, sandbox_load, sandbox_show, sandbox_send, sandbox_export
+    "sandbox",
+    sandbox_reset,
+    sandbox_load,
+    sandbox_show,
+    sandbox_send,
+    sandbox_export,
+    sandbox_generate,
 )
 
 
