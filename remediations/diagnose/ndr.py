@@ -242,9 +242,7 @@ def _collect(part: EmailMessage, into: _Parts) -> None:
         if isinstance(inner, list) and inner and isinstance(inner[0], Message):
             into.originals.append(inner[0])
     elif kind in {"text/rfc822-headers", "message/global-headers"}:
-        into.originals.append(
-            email.message_from_string(_text_of(part).lstrip(), policy=policy)
-        )
+        into.originals.append(email.message_from_string(_text_of(part).lstrip(), policy=policy))
     elif part.is_multipart():
         for sub in part.iter_parts():
             if isinstance(sub, EmailMessage):
