@@ -54,12 +54,12 @@ def _replace(config: Any, source: Path, how: str, *, out: TextIO, err: TextIO) -
     if how == "reset":
         out.write(
             f"Reset the sandbox to the demo tenant {state.organization} "
-            f"({len(state.recipients)} recipients) at {settings.sandbox_path}.\n"
+            f"({state.count()} recipients) at {settings.sandbox_path}.\n"
         )
     else:
         out.write(
             printable(
-                f"Loaded {state.organization} ({len(state.recipients)} recipients, "
+                f"Loaded {state.organization} ({state.count()} recipients, "
                 f"{len(state.transport_rules)} rules) from {source} into {settings.sandbox_path}.\n"
             )
         )

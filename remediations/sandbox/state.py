@@ -83,7 +83,9 @@ def _dumps(value: Any) -> str:
 
 def new_connection() -> sqlite3.Connection:
     """An empty in-memory store with the schema (for building and for forks)."""
-    conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    # "": SQLite's private temporary database, on disk beyond a small page cache, so a
+    # tenant of 50,000 recipients being built does not also sit whole in memory.
+    conn = sqlite3.connect("", isolation_level=None, check_same_thread=False)
     conn.executescript(SCHEMA)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     return conn
@@ -301,6 +303,36 @@ class SandboxState:
         found = [self.by_guid(oid) for oid in ids if oid != guid]
         return [r for r in found if r is not None]
 
+    def count(self) -> int:
+        """How many recipients the tenant has (without reading them)."""
+        (n,) = self.conn.execute(
+            "SELECT count(*) FROM objects WHERE kind = ?", (_RECIPIENT,)
+        ).fetchone()
+        return int(n)
+
+    def canonical_rows(self, kind: str) -> Iterator[str]:
+        """Each recipient's (``"recipient"``) or user's (``"user"``) dict as ``_dumps``
+        writes it, in the stable order, without keeping them: a row as stored is that
+        text already (a group's with its members added back)."""
+        cache = self._objects[kind]
+        rows = self.conn.execute("SELECT id, body FROM objects WHERE kind = ? ORDER BY n", (kind,))
+        for oid, body in rows:
+            obj = cache.get(oid)
+            if obj is not None:
+                yield _dumps(obj)
+            elif '"__group__":true' in body:
+                group: dict[str, Any] = json.loads(body)
+                group.pop("__group__")
+                group["Members"] = [
+                    m
+                    for (m,) in self.conn.execute(
+                        "SELECT member_id FROM members WHERE group_id = ? ORDER BY n", (oid,)
+                    )
+                ]
+                yield _dumps(group)
+            else:
+                yield body
+
     def invalidate(self) -> None:
         """Kept for callers of the former in-memory state: indexes are always current."""
 
@@ -368,28 +400,41 @@ class SandboxState:
         return out
 
     def _write_pending(self) -> None:
-        objects: list[tuple[str, str, str]] = []
-        keys: list[tuple[str, str, str, str]] = []
-        members: list[tuple[str, str]] = []
-        for kind, oid in self._pending:
-            obj = self._objects[kind][oid]
-            objects.append((kind, oid, self._body(obj)))
-            keys.extend((key, field, kind, oid) for key, field in sorted(_index_keys(kind, obj)))
-            members.extend((oid, m) for m in obj.get("Members", ()))
+        assert self._bulk is not None
+        objects = self._objects
         # The secondary indexes are built once, after the rows (a sort, not 300,000 inserts).
         for name in _BULK_INDEXES:
             self.conn.execute(f"DROP INDEX IF EXISTS {name}")
-        self.conn.executemany("INSERT INTO objects (kind, id, body) VALUES (?, ?, ?)", objects)
-        self.conn.executemany("INSERT INTO keys (key, field, kind, id) VALUES (?, ?, ?, ?)", keys)
+        # Rows are made as SQLite takes them (generators, no lists of 50,000 rows), and
+        # each dict is let go once written: later reads come from the rows (a cache of
+        # every object would only make every flush compare them all).
         self.conn.executemany(
-            "INSERT OR IGNORE INTO members (group_id, member_id) VALUES (?, ?)", members
+            "INSERT OR IGNORE INTO members (group_id, member_id) VALUES (?, ?)",
+            (
+                (oid, member)
+                for kind, oid in self._pending
+                for member in objects[kind][oid].get("Members", ())
+            ),
+        )
+
+        def rows() -> Iterator[tuple[str, str, str]]:
+            for kind, oid in self._pending:
+                yield kind, oid, self._body(objects[kind].pop(oid))
+
+        self.conn.executemany("INSERT INTO objects (kind, id, body) VALUES (?, ?, ?)", rows())
+        # The index keys are those the load was answered from (identities do not change
+        # while a file loads: only links are added).
+        bulk = self._bulk
+        self.conn.executemany(
+            "INSERT INTO keys (key, field, kind, id) VALUES (?, ?, ?, ?)",
+            (
+                (key, field, kind, oid)
+                for key in list(bulk)
+                for _, field, kind, oid in sorted(bulk.pop(key))
+            ),
         )
         for ddl in _BULK_INDEXES.values():
             self.conn.execute(ddl)
-        # Written: later reads come from the rows (a cache of 50,000 dicts would only
-        # make every flush compare them all).
-        for kind, oid in self._pending:
-            del self._objects[kind][oid]
 
     # --- writing back ------------------------------------------------------------------
     def flush(self) -> None:
