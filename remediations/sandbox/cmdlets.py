@@ -7,6 +7,7 @@ Exchange's own texts (:mod:`remediations.exchange.facts`).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from collections.abc import Callable, Iterable
@@ -78,8 +79,17 @@ _SET_RULE_PARAMS = _RULE_PARAMS | {"Identity", "Name"}
 
 
 def stable_guid(*parts: str) -> str:
-    """A Guid derived from names, so the same tenant built twice is the same tenant."""
-    return str(uuid.uuid5(_NAMESPACE, "/".join(p.lower() for p in parts)))
+    """A Guid derived from names, so the same tenant built twice is the same tenant.
+
+    ``str(uuid.uuid5(_NAMESPACE, "/".join(p.lower() for p in parts)))``, written out (twice as
+    fast: a tenant of 50,000 recipients makes 100,000 of them as it loads).
+    """
+    name = "/".join(p.lower() for p in parts).encode("utf-8")
+    raw = bytearray(hashlib.sha1(_NAMESPACE.bytes + name).digest()[:16])  # noqa: S324 - RFC 4122 v5
+    raw[6] = (raw[6] & 0x0F) | 0x50  # version 5
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def run_cmdlet(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
