@@ -12,7 +12,8 @@ peak RSS):
   it in the audit log); target at most 10 s, peak memory at most 300 MB;
 * one fix: ``open-group-to-external`` on one group (read, plan, apply, verify,
   audit log) on the large tenant against the same fix on the demo tenant;
-  target at most 1.2x (the median of a few runs, each on a fresh copy);
+  target at most 1.2x (the median of five runs after a warm-up, the group
+  closed again between runs);
 * ``scan`` of a tenant of 10,000 recipients; target at most 5 s; and at a
   tenth of that size, to show it grows linearly.
 
@@ -26,9 +27,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -43,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _table import Row  # noqa: E402
 
-FIX_RUNS = 5
+FIX_RUNS = 9
 
 
 def tenant_file(work: Path, recipients: int) -> Path:
@@ -84,21 +83,24 @@ def measure(kind: str, source: str, folder: str) -> dict[str, Any]:
         code = sandbox_load_task(config, source, out=io.StringIO())
         assert code == 0, code
     elif kind == "fix":
+        from remediations.exchange.cmdlet import Cmdlet
+        from remediations.sandbox import SandboxTransport
+
         group = source  # the store is already there (loaded by "load")
-        seconds = []
-        store = Path(config["sandbox"]["path"])
-        pristine = store.with_suffix(".pristine")
-        shutil.copyfile(store, pristine)
-        for _ in range(FIX_RUNS):
-            shutil.copyfile(pristine, store)
-            for stale in ("-wal", "-shm"):
-                Path(str(store) + stale).unlink(missing_ok=True)
-            # on disk before the clock starts, as a store in use is (else the fix's own
-            # checkpoint would pay for writing the copy)
-            fd = os.open(store, os.O_RDONLY)
-            os.fsync(fd)
-            os.close(fd)
-            begin = time.perf_counter()
+        # Between runs the group is closed again through the transport (not timed), so
+        # every run has the same work and the store stays as a store in use is.
+        close = Cmdlet.of(
+            "Set-DistributionGroup",
+            Identity=group,
+            RequireSenderAuthenticationEnabled=True,
+            BypassSecurityGroupManagerCheck=True,
+        )
+        transport = SandboxTransport(Path(config["sandbox"]["path"]))
+        seconds: list[float] = []
+        cpus: list[float] = []
+        for _ in range(FIX_RUNS + 1):
+            transport.send(close)
+            begin, begin_cpu = time.perf_counter(), time.process_time()
             code = run_action_task(
                 config,
                 "open-group-to-external",
@@ -112,7 +114,9 @@ def measure(kind: str, source: str, folder: str) -> dict[str, Any]:
             )
             assert code == 0, code
             seconds.append(time.perf_counter() - begin)
-        extra["median"] = statistics.median(seconds)
+            cpus.append(time.process_time() - begin_cpu)
+        extra["median"] = statistics.median(seconds[1:])  # the first run warms up
+        extra["median_cpu"] = statistics.median(cpus[1:])
         start, cpu = time.perf_counter(), time.process_time()
     elif kind == "scan":
         from remediations.cli.diagnose import scan_task
@@ -187,7 +191,9 @@ def rows(recipients: int = 50_000, scan_size: int = 10_000, work: Path | None = 
         out.append(
             Row(
                 f"one fix at {recipients:,} vs the demo tenant "
-                f"({fix_large['seconds'] * 1000:.0f} vs {fix_demo['seconds'] * 1000:.0f} ms)",
+                f"({fix_large['seconds'] * 1000:.0f} vs {fix_demo['seconds'] * 1000:.0f} ms; "
+                f"cpu {fix_large['median_cpu'] * 1000:.0f} vs "
+                f"{fix_demo['median_cpu'] * 1000:.0f} ms)",
                 "<= 1.2x",
                 f"{ratio:.2f}x",
                 ratio <= 1.2,
@@ -195,7 +201,7 @@ def rows(recipients: int = 50_000, scan_size: int = 10_000, work: Path | None = 
         )
         out.append(
             Row(
-                "  peak memory of that fix (5 runs)",
+                "  peak memory of that fix (10 runs)",
                 "<= 300 MB",
                 f"{fix_large['peak_mib']:.0f} MB",
                 fix_large["peak_mib"] <= 300,
