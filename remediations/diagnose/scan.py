@@ -541,26 +541,22 @@ class _Leaver:
 
 
 def _leavers(transport: Transport, mailboxes: Iterable[Mapping[str, Any]]) -> tuple[_Leaver, ...]:
-    """User mailboxes whose user is disabled or unlicensed: one listing of every user
-    (``Get-MgUser -All``), not one read per mailbox."""
-    listing = transport.send(
+    """User mailboxes whose directory user is disabled or unlicensed: one listing of every
+    user (``Get-MgUser -All``), not one read per mailbox."""
+    listed = transport.send(
         Cmdlet.of(
             "Get-MgUser",
             All=True,
-            Property=("Id", "UserPrincipalName", "AccountEnabled", "AssignedLicenses"),
+            Property=("UserPrincipalName", "AccountEnabled", "AssignedLicenses"),
         )
     ).objects
-    by_key: dict[str, Mapping[str, Any]] = {}
-    for found in listing:
-        for name in ("Id", "UserPrincipalName"):
-            if prop(found, name):
-                by_key.setdefault(str(prop(found, name)).lower(), found)
+    users = {str(prop(u, "UserPrincipalName", "")).lower(): u for u in listed}
     out = []
     for mailbox in mailboxes:
         if mailbox.get("RecipientTypeDetails") != "UserMailbox":
             continue
         upn = str(mailbox.get("UserPrincipalName") or mailbox.get("PrimarySmtpAddress"))
-        user = by_key.get(upn.lower())
+        user = users.get(upn.lower())
         if user is None:  # no directory user to judge
             continue
         enabled = bool(prop(user, "AccountEnabled", True))

@@ -118,6 +118,9 @@ GRAPH_LICENSE_INHERITED = (
     "User license is inherited from a group membership and it cannot be removed directly "
     "from the user."
 )
+# [doc: Get-MgUser -All "List all pages"; Graph paging] without -All, Get-MgUser lists
+# one page, 100 users by default.
+GRAPH_DEFAULT_PAGE_SIZE = 100
 # [doc: Get-MgUser; Microsoft Q&A 973533] the properties Graph returns without $select
 # (-Property): the default set (a subset; AccountEnabled and AssignedLicenses are not in it).
 GRAPH_USER_DEFAULT_PROPERTIES = (
@@ -128,9 +131,6 @@ GRAPH_USER_DEFAULT_PROPERTIES = (
     "Mail",
     "UserPrincipalName",
 )
-# [doc: Get-MgUser] without -UserId it lists users; "-All: List all pages", otherwise one page,
-# whose default size is 100 for users ($top; Graph paging docs).
-GRAPH_USER_PAGE_SIZE = 100
 # [doc: Get-Recipient, Get-Mailbox, Get-DistributionGroup ...] -ResultSize: "The default value is
 # 1000"; "Unlimited" returns every object.
 DEFAULT_RESULT_SIZE = 1000

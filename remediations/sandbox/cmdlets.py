@@ -738,21 +738,19 @@ def _present_user(user: dict[str, Any]) -> dict[str, Any]:
 def _get_mg_user(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
     """Graph returns only what -Property ($select) names (plus Id), else its default set.
 
-    Without -UserId it lists the users: every one with -All, else the first page
-    (one read for a whole tenant, as ``scan`` makes).
+    Without -UserId: every user with -All, else only Graph's first page
+    (:data:`facts.GRAPH_DEFAULT_PAGE_SIZE` users), as Get-MgUser does.
     """
     if cmdlet.get("UserId") in (None, ""):
-        users = state.users
+        users = [_present_user(u) for u in state.users]
         if not cmdlet.get("All"):
-            users = users[: facts.GRAPH_USER_PAGE_SIZE]
+            users = users[: facts.GRAPH_DEFAULT_PAGE_SIZE]
     else:
-        users = [_find_user(state, cmdlet)]
+        users = [_present_user(_find_user(state, cmdlet))]
     named = _as_tuple(cmdlet.get("Property"))
     wanted = {p.lower() for p in (named or facts.GRAPH_USER_DEFAULT_PROPERTIES)} | {"id"}
     return CmdletResult(
-        objects=tuple(
-            {k: v for k, v in _present_user(user).items() if k.lower() in wanted} for user in users
-        )
+        objects=tuple({k: v for k, v in user.items() if k.lower() in wanted} for user in users)
     )
 
 
