@@ -51,11 +51,13 @@ def tenant_file(work: Path, recipients: int) -> Path:
 
     path = work / f"tenant-{recipients}.json"
     marker = work / f"tenant-{recipients}.done"
-    if not marker.exists():
+    if not marker.exists() or marker.read_text() != "2":
         print(f"generating a tenant of {recipients:,} recipients at {path} ...", file=sys.stderr)
         work.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(generate_tenant(recipients).mapping), encoding="utf-8")
-        marker.write_text("1")
+        # Everyone holds every other recipient as a real member (50,000 at 50,000)
+        mapping = generate_tenant(recipients, members=recipients - 1).mapping
+        path.write_text(json.dumps(mapping), encoding="utf-8")
+        marker.write_text("2")
     return path
 
 
@@ -161,7 +163,7 @@ def rows(recipients: int = 50_000, scan_size: int = 10_000, work: Path | None = 
 
     work = work or Path(tempfile.gettempdir()) / "ndr-bench"
     big = tenant_file(work, recipients)
-    group = generate_tenant(recipients).examples["group-auth"]
+    group = generate_tenant(recipients, members=recipients - 1).examples["group-auth"]
     out: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
         large, demo = Path(tmp) / "large", Path(tmp) / "demo"
@@ -170,7 +172,8 @@ def rows(recipients: int = 50_000, scan_size: int = 10_000, work: Path | None = 
         load = in_fresh_process("load", str(big), large)
         out.append(
             Row(
-                f"sandbox.load, {recipients:,} recipients (cpu {load['cpu']:.1f} s)",
+                f"sandbox.load, {recipients:,} recipients, a group of {recipients - 1:,} "
+                f"real members (cpu {load['cpu']:.1f} s)",
                 "<= 10 s",
                 f"{load['seconds']:.1f} s",
                 load["seconds"] <= 10,
