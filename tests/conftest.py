@@ -160,14 +160,16 @@ def invoke_cli(
 ) -> Callable[..., subprocess.CompletedProcess[str]]:
     """Run the real ``invoke`` command in a subprocess against the test's tenant."""
 
-    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, env: dict[str, str] | None = None, binary: str = "invoke"
+    ) -> subprocess.CompletedProcess[str]:
         full_env = {
             **os.environ,
             "INVOKE_SANDBOX_PATH": str(tenant_path),
             "INVOKE_AUDIT_DIR": str(audit_dir),
             **(env or {}),
         }
-        invoke = Path(sys.executable).with_name("invoke")
+        invoke = Path(sys.executable).with_name(binary)
         return subprocess.run(
             [str(invoke), *args],
             cwd=ROOT,

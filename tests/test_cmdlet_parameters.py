@@ -24,7 +24,7 @@ from remediations.errors import CmdletError
 from remediations.exchange import facts
 from remediations.exchange.cmdlet import Cmdlet, CmdletResult
 from remediations.sandbox import SandboxTransport, save_state
-from remediations.sandbox.cmdlets import CMDLETS
+from remediations.sandbox.dispatch import CMDLETS
 from remediations.sandbox.tenant_file import tenant_from_mapping
 
 TABLE_PATH = Path(__file__).parent / "data" / "cmdlet_parameters.json"

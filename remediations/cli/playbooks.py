@@ -9,16 +9,16 @@ from typing import Any, TextIO
 
 from remediations.cli import (
     Confirmer,
-    _audit,
-    _report_error,
     announce_target,
+    open_audit,
     open_run_target,
     playbooks_dir,
     render_head,
+    report_error,
     settings_from,
     with_head,
 )
-from remediations.errors import InputError, RemediationError
+from remediations.errors import ExitStatus, InputError, RemediationError
 from remediations.terminal import printable
 
 __all__ = [
@@ -45,7 +45,7 @@ def playbook_list_task(
         out.write(json.dumps(doc, indent=2) + "\n")
     else:
         out.write(printable(render_list(found)))
-    return 0
+    return ExitStatus.OK
 
 
 def playbook_show_task(
@@ -63,12 +63,12 @@ def playbook_show_task(
     try:
         playbook = find_playbook(name, playbooks_dir(config))
     except InputError as exc:
-        return _report_error(exc, as_json=as_json, out=out, err=err)
+        return report_error(exc, as_json=as_json, out=out, err=err)
     if as_json:
         out.write(json.dumps(playbook.to_json(), indent=2) + "\n")
     else:
         out.write(printable(render_show(playbook)))
-    return 0
+    return ExitStatus.OK
 
 
 def playbook_validate_task(
@@ -85,7 +85,7 @@ def playbook_validate_task(
     targets = list(paths or []) or [str(p) for p in playbook_files(directory)]
     if not targets:
         err.write(f"No playbooks to validate in {directory}.\n")
-        return 2
+        return ExitStatus.BAD_INPUT
     bad = 0
     for target in targets:
         try:
@@ -102,8 +102,8 @@ def playbook_validate_task(
         )
     if bad:
         err.write(f"{bad} of {len(targets)} playbooks are invalid.\n")
-        return 2
-    return 0
+        return ExitStatus.BAD_INPUT
+    return ExitStatus.OK
 
 
 def playbook_run_task(
@@ -147,14 +147,14 @@ def playbook_run_task(
         verify_wait = settings.verify_wait()
         run_target = open_run_target(config, target, dry_run=dry_run, err=err)
     except InputError as exc:
-        return _report_error(exc, as_json=as_json, out=out, err=err)
+        return report_error(exc, as_json=as_json, out=out, err=err)
     announce_target(run_target, out, as_json=as_json)
     transport = run_target.transport
     try:
-        audit = _audit(settings, transport, ticket, audit_sink, run_target.name)
+        audit = open_audit(settings, transport, ticket, audit_sink, run_target.name)
     except InputError as exc:
         run_target.close()
-        return _report_error(exc, as_json=as_json, out=out, err=err)
+        return report_error(exc, as_json=as_json, out=out, err=err)
 
     def preview(outcome: Any) -> None:
         if not as_json:
@@ -177,7 +177,7 @@ def playbook_run_task(
     except RemediationError as exc:
         if not as_json and exc.outcome is not None:
             out.write(printable(render_result(exc.outcome, audit_path=audit.path)))
-        code = _report_error(exc, as_json=as_json, out=out, err=err, audit=audit)
+        code = report_error(exc, as_json=as_json, out=out, err=err, audit=audit)
         if not as_json:
             out.write(render_head(audit, exc))
         return code
@@ -190,4 +190,4 @@ def playbook_run_task(
     else:
         out.write(printable(render_result(outcome, audit_path=audit.path)))
         out.write(render_head(audit))
-    return 2 if confirm.refused else 0
+    return ExitStatus.BAD_INPUT if confirm.refused else ExitStatus.OK

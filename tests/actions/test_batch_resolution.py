@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from remediations.actions import ACTIONS, _common, parse_wish
+from remediations.actions import ACTIONS, parse_wish, recipients
 from remediations.exchange.cmdlet import Cmdlet, CmdletResult
 from remediations.sandbox import SandboxTransport
 
@@ -60,7 +60,7 @@ def test_forty_entries_take_one_listing_call(
     assert counting.sent.count("Get-Recipient") == 1
 
     one_by_one = Counting(sandbox)
-    monkeypatch.setattr(_common, "BATCH_AT", 10_000)  # below the batch size: one call each
+    monkeypatch.setattr(recipients, "BATCH_AT", 10_000)  # below the batch size: one call each
     single = action.read(one_by_one, wish)
     assert one_by_one.sent.count("Get-Recipient") == 40
     assert batched.values == single.values

@@ -23,20 +23,19 @@ import dns.rrset
 import pytest
 
 from remediations.cli.diagnose import check_domain_task
-from remediations.diagnose._dns import DnsLookupFailed, SystemResolver, ZoneResolver
 from remediations.diagnose.domain import (
-    EXIT_PROBLEMS,
     Check,
     DomainReport,
     check_domain,
     check_domain_name,
     suggest_spf,
 )
+from remediations.dns_lookup import DnsLookupFailed, SystemResolver, ZoneResolver
 from remediations.errors import CmdletError, InputError
 from remediations.exchange.cmdlet import Cmdlet
 from remediations.sandbox import SandboxTransport
 from remediations.sandbox.directory import zone_data
-from remediations.sandbox.state import save_state
+from remediations.sandbox.store import save_state
 from remediations.sandbox.tenant_file import load_tenant_file, tenant_from_mapping
 from tests.conftest import CliResult
 
@@ -132,7 +131,7 @@ class TestDemoTenant:
             ("spf", "domain-dns"),
             ("on-premises-route", "hybrid-connector"),
         }
-        assert report.exit_code == EXIT_PROBLEMS
+        assert report.exit_code == 3  # problems found, as the README documents
 
     def test_name_is_normalised(self, sandbox: SandboxTransport) -> None:
         """Upper case and a trailing dot name the same domain."""
