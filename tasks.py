@@ -562,13 +562,11 @@ def sandbox_load(c: Context, file: str) -> int | None:
 )
 def sandbox_generate(
     c: Context, recipients: str = "", members: str = "", output: str = "", seed: str = "1"
-) -> None:
+) -> int | None:
     """Write a large, valid tenant file (every cause scan finds, planted) for sandbox.load."""
     from remediations.cli.sandbox import sandbox_generate_task
 
-    code = sandbox_generate_task(recipients=recipients, members=members, output=output, seed=seed)
-    if code:
-        raise Exit(code=code)
+    return sandbox_generate_task(recipients=recipients, members=members, output=output, seed=seed)
 
 
 @task(name="show", help={"identity": "one recipient or rule (name, alias or address)"})
