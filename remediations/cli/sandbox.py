@@ -194,7 +194,7 @@ def sandbox_generate_task(
                 f"{planted}); load it with: invoke sandbox.load {output}\n"
             )
         )
-    return 0
+    return ExitStatus.OK
 
 
 def _whole(value: int | str, flag: str, example: str) -> int:
