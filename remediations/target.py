@@ -41,7 +41,6 @@ for real targets; when they are missing, one sentence says what to install.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +49,7 @@ from urllib.parse import urlsplit
 
 from remediations.endpoints import is_loopback_host, is_loopback_url
 from remediations.errors import InputError
+from remediations.terminal import STDERR
 
 if TYPE_CHECKING:
     from remediations.budget import RetryBudget
@@ -403,7 +403,7 @@ def open_target(
     *,
     dry_run: bool = False,
     budget: RetryBudget | None = None,
-    err: TextIO = sys.stderr,
+    err: TextIO = STDERR,
     resolve: Callable[[Path], Path] | None = None,
 ) -> Target:
     """The run's target: the one named (or configured), checked and connected lazily.

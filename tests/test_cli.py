@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from remediations.testing import CliRunner
 from tests.conftest import ROOT, CliResult, events, tenant_doc
 
 HEAVY = ("msgraph", "azure", "pypsrp", "kiota", "psrpcore")
-Invoke = Callable[..., subprocess.CompletedProcess[str]]
+Invoke = CliRunner
 
 
 def imported_modules(args: list[str], env: dict[str, str], *, full: bool = False) -> set[str]:
@@ -36,6 +37,7 @@ def imported_modules(args: list[str], env: dict[str, str], *, full: bool = False
     return names
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize(
     "args",
     [
@@ -173,10 +175,15 @@ def test_bad_input_exits_2_with_one_sentence_and_changes_nothing(
     assert log.read_bytes().startswith(log_before)
 
 
-def test_bad_input_from_the_shell_has_no_traceback(invoke_cli: Invoke, tenant_path: Path) -> None:
-    """The real command: exit 2, the sentence on stderr."""
+@pytest.mark.subprocess
+def test_bad_input_from_the_shell_has_no_traceback(
+    invoke_process: Callable[..., subprocess.CompletedProcess[str]], tenant_path: Path
+) -> None:
+    """The real command, in its own process: exit 2, the sentence on stderr."""
     before = tenant_doc(tenant_path)
-    proc = invoke_cli("add-allowed-sender", "--recipient", "Finance Approvers", "--sender", "nope")
+    proc = invoke_process(
+        "add-allowed-sender", "--recipient", "Finance Approvers", "--sender", "nope"
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
         "--sender 'nope' is not an email address; give one like partner@fabrikam.com."

@@ -63,9 +63,10 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("the lifecycle: engine", ("remediations.engine",)),
     ("playbooks", ("remediations.playbooks",)),
     ("diagnosis", ("remediations.diagnose",)),
-    ("test servers shipped for tests and users", ("remediations.testing",)),
     ("the edge: cli", ("remediations.cli",)),
     ("tasks.py", ("tasks",)),
+    # they drive the edge (the command line in-process) and serve what the edge talks to
+    ("test helpers shipped for tests and users", ("remediations.testing",)),
 )
 
 

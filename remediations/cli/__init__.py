@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from remediations.errors import ExitStatus, InputError, RemediationError
-from remediations.terminal import printable
+from remediations.terminal import STDERR, STDOUT, printable
 
 if TYPE_CHECKING:
     from remediations.target import Target
@@ -143,7 +143,7 @@ def _wait_seconds(raw: Any) -> float:
     return seconds
 
 
-def open_transport(settings: Settings, *, err: TextIO = sys.stderr) -> Any:
+def open_transport(settings: Settings, *, err: TextIO = STDERR) -> Any:
     """The transport for the configured target (only the sandbox exists so far)."""
     if settings.target != "sandbox":
         raise InputError(
@@ -163,7 +163,7 @@ def open_transport(settings: Settings, *, err: TextIO = sys.stderr) -> Any:
 
 
 def open_run_target(
-    config: Any, name: str | None = None, *, dry_run: bool = False, err: TextIO = sys.stderr
+    config: Any, name: str | None = None, *, dry_run: bool = False, err: TextIO = STDERR
 ) -> Target:
     """The run's one :class:`Target`: ``--target``, else ``target:``/``INVOKE_TARGET``.
 
@@ -228,8 +228,8 @@ def run_action_task(
     yes: bool,
     target: str | None = None,
     all_targets: bool = False,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
     ask: Callable[[str], str] = input,
     interactive: bool | None = None,
     audit_sink: Any = None,

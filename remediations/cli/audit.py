@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -21,7 +20,7 @@ from remediations.cli import (
     settings_from,
 )
 from remediations.errors import ExitStatus, InputError
-from remediations.terminal import printable
+from remediations.terminal import STDERR, STDOUT, printable
 
 __all__ = [
     "audit_report_task",
@@ -40,8 +39,8 @@ def audit_verify_task(
     head: str | None = None,
     count: int | None = None,
     as_json: bool = False,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
 ) -> int:
     """``audit.verify [--head HASH] [--count N] [--json]``: check the chain and its end.
 
@@ -177,8 +176,8 @@ def audit_runs_task(
     actor: str = "",
     ticket: str = "",
     as_json: bool = False,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
 ) -> int:
     """``audit.runs``: a line per run (id, time, actor, target, ticket, what, outcome, changes)."""
     from remediations.audit.reader import RunFilter, parse_since, summarize_runs
@@ -226,8 +225,8 @@ def audit_show_task(
     run_id: str,
     *,
     as_json: bool = False,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
 ) -> int:
     """``audit.show RUN_ID``: the run's events, readable (or ``--json``)."""
     from remediations.audit.reader import run_events, summarize
@@ -316,8 +315,8 @@ def audit_report_task(
     *,
     fmt: str = "md",
     output: str = "",
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
 ) -> int:
     """``audit.report RUN_ID [--format md|html] [--output PATH]``: a report a reviewer signs."""
     from remediations.audit.reader import run_events

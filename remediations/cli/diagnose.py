@@ -14,7 +14,7 @@ from remediations.cli import (
     run_action_task,
 )
 from remediations.errors import ExitStatus, InputError, RemediationError
-from remediations.terminal import printable
+from remediations.terminal import STDERR, STDOUT, printable
 
 __all__ = ["check_domain_task", "diagnose_task", "scan_task"]
 
@@ -30,8 +30,8 @@ def diagnose_task(
     ticket: str = "",
     yes: bool = False,
     target: str | None = None,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
     stdin: Any = None,
 ) -> int:
     """``diagnose --ndr PATH|-``: the cause and the fix (a directory of ``.eml`` files or an
@@ -324,8 +324,8 @@ def check_domain_task(
     *,
     as_json: bool,
     target: str | None = None,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
     resolver: Any = None,
 ) -> int:
     """``check-domain --domain NAME``: MX, SPF, registration and hybrid connectors of a domain."""
@@ -360,8 +360,8 @@ def scan_task(
     partners: list[str] | tuple[str, ...] = (),
     as_json: bool,
     target: str | None = None,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
     resolver: Any = None,
 ) -> int:
     """``scan``: every object of the tenant that bounces outside or restricted senders."""

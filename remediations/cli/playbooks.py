@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
@@ -19,7 +18,7 @@ from remediations.cli import (
     with_head,
 )
 from remediations.errors import ExitStatus, InputError, RemediationError
-from remediations.terminal import printable
+from remediations.terminal import STDERR, STDOUT, printable
 
 __all__ = [
     "playbook_list_task",
@@ -30,7 +29,7 @@ __all__ = [
 
 
 def playbook_list_task(
-    config: Any, *, as_json: bool = False, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+    config: Any, *, as_json: bool = False, out: TextIO = STDOUT, err: TextIO = STDERR
 ) -> int:
     """``playbook.list``: every playbook's name, description and the causes it answers."""
     from remediations.playbooks import Playbook, list_playbooks
@@ -53,8 +52,8 @@ def playbook_show_task(
     name: str,
     *,
     as_json: bool = False,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
 ) -> int:
     """``playbook.show NAME``: its parameters and steps."""
     from remediations.playbooks import find_playbook
@@ -75,8 +74,8 @@ def playbook_validate_task(
     config: Any,
     paths: list[str] | None = None,
     *,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
 ) -> int:
     """``playbook.validate [--path P ...]``: check files (or every shipped playbook)."""
     from remediations.playbooks import PlaybookError, find_playbook, playbook_files
@@ -117,8 +116,8 @@ def playbook_run_task(
     yes: bool,
     resume: str = "",
     target: str | None = None,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
     ask: Callable[[str], str] = input,
     interactive: bool | None = None,
     audit_sink: Any = None,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any, TextIO
 
 from remediations.cli import playbooks_dir
 from remediations.errors import ExitStatus
+from remediations.terminal import STDERR, STDOUT
 
 __all__ = ["diagnose_mailbox_task", "diagnose_trace_task"]
 
@@ -20,8 +20,8 @@ def diagnose_mailbox_task(
     as_json: bool = False,
     check: bool = False,
     fix: bool = False,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
 ) -> int:
     """Stream every message of a directory of ``.eml`` files or an mbox file; print counts
     by cause, the recipients and senders per cause, and the fixes (0; 2 on bad input)."""
@@ -52,8 +52,8 @@ def diagnose_trace_task(
     path: str | None,
     *,
     as_json: bool = False,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
 ) -> int:
     """``diagnose.trace PATH.csv``: every failed message of a message-trace export, counted
     by cause, with the top recipients and senders and the fix for each (0; 2 bad input)."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -18,14 +17,14 @@ from remediations.cli import (
     with_head,
 )
 from remediations.errors import ExitStatus, RemediationError
-from remediations.terminal import printable
+from remediations.terminal import STDERR, STDOUT, printable
 
 __all__ = ["plan_apply_task", "plan_show_task", "rollback_task"]
 
 
 def plan_show_task(
-    config: Any, path: str, *, as_json: bool = False, out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    config: Any, path: str, *, as_json: bool = False, out: TextIO = STDOUT,
+    err: TextIO = STDERR,
 ) -> int:  # fmt: skip
     """``plan.show PATH``: the saved plan, its hash, and what it read."""
     from remediations.audit.plans import load_plan
@@ -87,8 +86,8 @@ def plan_apply_task(
     yes: bool = False,
     as_json: bool = False,
     ticket: str = "",
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
     ask: Any = input,
 ) -> int:
     """``plan.apply PATH``: apply exactly the saved plan, or refuse (exit 1) saying why."""
@@ -203,8 +202,8 @@ def rollback_task(
     yes: bool = False,
     as_json: bool = False,
     ticket: str = "",
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
     ask: Any = input,
 ) -> int:
     """``rollback RUN_ID``: undo what the run applied, where nothing changed it since.

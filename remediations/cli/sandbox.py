@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -15,7 +14,7 @@ from remediations.cli import (
     settings_from,
 )
 from remediations.errors import ExitStatus, InputError, RemediationError
-from remediations.terminal import printable
+from remediations.terminal import STDERR, STDOUT, printable
 
 __all__ = [
     "sandbox_export_task",
@@ -28,16 +27,14 @@ __all__ = [
 ]
 
 
-def sandbox_reset_task(config: Any, *, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def sandbox_reset_task(config: Any, *, out: TextIO = STDOUT, err: TextIO = STDERR) -> int:
     """``sandbox.reset``: write the demo tenant to the configured sandbox path."""
     from remediations.sandbox.tenant_file import DEMO_TENANT
 
     return _replace(config, DEMO_TENANT, "reset", out=out, err=err)
 
 
-def sandbox_load_task(
-    config: Any, file: str, *, out: TextIO = sys.stdout, err: TextIO = sys.stderr
-) -> int:
+def sandbox_load_task(config: Any, file: str, *, out: TextIO = STDOUT, err: TextIO = STDERR) -> int:
     """``sandbox.load FILE``: replace the sandbox with a YAML tenant file's tenant."""
     return _replace(config, Path(file), "load", out=out, err=err)
 
@@ -113,8 +110,8 @@ def sandbox_export_task(
     *,
     output: str = "",
     fmt: str = "yaml",
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
 ) -> int:
     """``sandbox.export``: the whole tenant, in the tenant-file format (YAML or JSON)."""
     from remediations.sandbox.store import open_store
@@ -208,8 +205,8 @@ def sandbox_show_task(
     config: Any,
     identity: str = "",
     *,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
 ) -> int:
     """``sandbox.show [--identity X]``: the tenant's objects, or one in full."""
     from remediations.sandbox.show import render_object, render_tenant
@@ -232,7 +229,7 @@ def send_test_message(
     recipient: str,
     size_kb: int = 10,
     client_ip: str | None = None,
-    err: TextIO = sys.stderr,
+    err: TextIO = STDERR,
 ) -> tuple[Any, Path | None]:
     """Send one message through the sandbox's mail flow; the delivery, and the NDR's file
     (written beside the sandbox, in ``ndr/``) when it bounced."""
@@ -271,8 +268,8 @@ def sandbox_send_task(
     size_kb: int | str = 10,
     client_ip: str = "",
     as_json: bool = False,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
 ) -> int:
     """``sandbox.send``: send a test message through the sandbox's mail flow."""
     import ipaddress
@@ -338,8 +335,8 @@ def sandbox_import_task(
     output: str = "",
     force: bool = False,
     dns: bool = False,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
 ) -> int:
     """``sandbox.import``: copy what the fixes and diagnosis look at into a tenant file.
 

@@ -9,12 +9,12 @@ can tell); 3 something is missing; 1 the target could not be reached; 2 bad inpu
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any, TextIO
 
 from remediations.cli import announce_target, open_run_target
 from remediations.errors import ExitStatus, InputError, PermissionDenied, TransportError
+from remediations.terminal import STDERR, STDOUT
 
 __all__ = ["target_check_task"]
 
@@ -53,8 +53,8 @@ def target_check_task(
     target: str | None = None,
     *,
     as_json: bool = False,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
 ) -> int:
     """``target.check [--target NAME]``: probe the target read-only; report per action."""
     from remediations.exchange.cmdlet import Cmdlet
