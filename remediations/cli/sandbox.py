@@ -154,8 +154,8 @@ def sandbox_generate_task(
     members: int | str = "",
     output: str = "",
     seed: int | str = 1,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
 ) -> int:
     """``sandbox.generate``: a large, valid tenant file, the same for the same arguments.
 
