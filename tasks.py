@@ -79,6 +79,8 @@ ACTION_HELP = {
     **COMMON_HELP,
     "save_plan": "with --dry-run: save the plan to this file, to approve by its hash and "
     "apply exactly with plan.apply",
+    "targets_file": "many targets in one run and one plan: a file with one target a line "
+    "(# comments skipped), or a CSV whose header names this task's flags",
 }
 TARGET_HELP = {"target": COMMON_HELP["target"]}
 
@@ -103,6 +105,7 @@ def _run(c: Context, action: str, values: dict[str, Any], **flags: Any) -> None:
         save_plan=flags.get("save_plan", ""),
         target=flags["target"] or None,
         all_targets=flags.get("all_", False),
+        targets_file=flags.get("targets_file", ""),
     )
     if code:
         raise Exit(code=code)
@@ -127,6 +130,7 @@ def fix_public_folder(
     yes: bool = False,
     save_plan: str = "",
     target: str = "",
+    targets_file: str = "",
 ) -> None:
     """Let outside senders mail a public folder (5.7.1 RESOLVER.RST.AuthRequired).
 
@@ -142,6 +146,7 @@ def fix_public_folder(
         yes=yes,
         save_plan=save_plan,
         target=target,
+        targets_file=targets_file,
         all_=all_,
     )
 
@@ -166,6 +171,7 @@ def add_allowed_sender(
     yes: bool = False,
     save_plan: str = "",
     target: str = "",
+    targets_file: str = "",
 ) -> None:
     """Add a sender to a restricted recipient's allowed senders (5.7.1 NotAuthorized, 5.7.124)."""
     _run(
@@ -178,6 +184,7 @@ def add_allowed_sender(
         yes=yes,
         save_plan=save_plan,
         target=target,
+        targets_file=targets_file,
     )
 
 
@@ -199,6 +206,7 @@ def open_to_external(
     yes: bool = False,
     save_plan: str = "",
     target: str = "",
+    targets_file: str = "",
 ) -> None:
     """Let outside senders mail a group, mailbox or mail user (5.7.133/193/134/136).
 
@@ -214,6 +222,7 @@ def open_to_external(
         yes=yes,
         save_plan=save_plan,
         target=target,
+        targets_file=targets_file,
         all_=all_,
     )
 
@@ -229,6 +238,7 @@ def open_group_to_external(
     yes: bool = False,
     save_plan: str = "",
     target: str = "",
+    targets_file: str = "",
 ) -> None:
     """Let outside senders mail a group (5.7.133, 5.7.193); open-to-external for groups.
 
@@ -244,6 +254,7 @@ def open_group_to_external(
         yes=yes,
         save_plan=save_plan,
         target=target,
+        targets_file=targets_file,
         all_=all_,
     )
 
@@ -265,6 +276,7 @@ def bypass_moderation(
     yes: bool = False,
     save_plan: str = "",
     target: str = "",
+    targets_file: str = "",
 ) -> None:
     """Let a sender bypass moderation of a large group (held mail; no NDR)."""
     _run(
@@ -277,6 +289,7 @@ def bypass_moderation(
         yes=yes,
         save_plan=save_plan,
         target=target,
+        targets_file=targets_file,
     )
 
 
@@ -299,6 +312,7 @@ def block_delicensed_user(
     yes: bool = False,
     save_plan: str = "",
     target: str = "",
+    targets_file: str = "",
 ) -> None:
     """Stop mail to a user who left with a mail-flow rule (5.7.129, delicensed user)."""
     _run(
@@ -311,6 +325,7 @@ def block_delicensed_user(
         yes=yes,
         save_plan=save_plan,
         target=target,
+        targets_file=targets_file,
     )
 
 
@@ -334,6 +349,7 @@ def remove_license(
     yes: bool = False,
     save_plan: str = "",
     target: str = "",
+    targets_file: str = "",
 ) -> None:
     """Remove a leaver's licenses (5.7.129; then block-delicensed-user)."""
     _run(
@@ -346,6 +362,7 @@ def remove_license(
         yes=yes,
         save_plan=save_plan,
         target=target,
+        targets_file=targets_file,
     )
 
 

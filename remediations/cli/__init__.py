@@ -233,6 +233,7 @@ def run_action_task(
     interactive: bool | None = None,
     audit_sink: Any = None,
     save_plan: str = "",
+    targets_file: str = "",
 ) -> int:
     """Run one remediation from flags; return the exit status (0, 1, 2, 130 or 143).
 
@@ -241,8 +242,10 @@ def run_action_task(
     terminal).  An action whose target flag may be left out (``fix-public-folder``
     without ``--folder``) plans for every object in the tenant with the cause; applying
     that plan needs ``all_targets`` (``--all``), else the run is a preview that ends by
-    saying so (exit 2).  ``audit_sink`` replaces the audit file writer (tests: a disk
-    that fills up).  ``save_plan`` (with ``dry_run``) writes the plan for ``plan.apply``.
+    saying so (exit 2).  ``targets_file`` (``--targets-file``) names many targets, one
+    plan for all (:mod:`remediations.fleet`).  ``audit_sink`` replaces the audit file
+    writer (tests: a disk that fills up).  ``save_plan`` (with ``dry_run``) writes the
+    plan for ``plan.apply``.
     """
     from remediations.actions import ACTIONS, parse_wish
     from remediations.engine import run_action
@@ -251,14 +254,17 @@ def run_action_task(
     settings = settings_from(config)
     target_field = getattr(action.wish_type, "all_targets_field", None)
     try:
-        missing = [k for k, v in values.items() if v is None and k != target_field]
-        for key in missing:
-            raise InputError(f"--{key.replace('_', '-')} is required for {action_name}.")
         if save_plan and not dry_run:
             raise InputError("--save-plan needs --dry-run: a plan is saved to be applied later.")
-        wish = parse_wish(
-            action, {k: v for k, v in values.items() if v is not None}, all_targets=True
-        )
+        if targets_file:
+            wish, action = _fleet(action, values, targets_file, all_targets)
+        else:
+            missing = [k for k, v in values.items() if v is None and k != target_field]
+            for key in missing:
+                raise InputError(f"--{key.replace('_', '-')} is required for {action_name}.")
+            wish = parse_wish(
+                action, {k: v for k, v in values.items() if v is not None}, all_targets=True
+            )
         every = bool(getattr(wish, "all_targets", False))
         if all_targets and not every:
             flag = f"--{str(target_field).replace('_', '-')}"
@@ -362,6 +368,18 @@ def run_action_task(
     return 2 if confirm.refused else 0
 
 
+def _fleet(action: Any, values: Mapping[str, Any], path: str, all_targets: bool) -> Any:
+    """The wish and action of a run over every target a ``--targets-file`` names."""
+    from remediations.fleet import FleetAction, read_targets_file
+
+    if all_targets:
+        raise InputError(
+            "--all asks for every object with the cause and --targets-file names the targets; "
+            "give one of them."
+        )
+    return read_targets_file(path, action, values), FleetAction(action)
+
+
 def _target_count(plan: Any) -> str:
     count = len({c.target for c in plan.changes})
     return f"{count} object{'s' if count != 1 else ''}"
@@ -444,6 +462,8 @@ def render_preview(plan: Any, *, transport: Any, dry_run: bool) -> str:
     lines = [f"{plan.action} on {transport.tenant} ({transport.name})"]
     if plan.is_noop:
         lines.append("No change needed: already as wished.")
+    elif len(plan.changes) > PREVIEW_ROWS:
+        lines.extend(_summary_lines(plan, _SHELLS.get(transport.name, _SHELLS["exchange-online"])))
     else:
         count = len(plan.changes)
         lines.append(f"Plan ({count} change{'s' if count != 1 else ''}):")
@@ -452,6 +472,36 @@ def render_preview(plan: Any, *, transport: Any, dry_run: bool) -> str:
         lines.extend(f"  {line}" for line in plan.render_powershell().split("\n"))
     lines.extend(f"Note: {note}" for note in plan.notes)
     return "\n".join(lines) + "\n"
+
+
+#: a plan with more changes than this is previewed as counts and its first rows
+PREVIEW_ROWS = 20
+_FIRST_ROWS = 10
+
+
+def _summary_lines(plan: Any, shell: str) -> list[str]:
+    """A long plan: counts by kind of change, then the first rows and their PowerShell."""
+    from collections import Counter
+    from dataclasses import replace
+
+    count = len(plan.changes)
+    objects = len({c.target.lower() for c in plan.changes})
+    kinds = Counter((c.cmdlet.name, c.attribute) for c in plan.changes)
+    lines = [f"Plan ({count:,} changes to {objects:,} objects), by kind of change:"]
+    width = len(f"{max(kinds.values()):,}")
+    lines.extend(
+        f"  {n:>{width},}  {name} {attribute}" for (name, attribute), n in kinds.most_common()
+    )
+    first = replace(plan, changes=plan.changes[:_FIRST_ROWS])
+    lines.append(f"The first {_FIRST_ROWS}:")
+    lines.append(first.render_diff())
+    lines.append(f"Equivalent {shell} (the first {_FIRST_ROWS}):")
+    lines.extend(f"  {line}" for line in first.render_powershell().split("\n"))
+    lines.append(
+        f"... and {count - _FIRST_ROWS:,} more: the whole plan is in --json, the audit log "
+        "(one change-planned event each) and a plan saved with --save-plan."
+    )
+    return lines
 
 
 def render_head(audit: Any, exc: BaseException | None = None) -> str:

@@ -126,6 +126,7 @@ def plan_apply_task(
     from remediations.audit.plans import PinnedAction, PlanRefused, applied_by, load_plan
     from remediations.cli import render_preview
     from remediations.engine import run_action
+    from remediations.fleet import fleet_from_json
 
     settings = settings_from(config)
     try:
@@ -137,7 +138,11 @@ def plan_apply_task(
             )
         # a plan made without a target flag covers every object it lists: approving it is --all
         given = {k: v for k, v in saved.doc["wish"].items() if v is not None}
-        wish = parse_wish(action, given, source=f"plan {path}", all_targets=True)
+        fleet = fleet_from_json(action, given)  # a plan made with --targets-file
+        if fleet is not None:
+            action, wish = fleet
+        else:
+            wish = parse_wish(action, given, source=f"plan {path}", all_targets=True)
         run_target = open_run_target(config, err=err)
         transport = run_target.exchange
     except RemediationError as exc:
@@ -199,6 +204,7 @@ def _rollback_units(events: list[dict[str, Any]], run_id: str) -> list[tuple[str
     from remediations.actions import ACTIONS, parse_wish
     from remediations.audit.rollback import RollbackAction, applied_changes
     from remediations.errors import InputError
+    from remediations.fleet import fleet_from_json
 
     first = events[0]
     if not first.get("playbook"):
@@ -208,6 +214,10 @@ def _rollback_units(events: list[dict[str, Any]], run_id: str) -> list[tuple[str
             raise InputError(f"Run {run_id} ran {name!r}, which rollback cannot read again.")
         original = ACTIONS[name]
         given = {k: v for k, v in (start.get("wish") or {}).items() if v is not None}
+        fleet = fleet_from_json(original, given)  # a run with --targets-file
+        if fleet is not None:
+            fleet_action, wish = fleet
+            return [("", RollbackAction(fleet_action, wish, applied_changes(events)))]
         wish = parse_wish(original, given, all_targets=True)
         return [("", RollbackAction(original, wish, applied_changes(events)))]
     units = []
