@@ -58,6 +58,7 @@ class Settings:
         default_sandbox: bool = False,
         verify_wait_seconds: Any = None,
         audit_key_file: Path | None = None,
+        concurrency: Any = None,
     ) -> None:
         self.sandbox_path = sandbox_path
         self.audit_dir = audit_dir
@@ -67,6 +68,13 @@ class Settings:
         self.default_sandbox = default_sandbox
         self.verify_wait_seconds = verify_wait_seconds
         self.audit_key_file = audit_key_file
+        self.concurrency = concurrency
+
+    def writers(self, budget: Any = None) -> Any:
+        """How many objects a run writes at once (``fleet.concurrency``), and its budget."""
+        from remediations.engine import Writers
+
+        return Writers(concurrency=_concurrency(self.concurrency), budget=budget)
 
     def verify_wait(self) -> Any:
         """How long verification waits for replication (``verify.wait_seconds``)."""
@@ -105,7 +113,7 @@ def resolve_setting(raw: str | Path, project: Path | None) -> Path:
 
 def settings_from(config: Any) -> Settings:
     """Read ``sandbox.path``, ``sandbox.faults``, ``audit.dir``, ``actor``, ``target``,
-    ``verify.wait_seconds``.
+    ``verify.wait_seconds``, ``fleet.concurrency``.
 
     Relative paths resolve against the project folder, so every command finds the
     same tenant and log from any subdirectory.
@@ -125,7 +133,28 @@ def settings_from(config: Any) -> Settings:
         audit_key_file=(
             resolve_setting(str(audit["key_file"]), project) if audit.get("key_file") else None
         ),
+        concurrency=(config.get("fleet") or {}).get("concurrency"),
     )
+
+
+#: writers at once by default: well under Exchange Online's limit of concurrent requests
+DEFAULT_CONCURRENCY = 4
+MAX_CONCURRENCY = 16
+
+
+def _concurrency(raw: Any) -> int:
+    if raw is None or raw == "":
+        return DEFAULT_CONCURRENCY
+    try:
+        value = int(str(raw))
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_CONCURRENCY:
+        raise InputError(
+            f"fleet.concurrency is {raw!r}; give a whole number of writers from 1 to "
+            f"{MAX_CONCURRENCY} (default {DEFAULT_CONCURRENCY})."
+        )
+    return value
 
 
 def _wait_seconds(raw: Any) -> float:
@@ -162,7 +191,12 @@ def open_transport(settings: Settings, *, err: TextIO = sys.stderr) -> Any:
 
 
 def open_run_target(
-    config: Any, name: str | None = None, *, dry_run: bool = False, err: TextIO = sys.stderr
+    config: Any,
+    name: str | None = None,
+    *,
+    dry_run: bool = False,
+    err: TextIO = sys.stderr,
+    budget: Any = None,
 ) -> Target:
     """The run's one :class:`Target`: ``--target``, else ``target:``/``INVOKE_TARGET``.
 
@@ -178,6 +212,7 @@ def open_run_target(
         dry_run=dry_run,
         err=err,
         resolve=lambda path: resolve_setting(path, project),
+        budget=budget,
     )
 
 
@@ -275,7 +310,13 @@ def run_action_task(
         # Every target without --all: the same run as a dry run, so nothing can change.
         held = every and not all_targets and not dry_run
         verify_wait = settings.verify_wait()
-        run_target = open_run_target(config, target, dry_run=dry_run or held, err=err)
+        from remediations.budget import RetryBudget
+
+        budget = RetryBudget()  # one per run: every transport and writer waits on it
+        writers = settings.writers(budget)
+        run_target = open_run_target(
+            config, target, dry_run=dry_run or held, err=err, budget=budget
+        )
     except InputError as exc:
         return _report_error(exc, as_json=as_json, out=out, err=err)
     from remediations.permissions import ACTION_NEEDS
@@ -319,6 +360,7 @@ def run_action_task(
             preview=preview,
             confirm=confirm,
             verify_wait=verify_wait,
+            writers=writers,
         )
     except RemediationError as exc:
         code = _report_error(exc, as_json=as_json, out=out, err=err, audit=audit)
