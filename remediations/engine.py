@@ -28,6 +28,7 @@ from remediations.errors import (
 from remediations.exchange.cmdlet import Cmdlet, Transport
 from remediations.interrupts import Interrupted, deferred, interruptible, pending
 from remediations.plan import Change, Plan, render_value
+from remediations.progress import Progress
 
 __all__ = [
     "Outcome",
@@ -77,6 +78,8 @@ class Writers:
 
     concurrency: int = 1
     budget: RetryBudget | None = None
+    #: where a long apply shows how far it got (a bar on a terminal), or None
+    progress: Progress | None = None
 
 
 OutcomeKind = Literal[
@@ -326,16 +329,28 @@ def apply_and_verify(
     """
     writers = writers or Writers()
     objects = {c.target.lower() for c in plan.changes if not c.cmdlet.name.startswith("New-")}
-    if writers.concurrency > 1 and len(objects) > 1:
-        _ConcurrentApply(plan, outcome, transport, log, end_event, writers).run()
-    else:
-        _apply(plan, outcome, transport, log, end_event)
+    progress = writers.progress
+    if progress is not None:
+        progress.start("Applying", len(plan.changes))
+    try:
+        if writers.concurrency > 1 and len(objects) > 1:
+            _ConcurrentApply(plan, outcome, transport, log, end_event, writers).run()
+        else:
+            _apply(plan, outcome, transport, log, end_event, progress)
+    finally:
+        if progress is not None:
+            progress.stop()
     _verify(action, wish, plan, outcome, transport, log, end_event, verify_wait or VerifyWait())
     outcome.outcome = "applied"
 
 
 def _apply(
-    plan: Plan, outcome: Outcome, transport: Transport, log: AuditLog, end_event: str
+    plan: Plan,
+    outcome: Outcome,
+    transport: Transport,
+    log: AuditLog,
+    end_event: str,
+    progress: Progress | None = None,
 ) -> None:
     """Announce, send and record each change; a signal waits for the cmdlet in flight."""
     for index, change in enumerate(plan.changes):
@@ -355,6 +370,8 @@ def _apply(
                 raise _fail(outcome, log, exc, end_event) from exc
             outcome.status[index] = "applied"
             log.event("change-applied", outcome="applied", **fields)
+            if progress is not None:
+                progress.advance()
 
 
 class _ConcurrentApply:
@@ -461,6 +478,8 @@ class _ConcurrentApply:
             for index, change in zip(group, changes, strict=True):
                 self.outcome.status[index] = "applied"
                 self.log.event("change-applied", outcome="applied", **_change_fields(change))
+        if self.writers.progress is not None:
+            self.writers.progress.advance(len(group))
 
 
 def _join(first: Cmdlet, second: Cmdlet) -> Cmdlet | None:

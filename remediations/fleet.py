@@ -231,11 +231,13 @@ class FleetAction:
 
     summary: ClassVar[str] = "many targets of one remediation"
 
-    def __init__(self, inner: Any, *, batch_at: int = BATCH_AT) -> None:
+    def __init__(self, inner: Any, *, batch_at: int = BATCH_AT, progress: Any = None) -> None:
         self.inner = inner
         self.name = inner.name
         self.wish_type = inner.wish_type
         self.batch_at = batch_at
+        #: a :class:`remediations.progress.Progress` each read pass reports to, or None
+        self.progress = progress
 
     def read(self, transport: Transport, wish: FleetWish) -> Snapshot:
         """Read every target; from ``batch_at`` targets on, through one fresh batch."""
@@ -244,13 +246,21 @@ class FleetAction:
         )
         parts = []
         values: dict[tuple[str, str], Any] = {}
-        for target in wish.targets:
-            try:
-                part = self.inner.read(reader, target.wish)
-            except InputError as exc:
-                raise _at(target.label, exc) from None
-            parts.append(part)
-            values.update(part.values)
+        if self.progress is not None:
+            self.progress.start("Reading", len(wish.targets))
+        try:
+            for target in wish.targets:
+                try:
+                    part = self.inner.read(reader, target.wish)
+                except InputError as exc:
+                    raise _at(target.label, exc) from None
+                parts.append(part)
+                values.update(part.values)
+                if self.progress is not None:
+                    self.progress.advance()
+        finally:
+            if self.progress is not None:
+                self.progress.stop()
         return Snapshot(values=values, facts={"parts": tuple(parts)})
 
     def plan(self, before: Snapshot, wish: FleetWish) -> Plan:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from remediations.errors import InputError, RemediationError
+from remediations.progress import open_progress
 from remediations.terminal import printable
 
 if TYPE_CHECKING:
@@ -70,11 +71,12 @@ class Settings:
         self.audit_key_file = audit_key_file
         self.concurrency = concurrency
 
-    def writers(self, budget: Any = None) -> Any:
-        """How many objects a run writes at once (``fleet.concurrency``), and its budget."""
+    def writers(self, budget: Any = None, progress: Any = None) -> Any:
+        """How many objects a run writes at once (``fleet.concurrency``), its budget and
+        where it shows its progress."""
         from remediations.engine import Writers
 
-        return Writers(concurrency=_concurrency(self.concurrency), budget=budget)
+        return Writers(concurrency=_concurrency(self.concurrency), budget=budget, progress=progress)
 
     def verify_wait(self) -> Any:
         """How long verification waits for replication (``verify.wait_seconds``)."""
@@ -291,8 +293,9 @@ def run_action_task(
     try:
         if save_plan and not dry_run:
             raise InputError("--save-plan needs --dry-run: a plan is saved to be applied later.")
+        progress = open_progress(err, enabled=not as_json)
         if targets_file:
-            wish, action = _fleet(action, values, targets_file, all_targets)
+            wish, action = _fleet(action, values, targets_file, all_targets, progress)
         else:
             missing = [k for k, v in values.items() if v is None and k != target_field]
             for key in missing:
@@ -313,7 +316,7 @@ def run_action_task(
         from remediations.budget import RetryBudget
 
         budget = RetryBudget()  # one per run: every transport and writer waits on it
-        writers = settings.writers(budget)
+        writers = settings.writers(budget, progress)
         run_target = open_run_target(
             config, target, dry_run=dry_run or held, err=err, budget=budget
         )
@@ -410,7 +413,9 @@ def run_action_task(
     return 2 if confirm.refused else 0
 
 
-def _fleet(action: Any, values: Mapping[str, Any], path: str, all_targets: bool) -> Any:
+def _fleet(
+    action: Any, values: Mapping[str, Any], path: str, all_targets: bool, progress: Any
+) -> Any:
     """The wish and action of a run over every target a ``--targets-file`` names."""
     from remediations.fleet import FleetAction, read_targets_file
 
@@ -419,7 +424,7 @@ def _fleet(action: Any, values: Mapping[str, Any], path: str, all_targets: bool)
             "--all asks for every object with the cause and --targets-file names the targets; "
             "give one of them."
         )
-    return read_targets_file(path, action, values), FleetAction(action)
+    return read_targets_file(path, action, values), FleetAction(action, progress=progress)
 
 
 def _target_count(plan: Any) -> str:
