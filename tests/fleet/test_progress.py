@@ -66,9 +66,7 @@ def test_json_on_a_terminal_prints_the_result_alone(
     assert json.loads(out)["outcome"] == "applied"
 
 
-def test_without_a_terminal_nothing_is_drawn(
-    tmp_path: Path, fleet_config: dict[str, Any]
-) -> None:
+def test_without_a_terminal_nothing_is_drawn(tmp_path: Path, fleet_config: dict[str, Any]) -> None:
     """The task as a pipe sees it, in a fresh process: the result on stdout, stderr empty."""
     targets = targets_file(tmp_path, 40)
     script = (
