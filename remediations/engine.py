@@ -297,11 +297,25 @@ def prepare(action: Action, wish: Any, transport: Transport) -> Plan:
 def log_plan(plan: Plan, outcome: Outcome, log: AuditLog) -> None:
     """Record a plan on the outcome and as one audit event per change and note."""
     outcome.plan = plan
+    items: list[tuple[str, dict[str, Any]]] = []
     for index, change in enumerate(plan.changes):
         outcome.status[index] = "planned"
-        log.event("change-planned", outcome="planned", **_change_fields(change))
-    for note in plan.notes:
-        log.event("note", note=note)
+        items.append(("change-planned", {"outcome": "planned", **_change_fields(change)}))
+    items.extend(("note", {"note": note}) for note in plan.notes)
+    _log_all(log, items)
+
+
+#: from this many events on, a run's events of one kind are written with one fsync
+LOG_BATCH_AT = 20
+
+
+def _log_all(log: AuditLog, items: list[tuple[str, dict[str, Any]]]) -> None:
+    """Log events in order: a long list as one durable append, a short one line by line."""
+    if len(items) >= LOG_BATCH_AT:
+        log.events(items)
+        return
+    for event, fields in items:
+        log.event(event, **fields)
 
 
 def apply_and_verify(
@@ -402,6 +416,7 @@ class _ConcurrentApply:
         self.failure: TransportError | None = None
         self.fatal: BaseException | None = None
         self._lock = threading.Lock()
+        self._commit = _GroupCommit(log)
 
     def run(self) -> None:
         creates = [i for i, c in enumerate(self.plan.changes) if c.cmdlet.name.startswith("New-")]
@@ -453,12 +468,15 @@ class _ConcurrentApply:
     def _send(self, group: list[int], cmdlet: Cmdlet) -> None:
         changes = [self.plan.changes[i] for i in group]
         extra = {"sent_as": cmdlet.to_json()} if len(group) > 1 else {}
-        with self._lock:
-            if self.stop.is_set():
-                return
-            for change in changes:
-                self.log.event("change-applying", outcome="applying", **_change_fields(change),
-                               **extra)  # fmt: skip
+        if self.stop.is_set():
+            return
+        # announced, durably, before it is sent (one fsync for every worker waiting)
+        self._commit.write(
+            [
+                ("change-applying", {"outcome": "applying", **_change_fields(c), **extra})
+                for c in changes
+            ]
+        )
         try:
             if self.writers.budget is not None:
                 self.writers.budget.gate()
@@ -468,18 +486,65 @@ class _ConcurrentApply:
                 self.stop.set()
                 if self.failure is None:
                     self.failure = exc
-                for index, change in zip(group, changes, strict=True):
+                for index in group:
                     self.outcome.status[index] = "failed"
-                    self.log.event(
-                        "change-failed", outcome="failed", error=str(exc), **_change_fields(change)
-                    )
+            self._commit.write(
+                [
+                    ("change-failed", {"outcome": "failed", "error": str(exc), **_change_fields(c)})
+                    for c in changes
+                ]
+            )
             return
         with self._lock:
-            for index, change in zip(group, changes, strict=True):
+            for index in group:
                 self.outcome.status[index] = "applied"
-                self.log.event("change-applied", outcome="applied", **_change_fields(change))
+        self._commit.write(
+            [("change-applied", {"outcome": "applied", **_change_fields(c)}) for c in changes]
+        )
         if self.writers.progress is not None:
             self.writers.progress.advance(len(group))
+
+
+class _GroupCommit:
+    """Concurrent workers' events, each durable before ``write`` returns, fsynced together.
+
+    A worker queues its events, then whoever holds the flush turn appends everything
+    queued so far as one write and one fsync; a worker whose events that append
+    carried returns at once.  The log's order is the order events were queued.
+    """
+
+    def __init__(self, log: AuditLog) -> None:
+        self.log = log
+        self._queue: list[tuple[str, dict[str, Any]]] = []
+        self._queued = 0
+        self._flushed = 0
+        self._error: BaseException | None = None
+        self._lock = threading.Lock()
+        self._turn = threading.Lock()
+
+    def write(self, items: list[tuple[str, dict[str, Any]]]) -> None:
+        """Queue ``items`` and return once they are on disk."""
+        with self._lock:
+            self._queue.extend(items)
+            self._queued += 1
+            ticket = self._queued
+        with self._turn:
+            if self._error is not None:
+                raise self._error
+            if self._flushed >= ticket:
+                return
+            with self._lock:
+                batch, self._queue = self._queue, []
+                upto = self._queued
+            try:
+                if len(batch) == 1:
+                    self.log.event(batch[0][0], **batch[0][1])
+                else:
+                    self.log.events(batch)
+            except BaseException as exc:
+                self._error = exc
+                raise
+            self._flushed = upto
 
 
 def _join(first: Cmdlet, second: Cmdlet) -> Cmdlet | None:
@@ -558,10 +623,12 @@ def _verify(
         delay = min(delay * 2, wait.max_delay)
         attempt += 1
     missing = {id(change) for change, _ in mismatches}
+    verified: list[tuple[str, dict[str, Any]]] = []
     for index, change in enumerate(plan.changes):
         if id(change) not in missing:
             outcome.status[index] = "verified"
-            log.event("change-verified", outcome="verified", **_change_fields(change))
+            verified.append(("change-verified", {"outcome": "verified", **_change_fields(change)}))
+    _log_all(log, verified)
     for change, actual in mismatches:
         log.event(
             "verify-failed", outcome="mismatch", actual=_plain(actual), **_change_fields(change)
