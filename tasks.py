@@ -835,12 +835,14 @@ ns.configure(
         # Every setting can also come from the environment: INVOKE_SANDBOX_PATH,
         # INVOKE_SANDBOX_FAULTS, INVOKE_AUDIT_DIR, INVOKE_ACTOR, INVOKE_TARGET,
         # INVOKE_PLAYBOOKS_DIR (default: the shipped playbooks), INVOKE_VERIFY_WAIT_SECONDS
-        # (how long verification waits for replication).
+        # (how long verification waits for replication), INVOKE_FLEET_CONCURRENCY (writers
+        # at once).
         "sandbox": {"path": "", "faults": ""},
         "playbooks": {"dir": ""},
         "audit": {"dir": "audit-logs", "key_file": ""},
         "actor": "",
         "target": "sandbox",
         "verify": {"wait_seconds": 60},
+        "fleet": {"concurrency": 4},
     }
 )

@@ -234,3 +234,30 @@ def test_a_dry_run_plans_with_the_faults_and_latency_of_the_live_tenant(
     copy.send(Cmdlet.of("Set-DistributionGroup", Identity="Partners", **{AUTH: False},
                         BypassSecurityGroupManagerCheck=True))  # fmt: skip
     assert slow.writes == 0  # a planned write stays on the copy
+
+
+@pytest.mark.parametrize("value", ["0", "17", "four"])
+def test_a_bad_concurrency_setting_is_one_sentence_exit_2(
+    config: dict[str, Any], value: str
+) -> None:
+    import io
+
+    from remediations.cli import run_action_task
+
+    out, err = io.StringIO(), io.StringIO()
+    code = run_action_task(
+        {**config, "fleet": {"concurrency": value}},
+        "open-group-to-external",
+        {"group": "Partners"},
+        dry_run=True,
+        as_json=False,
+        ticket="",
+        yes=True,
+        out=out,
+        err=err,
+    )
+    assert code == 2
+    assert err.getvalue() == (
+        f"fleet.concurrency is {value!r}; give a whole number of writers from 1 to 16 "
+        "(default 4).\n"
+    )
