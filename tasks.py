@@ -627,6 +627,44 @@ def sandbox_export(c: Context, output: str = "", format: str = "yaml") -> None:
         raise Exit(code=code)
 
 
+@task(
+    name="import",
+    iterable=["identity"],
+    help={
+        "identity": "copy only this recipient and what its lists, members and owners "
+        "reference (repeatable; default: every mail recipient)",
+        "output": "the tenant file to write (default: tenant-<tenant>.yaml in the current "
+        "folder); an existing file is never replaced without --force",
+        "force": "replace --output if it exists",
+        "dns": "also copy the accepted domains' live MX and TXT records (dns.zones), "
+        "looked up with the target's DNS resolver",
+        **TARGET_HELP,
+    },
+)
+def sandbox_import(
+    c: Context,
+    identity: list[str] | None = None,
+    output: str = "",
+    force: bool = False,
+    dns: bool = False,
+    target: str = "",
+) -> None:
+    """Copy a real tenant's recipients, rules, connectors, domains and licenses into a tenant
+    file (read-only; no secrets), to rehearse offline with sandbox.load."""
+    from remediations.cli.sandbox import sandbox_import_task
+
+    code = sandbox_import_task(
+        c.config,
+        target=target or None,
+        identities=identity or [],
+        output=output,
+        force=force,
+        dns=dns,
+    )
+    if code:
+        raise Exit(code=code)
+
+
 @task(name="load", positional=["file"], help={"file": "a tenant file (YAML; see README)"})
 def sandbox_load(c: Context, file: str) -> None:
     """Replace the sandbox tenant with the one described in a YAML tenant file."""
@@ -746,7 +784,13 @@ def rollback(
 
 
 sandbox = Collection(
-    "sandbox", sandbox_reset, sandbox_load, sandbox_show, sandbox_send, sandbox_export
+    "sandbox",
+    sandbox_reset,
+    sandbox_load,
+    sandbox_show,
+    sandbox_send,
+    sandbox_export,
+    sandbox_import,
 )
 
 

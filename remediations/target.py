@@ -176,7 +176,9 @@ class Target:
     ``exchange`` runs cmdlets; ``directory`` answers users, licenses, SKUs,
     domains and group sizes (None for an on-premises-only target);
     ``confirm_before_apply`` says whether applying asks first;
-    ``can_fork``/:meth:`planning_copy` give an in-memory copy to plan ahead on;
+    ``can_fork``/:meth:`planning_copy` give an in-memory copy to plan ahead on (a fork of
+    the sandbox; for a real tenant a :class:`~remediations.sandbox.planning.PlanningCopy`,
+    which reads the tenant once and keeps planned writes in memory);
     ``dns_resolver`` answers the domain checks; ``sends_test_mail`` says whether a test
     message can be sent through it after a fix (the sandbox's mail flow);
     ``runs_directory_cmdlets`` whether its Exchange side also answers the ``Get-Mg*`` /
@@ -519,8 +521,21 @@ def _online_target(spec: TargetSpec, budget: RetryBudget, dry_run: bool) -> Targ
             f"{spec.name}: Exchange Online {spec.tenant} (admin API at {spec.exchange_endpoint}); "
             f"directory: Microsoft Graph at {spec.graph_endpoint}"
         ),
+        can_fork=True,
+        _fork=_planning_copy(exchange, directory),
         _closers=(transport.close, directory.close, exchange_tokens.close, graph_tokens.close),
     )
+
+
+def _planning_copy(exchange: Transport, directory: Directory | None) -> Callable[[], Transport]:
+    """A real tenant's planning copy: reads sent once to the tenant, writes kept in memory."""
+
+    def fork() -> Transport:
+        from remediations.sandbox.planning import PlanningCopy
+
+        return PlanningCopy(exchange, directory)
+
+    return fork
 
 
 def _graph_directory(spec: TargetSpec, tokens: Any, budget: RetryBudget, dry_run: bool) -> Any:
@@ -547,5 +562,7 @@ def _onprem_target(spec: TargetSpec, budget: RetryBudget, dry_run: bool) -> Targ
         confirm_before_apply=True,
         dns_resolver=SystemResolver(),
         description=f"{spec.name}: Exchange Server {spec.server} over PSRP ({spec.onprem_url})",
+        can_fork=True,
+        _fork=_planning_copy(exchange, None),
         _closers=(transport.close,),
     )

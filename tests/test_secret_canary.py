@@ -98,6 +98,7 @@ def test_no_task_leaks_a_credential(
     config_file.write_text(yaml.safe_dump(config))
     plan = tmp_path / "plan.json"
     report = tmp_path / "report.html"
+    imported = tmp_path / "imported.yaml"
     outputs: list[str] = []
 
     def run(*args: str, target: str = "") -> subprocess.CompletedProcess[str]:
@@ -125,6 +126,7 @@ def test_no_task_leaks_a_credential(
         ("playbook.list",),
         ("playbook.run", "group-rejects-outside-senders", "--param", "group=All Staff"),
         ("sandbox.show", "--identity", "All Staff"),
+        ("sandbox.import", "--output", str(imported)),
         ("audit.runs",),
         ("audit.show", run_id),
         ("audit.report", run_id, "--format", "html", "--output", str(report)),
@@ -142,6 +144,7 @@ def test_no_task_leaks_a_credential(
         (audit_dir / "audit.jsonl").read_text(),
         plan.read_text(),
         report.read_text(),
+        imported.read_text(),
     ]
     assert len(written[0].splitlines()) > 50
     for text in outputs + written:

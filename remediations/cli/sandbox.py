@@ -1,4 +1,5 @@
-"""Sandbox tasks: reset, load, show, and send a test message."""
+"""Sandbox tasks: reset, load, show, export, import from a real tenant, and send a test
+message."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from remediations.terminal import printable
 
 __all__ = [
     "sandbox_export_task",
+    "sandbox_import_task",
     "sandbox_load_task",
     "sandbox_reset_task",
     "sandbox_send_task",
@@ -249,3 +251,92 @@ def sandbox_send_task(
         out.write(printable(f"Status {delivery.status}. NDR written to {path}\n"))
         out.write(printable(f"Diagnose it: invoke diagnose --ndr {path}\n"))
     return 0
+
+
+def sandbox_import_task(
+    config: Any,
+    *,
+    target: str | None = None,
+    identities: list[str] | None = None,
+    output: str = "",
+    force: bool = False,
+    dns: bool = False,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+) -> int:
+    """``sandbox.import``: copy what the fixes and diagnosis look at into a tenant file.
+
+    Read-only by construction (the target is opened as for a dry run: its transports
+    refuse every write).  The file is written only when every read succeeded, and never
+    over an existing file unless ``force``.  Exit: 0 written, 2 bad input or the file
+    exists, 1 the tenant could not be read (nothing written).
+    """
+    import os
+    import tempfile
+
+    import yaml
+
+    from remediations.cli import announce_target, open_run_target
+    from remediations.errors import TransportError
+    from remediations.sandbox.importer import import_tenant
+
+    try:
+        run_target = open_run_target(config, target, dry_run=True, err=err)
+    except InputError as exc:
+        err.write(printable(f"{exc}\n"))
+        return exc.exit_code
+    try:
+        path = Path(output) if output else Path(_default_import_name(run_target.tenant))
+        if path.exists() and not force:
+            raise InputError(
+                f"--output {path} already exists; give another file, or --force to replace it."
+            )
+        if path.is_dir():
+            raise InputError(f"--output {path} is a folder; give a file name.")
+        announce_target(run_target, out)
+        result = import_tenant(
+            run_target.exchange,
+            run_target.directory,
+            identities=identities or (),
+            resolver=run_target.dns_resolver if dns else None,
+        )
+    except InputError as exc:
+        err.write(printable(f"{exc}\n"))
+        return exc.exit_code
+    except TransportError as exc:
+        err.write(
+            printable(f"target {run_target.name!r} could not be read: {exc} Nothing was written.\n")
+        )
+        return 1
+    finally:
+        run_target.close()
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    scope = "the named recipients" if identities else "every mail recipient"
+    header = (
+        f"# Imported by sandbox.import from target {run_target.name} "
+        f"(tenant {run_target.tenant}) at {stamp}: {scope}.\n"
+        f"# Rehearse on it offline: invoke sandbox.load {shlex.quote(str(path))}\n"
+    )
+    text = header + yaml.safe_dump(result.mapping, sort_keys=False, allow_unicode=True, width=100)
+    try:
+        folder = path.resolve().parent
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        Path(tmp).replace(path)
+    except OSError as exc:
+        err.write(printable(f"Cannot write --output {path}: {exc.strerror}.\n"))
+        return 2
+    counts = ", ".join(f"{n} {what}" for what, n in result.counts.items())
+    out.write(printable(f"Imported {counts} into {path}.\n"))
+    for note in result.notes:
+        out.write(printable(f"Note: {note}\n"))
+    out.write(printable(f"Load it with: invoke sandbox.load {shlex.quote(str(path))}\n"))
+    return 0
+
+
+def _default_import_name(tenant: str) -> str:
+    """``tenant-<tenant>.yaml``, with anything but letters, digits, dots and dashes as ``_``."""
+    import re
+
+    return f"tenant-{re.sub(r'[^A-Za-z0-9.-]', '_', tenant) or 'tenant'}.yaml"

@@ -1,11 +1,12 @@
 """Running a playbook: plan every step, preview the whole, then apply step by step.
 
-Planning happens on ``planning_copy()`` when the target gives one (the
-sandbox does: ``Target.planning_copy``): step 1 is planned on the copy and its
-cmdlets are sent to the copy, so step 2 is planned against the state step 1
-would leave, and so on; the copy is never saved.  Without a copy (a real
-tenant, for now) every step is planned against the live state, and the
-preview says so.
+Planning happens on ``planning_copy()`` (``Target.planning_copy``: a fork of
+the sandbox, or for a real tenant a :class:`~remediations.sandbox.planning.PlanningCopy`
+that reads the tenant once and keeps planned writes in memory): step 1 is
+planned on the copy and its cmdlets are sent to the copy, so step 2 is planned
+against the state step 1 would leave, and so on; the copy is never saved.  A
+caller that passes no copy gets every step planned against the live state, and
+the preview says so.
 
 Applying plans each step again against the live tenant (``prepare``), applies
 it and verifies it (``apply_and_verify``) before the next one starts.  A

@@ -17,6 +17,7 @@ import pytest
 
 from remediations.cli import run_action_task
 from remediations.cli.playbooks import playbook_run_task
+from remediations.playbooks.runner import NOT_PLANNED_AHEAD
 from remediations.testing import LoopbackTenant
 from tests.conftest import CliResult
 
@@ -190,10 +191,10 @@ def test_the_audit_log_records_the_target(lab_config: dict[str, Any], audit_dir:
     assert {e.get("transport") for e in events} == {"exchange-online"}
 
 
-def test_a_playbook_on_a_real_target_plans_live_and_sends_no_write_in_a_dry_run(
+def test_a_playbook_on_a_real_target_plans_ahead_and_sends_no_write_in_a_dry_run(
     lab_config: dict[str, Any], server: LoopbackTenant
 ) -> None:
-    """No planning copy on the admin API (yet): the preview says so; nothing is written."""
+    """Planned ahead on the target's planning copy (not step by step); nothing is written."""
     out, err = io.StringIO(), io.StringIO()
     code = playbook_run_task(
         lab_config,
@@ -208,6 +209,7 @@ def test_a_playbook_on_a_real_target_plans_live_and_sends_no_write_in_a_dry_run(
     )
     assert code == 0, err.getvalue()
     assert out.getvalue().startswith("Target: lab (exchange-online)")
+    assert NOT_PLANNED_AHEAD not in out.getvalue()
     assert server.requests
     assert server.writes() == []
 

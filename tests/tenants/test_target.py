@@ -222,9 +222,18 @@ def test_an_exchange_online_target_on_loopback(
     assert isinstance(target.exchange, AdminApiTransport)
     assert isinstance(target.directory, GraphDirectory)
     assert target.confirm_before_apply
-    assert not target.can_fork
-    with pytest.raises(InputError, match="cannot be copied"):
-        target.planning_copy()
+    # Every target can be copied for planning ahead (reads from the tenant, writes kept).
+    assert target.can_fork
+    copy = target.planning_copy()
+    copy.send(
+        Cmdlet.of(
+            "Set-MailPublicFolder",
+            Identity="\\Support\\Escalations",
+            RequireSenderAuthenticationEnabled=False,
+        )
+    )
+    copy.close()
+    assert server.writes() == []
     action = ACTIONS["fix-public-folder"]
     outcome = run_action(
         action,
