@@ -194,8 +194,11 @@ def test_a_throttling_answer_pauses_every_worker_over_the_admin_api(
         exo.close()
     assert outcome.outcome == "applied"
     throttled_at, pause = next(p for p in pauses if p[1] >= 0.3)
-    # no worker started a write while the pause set by another's throttling answer ran
-    assert not [t for t in started if throttled_at + 0.05 < t < throttled_at + pause - 0.05]
+    # while the pause set by one worker's throttling answer ran, the others started no
+    # write (at most the ones already past the gate when the answer came: 3 other workers;
+    # without the shared pause they would each have sent several in 0.4 s)
+    inside = [t for t in started if throttled_at + 0.02 < t < throttled_at + pause - 0.02]
+    assert len(inside) <= 3
     assert all(not g[0] for g in end_state(path).values())
 
 
