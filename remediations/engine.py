@@ -27,7 +27,7 @@ from remediations.errors import (
 )
 from remediations.exchange.cmdlet import Cmdlet, Transport
 from remediations.interrupts import Interrupted, deferred, interruptible, pending
-from remediations.plan import Change, Plan, render_value
+from remediations.plan import Change, Plan, render_value, where_it_runs
 from remediations.progress import Progress
 
 __all__ = [
@@ -676,6 +676,7 @@ def _change_fields(change: Change) -> dict[str, Any]:
         "after": _plain(change.after),
         "cmdlets": [change.cmdlet.to_json()],
         "powershell": change.cmdlet.to_powershell(),
+        **where_it_runs(change.cmdlet),
     }
 
 

@@ -84,10 +84,11 @@ ACTION_NEEDS: dict[str, Needs] = {
         exchange_roles=("Distribution Groups", "Mail Recipient Creation", "Mail Recipients"),
     ),
     "block-delicensed-user": Needs(
-        reads=("Get-Mailbox", "Get-TransportRule", "GET /users/{id}"),
+        # GET /subscribedSkus names the licenses a user still holds (the refusal and note)
+        reads=("Get-Mailbox", "Get-TransportRule", "GET /users/{id}", "GET /subscribedSkus"),
         changes=("New-TransportRule", "Set-TransportRule", "Enable-TransportRule"),
         exchange_roles=("Transport Rules", "Mail Recipients"),
-        graph=("User.Read.All",),
+        graph=("User.Read.All", "Organization.Read.All"),
     ),
     "remove-license": Needs(
         reads=("Get-Mailbox", "GET /users/{id}", "GET /subscribedSkus", "GET /groups/{id}"),

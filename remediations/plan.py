@@ -20,6 +20,7 @@ __all__ = [
     "Value",
     "add_remove",
     "render_value",
+    "where_it_runs",
 ]
 
 Value = str | bool | int | None | tuple[str, ...]
@@ -40,7 +41,11 @@ class Change:
     why: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        """The change as a JSON object (``--json``, audit log, saved plans)."""
+        """The change as a JSON object (``--json``, audit log, saved plans).
+
+        ``runs_in`` says where the line runs (``exchange`` or ``microsoft-graph``); a
+        directory write also carries its ``graph_request``.
+        """
         return {
             "target": self.target,
             "attribute": self.attribute,
@@ -48,6 +53,7 @@ class Change:
             "after": _json_value(self.after),
             "cmdlet": self.cmdlet.to_json(),
             "powershell": self.cmdlet.to_powershell(),
+            **where_it_runs(self.cmdlet),
             "why": self.why,
         }
 
@@ -109,6 +115,18 @@ def add_remove(current: Iterable[str], wanted: Iterable[str]) -> AddRemove:
         add=tuple(sorted(want[k] for k in want.keys() - cur.keys())),
         remove=tuple(sorted(cur[k] for k in cur.keys() - want.keys())),
     )
+
+
+def where_it_runs(cmdlet: Cmdlet) -> dict[str, str]:
+    """``runs_in`` (``exchange`` / ``microsoft-graph``) and, for a directory write, its
+    ``graph_request`` (``POST /v1.0/users/.../assignLicense {...}``)."""
+    from remediations.directory.cmdlets import graph_request, runs_in
+
+    fields = {"runs_in": runs_in(cmdlet)}
+    request = graph_request(cmdlet)
+    if request is not None:
+        fields["graph_request"] = request.to_graph()
+    return fields
 
 
 def render_value(value: Value) -> str:

@@ -54,6 +54,7 @@ from remediations.errors import InputError
 if TYPE_CHECKING:
     from remediations.budget import RetryBudget
     from remediations.directory import Directory
+    from remediations.directory.graph import GraphDirectory
     from remediations.exchange.cmdlet import Transport
 
 __all__ = [
@@ -173,28 +174,31 @@ class TargetSpec:
 class Target:
     """What one run acts on; nothing below the edge asks which kind it is.
 
-    ``exchange`` runs cmdlets; ``directory`` answers users, licenses, SKUs,
-    domains and group sizes (None for an on-premises-only target);
+    ``transport`` is the run's one transport: it sends Microsoft Graph PowerShell
+    cmdlets (``Get-MgUser``, ``Set-MgUserLicense``, ...) to the directory and every
+    other cmdlet to Exchange (:class:`~remediations.directory.cmdlets.RoutedTransport`);
+    ``exchange`` is the Exchange side alone; ``directory`` answers users, licenses,
+    SKUs, domains, groups and group sizes (None for an on-premises-only target);
     ``confirm_before_apply`` says whether applying asks first;
     ``can_fork``/:meth:`planning_copy` give an in-memory copy to plan ahead on (a fork of
     the sandbox; for a real tenant a :class:`~remediations.sandbox.planning.PlanningCopy`,
     which reads the tenant once and keeps planned writes in memory);
     ``dns_resolver`` answers the domain checks; ``sends_test_mail`` says whether a test
     message can be sent through it after a fix (the sandbox's mail flow);
-    ``runs_directory_cmdlets`` whether its Exchange side also answers the ``Get-Mg*`` /
-    ``Set-Mg*`` cmdlets the directory-reading actions still send (only the sandbox).
+    ``sandbox_path`` is the sandbox file a sandbox target acts on (None for a tenant).
     """
 
     name: str
     kind: str
     tenant: str
+    transport: Transport
     exchange: Transport
     directory: Directory | None
     confirm_before_apply: bool
     dns_resolver: Any
     can_fork: bool = False
     sends_test_mail: bool = False
-    runs_directory_cmdlets: bool = False
+    sandbox_path: Path | None = None
     description: str = ""
     _fork: Callable[[], Transport] | None = field(default=None, repr=False)
     _closers: tuple[Callable[[], None], ...] = field(default=(), repr=False)
@@ -437,9 +441,18 @@ def open_target(
     from remediations.budget import RetryBudget
 
     budget = budget or RetryBudget()
+    onprem: TargetSpec | None = None
+    if spec.onprem:
+        onprem = specs.get(spec.onprem)
+        if onprem is None or onprem.kind != "exchange-onprem":
+            hybrid = ", ".join(sorted(n for n, t in specs.items() if t.kind == "exchange-onprem"))
+            raise InputError(
+                f"targets.{spec.name}.onprem is {spec.onprem!r}, which is not an "
+                f"exchange-onprem target; give the name of one ({hybrid or 'none configured'})."
+            )
     try:
         if spec.kind == "exchange-online":
-            return _online_target(spec, budget, dry_run)
+            return _online_target(spec, budget, dry_run, onprem)
         return _onprem_target(spec, budget, dry_run)
     except ImportError as exc:
         from remediations.credentials import INSTALL_HINT
@@ -458,6 +471,7 @@ def _sandbox_target(
     resolve: Callable[[Path], Path] | None = None,
 ) -> Target:
     from remediations.diagnose._dns import ZoneResolver
+    from remediations.directory.cmdlets import RoutedTransport
     from remediations.directory.sandbox import SandboxDirectory
     from remediations.exchange.dryrun import DryRun
     from remediations.sandbox import SandboxTransport, reset_sandbox
@@ -479,22 +493,27 @@ def _sandbox_target(
         name=spec.name,
         kind="sandbox",
         tenant=transport.tenant,
+        # The sandbox is its own directory: it answers the Graph PowerShell cmdlets itself.
+        transport=RoutedTransport(exchange, exchange, target=spec.name),
         exchange=exchange,
         directory=SandboxDirectory(exchange),
         confirm_before_apply=False,
         dns_resolver=ZoneResolver(zone_data(transport.state)),
         can_fork=True,
         sends_test_mail=True,
-        runs_directory_cmdlets=True,
+        sandbox_path=path,
         description=f"the sandbox tenant {transport.tenant} ({path})",
         _fork=transport.fork,
         _closers=(transport.close,),
     )
 
 
-def _online_target(spec: TargetSpec, budget: RetryBudget, dry_run: bool) -> Target:
+def _online_target(
+    spec: TargetSpec, budget: RetryBudget, dry_run: bool, onprem_spec: TargetSpec | None = None
+) -> Target:
     from remediations.credentials import token_sources
     from remediations.diagnose._dns import SystemResolver
+    from remediations.directory.cmdlets import DirectoryCmdlets, RoutedTransport
     from remediations.exchange.adminapi import AdminApiTransport
     from remediations.exchange.dryrun import DryRun
 
@@ -509,10 +528,23 @@ def _online_target(spec: TargetSpec, budget: RetryBudget, dry_run: bool) -> Targ
     )
     directory = _graph_directory(spec, graph_tokens, budget, dry_run)
     exchange: Transport = DryRun(transport) if dry_run else transport
+    graph: Transport = DirectoryCmdlets(directory, tenant=spec.tenant)
+    onprem: Transport | None = None
+    if onprem_spec is not None:
+        from remediations.exchange.psrp import PsrpTransport
+
+        onprem = PsrpTransport.from_spec(onprem_spec, budget=budget)  # connects on first use
+    routed = RoutedTransport(
+        exchange,
+        DryRun(graph) if dry_run else graph,
+        target=spec.name,
+        onprem=(DryRun(onprem) if dry_run else onprem) if onprem is not None else None,
+    )
     return Target(
         name=spec.name,
         kind=spec.kind,
         tenant=spec.tenant,
+        transport=routed,
         exchange=exchange,
         directory=directory,
         confirm_before_apply=True,
@@ -522,8 +554,16 @@ def _online_target(spec: TargetSpec, budget: RetryBudget, dry_run: bool) -> Targ
             f"directory: Microsoft Graph at {spec.graph_endpoint}"
         ),
         can_fork=True,
-        _fork=_planning_copy(exchange, directory),
-        _closers=(transport.close, directory.close, exchange_tokens.close, graph_tokens.close),
+        # Through the routed transport: the copy's pass-through reads (Get-MgGroup ...)
+        # reach the directory, not Exchange.
+        _fork=_planning_copy(routed, directory),
+        _closers=(
+            transport.close,
+            directory.close,
+            exchange_tokens.close,
+            graph_tokens.close,
+            *((onprem.close,) if onprem is not None else ()),
+        ),
     )
 
 
@@ -538,7 +578,9 @@ def _planning_copy(exchange: Transport, directory: Directory | None) -> Callable
     return fork
 
 
-def _graph_directory(spec: TargetSpec, tokens: Any, budget: RetryBudget, dry_run: bool) -> Any:
+def _graph_directory(
+    spec: TargetSpec, tokens: Any, budget: RetryBudget, dry_run: bool
+) -> GraphDirectory:
     from remediations.directory.graph import GraphDirectory
 
     return GraphDirectory(
@@ -548,21 +590,24 @@ def _graph_directory(spec: TargetSpec, tokens: Any, budget: RetryBudget, dry_run
 
 def _onprem_target(spec: TargetSpec, budget: RetryBudget, dry_run: bool) -> Target:
     from remediations.diagnose._dns import SystemResolver
+    from remediations.directory.cmdlets import RoutedTransport
     from remediations.exchange.dryrun import DryRun
     from remediations.exchange.psrp import PsrpTransport
 
     transport = PsrpTransport.from_spec(spec, budget=budget)
     exchange: Transport = DryRun(transport) if dry_run else transport
+    routed = RoutedTransport(exchange, None, target=spec.name)
     return Target(
         name=spec.name,
         kind=spec.kind,
         tenant=spec.server,
+        transport=routed,
         exchange=exchange,
         directory=None,
         confirm_before_apply=True,
         dns_resolver=SystemResolver(),
         description=f"{spec.name}: Exchange Server {spec.server} over PSRP ({spec.onprem_url})",
         can_fork=True,
-        _fork=_planning_copy(exchange, None),
+        _fork=_planning_copy(routed, None),  # a Graph cmdlet: one sentence naming the target
         _closers=(transport.close,),
     )

@@ -34,6 +34,7 @@ __all__ = [
     "open_transport",
     "playbooks_dir",
     "project_dir",
+    "render_lines",
     "render_preview",
     "render_result",
     "resolve_setting",
@@ -322,21 +323,8 @@ def run_action_task(
         )
     except InputError as exc:
         return _report_error(exc, as_json=as_json, out=out, err=err)
-    from remediations.permissions import ACTION_NEEDS
-
-    if ACTION_NEEDS[action_name].graph and not run_target.runs_directory_cmdlets:
-        run_target.close()
-        return _report_error(
-            InputError(
-                f"{action_name} does not run on target {run_target.name!r} yet: it reads the "
-                "directory through cmdlets only the sandbox answers; rehearse it on the sandbox."
-            ),
-            as_json=as_json,
-            out=out,
-            err=err,
-        )
     announce_target(run_target, out, as_json=as_json)
-    transport = run_target.exchange
+    transport = run_target.transport
     try:
         audit = _audit(settings, transport, ticket, audit_sink, run_target.name)
     except InputError as exc:
@@ -496,27 +484,29 @@ def _report_error(
     return exc.exit_code
 
 
-#: Where the previewed lines run, by transport: on premises the Exchange Management Shell.
+#: Where the previewed Exchange lines run, by transport: on premises the Exchange Management
+#: Shell; Microsoft Graph PowerShell lines are labelled as such on every target.
 _SHELLS = {
     "exchange-online": "Exchange Online PowerShell",
     "sandbox": "Exchange Online PowerShell",
     "exchange-onprem": "Exchange Management Shell (on-premises Exchange) PowerShell",
 }
+GRAPH_SHELL = "Microsoft Graph PowerShell"
 
 
 def render_preview(plan: Any, *, transport: Any, dry_run: bool) -> str:
-    """The plan for people: the diff, then the PowerShell it equals."""
+    """The plan for people: the diff, then each line labelled by the shell it runs in
+    (a directory line with its Microsoft Graph request)."""
     lines = [f"{plan.action} on {transport.tenant} ({transport.name})"]
     if plan.is_noop:
         lines.append("No change needed: already as wished.")
     elif len(plan.changes) > PREVIEW_ROWS:
-        lines.extend(_summary_lines(plan, _SHELLS.get(transport.name, _SHELLS["exchange-online"])))
+        lines.extend(_summary_lines(plan, transport.name))
     else:
         count = len(plan.changes)
         lines.append(f"Plan ({count} change{'s' if count != 1 else ''}):")
         lines.append(plan.render_diff())
-        lines.append(f"Equivalent {_SHELLS.get(transport.name, _SHELLS['exchange-online'])}:")
-        lines.extend(f"  {line}" for line in plan.render_powershell().split("\n"))
+        lines.extend(render_lines(plan.changes, transport.name))
     lines.extend(f"Note: {note}" for note in plan.notes)
     return "\n".join(lines) + "\n"
 
@@ -526,7 +516,7 @@ PREVIEW_ROWS = 20
 _FIRST_ROWS = 10
 
 
-def _summary_lines(plan: Any, shell: str) -> list[str]:
+def _summary_lines(plan: Any, transport_name: str) -> list[str]:
     """A long plan: counts by kind of change, then the first rows and their PowerShell."""
     from collections import Counter
     from dataclasses import replace
@@ -542,12 +532,30 @@ def _summary_lines(plan: Any, shell: str) -> list[str]:
     first = replace(plan, changes=plan.changes[:_FIRST_ROWS])
     lines.append(f"The first {_FIRST_ROWS}:")
     lines.append(first.render_diff())
-    lines.append(f"Equivalent {shell} (the first {_FIRST_ROWS}):")
-    lines.extend(f"  {line}" for line in first.render_powershell().split("\n"))
+    lines.extend(render_lines(first.changes, transport_name))
     lines.append(
         f"... and {count - _FIRST_ROWS:,} more: the whole plan is in --json, the audit log "
         "(one change-planned event each) and a plan saved with --save-plan."
     )
+    return lines
+
+
+def render_lines(changes: Any, transport_name: str) -> list[str]:
+    """``Equivalent <shell>:`` before each run of lines that run in the same place."""
+    from remediations.directory.cmdlets import GRAPH, graph_request, runs_in
+
+    exchange = _SHELLS.get(transport_name, _SHELLS["exchange-online"])
+    lines: list[str] = []
+    current = ""
+    for change in changes:
+        where = runs_in(change.cmdlet)
+        if where != current:
+            current = where
+            lines.append(f"Equivalent {GRAPH_SHELL if where == GRAPH else exchange}:")
+        lines.extend(f"  {line}" for line in change.cmdlet.to_powershell().split("\n"))
+        request = graph_request(change.cmdlet)
+        if request is not None:
+            lines.append(f"    Microsoft Graph request: {request.to_graph()}")
     return lines
 
 

@@ -65,6 +65,7 @@ def diagnose_task(
         return exc.exit_code
     checks: list[Any] = []
     on_sandbox = False
+    sandbox_file: Path | None = None
     try:
         if check or fix:
             from remediations.diagnose.check import check_report
@@ -72,10 +73,11 @@ def diagnose_task(
             run_target = open_run_target(config, target, dry_run=True, err=err)
             announce_target(run_target, out, as_json=as_json)
             on_sandbox = run_target.sends_test_mail
+            sandbox_file = run_target.sandbox_path
             try:
                 pairs = check_report(
                     report,
-                    run_target.exchange,
+                    run_target.transport,
                     planning_copy=run_target.planning_copy if run_target.can_fork else None,
                 )
             finally:
@@ -160,7 +162,14 @@ def diagnose_task(
                     break
             if ran and on_sandbox and not dry_run and code == 0 and item.sender and item.recipient:
                 resends.append(
-                    _resend(config, item.sender, item.recipient, as_json=as_json, out=out, err=err)
+                    _resend(
+                        _on_sandbox_file(config, sandbox_file),
+                        item.sender,
+                        item.recipient,
+                        as_json=as_json,
+                        out=out,
+                        err=err,
+                    )
                 )
     if as_json:
         doc: dict[str, Any] = dict(render_json(diagnoses))
@@ -207,6 +216,17 @@ def _playbooks(config: Any, item: Any, check: Any) -> list[str]:
         if fits_recipient([step.action for step in found.steps], details):
             kept.append(command)
     return kept
+
+
+def _on_sandbox_file(config: Any, path: Path | None) -> Any:
+    """The settings with ``sandbox.path`` set to the run target's own sandbox file, so the
+    message is sent again through the tenant the fix changed (a ``kind: sandbox`` target
+    with its own ``path:``), not the default sandbox."""
+    if path is None:
+        return config
+    sandbox = dict(config.get("sandbox") or {})
+    sandbox["path"] = str(path)
+    return {"sandbox": sandbox, "actor": config.get("actor") or ""}
 
 
 def _resend(
@@ -299,7 +319,7 @@ def check_domain_task(
     except InputError as exc:
         return _check_failed(exc, doc, as_json=as_json, out=out, err=err)
     try:
-        report = check_domain(run_target.exchange, resolver or run_target.dns_resolver, name)
+        report = check_domain(run_target.transport, resolver or run_target.dns_resolver, name)
     except RemediationError as exc:
         stopped = f"check-domain {name} stopped, nothing is reported: a read failed: "
         return _check_failed(exc, doc, as_json=as_json, out=out, err=err, stopped=stopped)
@@ -334,7 +354,7 @@ def scan_task(
     doc["tenant"] = run_target.tenant
     try:
         report = scan_tenant(
-            run_target.exchange, resolver or run_target.dns_resolver, partners=partners
+            run_target.transport, resolver or run_target.dns_resolver, partners=partners
         )
     except RemediationError as exc:
         stopped = "The scan stopped, nothing is reported: a read failed: "

@@ -149,7 +149,7 @@ def playbook_run_task(
     except InputError as exc:
         return _report_error(exc, as_json=as_json, out=out, err=err)
     announce_target(run_target, out, as_json=as_json)
-    transport = run_target.exchange
+    transport = run_target.transport
     try:
         audit = _audit(settings, transport, ticket, audit_sink, run_target.name)
     except InputError as exc:

@@ -144,7 +144,7 @@ def plan_apply_task(
         else:
             wish = parse_wish(action, given, source=f"plan {path}", all_targets=True)
         run_target = open_run_target(config, err=err)
-        transport = run_target.exchange
+        transport = run_target.transport
     except RemediationError as exc:
         return _report_error(exc, as_json=as_json, out=out, err=err)
     try:
@@ -269,7 +269,7 @@ def rollback_task(
             )
         units = _rollback_units(events, wanted)
         run_target = open_run_target(config, dry_run=dry_run, err=err)
-        transport = run_target.exchange
+        transport = run_target.transport
     except RemediationError as exc:
         return _report_error(exc, as_json=as_json, out=out, err=err)
     if (transport.tenant, transport.name) != (first.get("tenant"), first.get("transport")):

@@ -541,22 +541,24 @@ class _Leaver:
 
 
 def _leavers(transport: Transport, mailboxes: Iterable[Mapping[str, Any]]) -> tuple[_Leaver, ...]:
+    """User mailboxes whose directory user is disabled or unlicensed: one listing of every
+    user (``Get-MgUser -All``), not one read per mailbox."""
+    listed = transport.send(
+        Cmdlet.of(
+            "Get-MgUser",
+            All=True,
+            Property=("UserPrincipalName", "AccountEnabled", "AssignedLicenses"),
+        )
+    ).objects
+    users = {str(prop(u, "UserPrincipalName", "")).lower(): u for u in listed}
     out = []
     for mailbox in mailboxes:
         if mailbox.get("RecipientTypeDetails") != "UserMailbox":
             continue
         upn = str(mailbox.get("UserPrincipalName") or mailbox.get("PrimarySmtpAddress"))
-        try:
-            users = transport.send(
-                Cmdlet.of("Get-MgUser", UserId=upn, Property=("AccountEnabled", "AssignedLicenses"))
-            ).objects
-        except CmdletError as exc:
-            if exc.category == "NotFound":  # no directory user to judge
-                continue
-            raise
-        if not users:
+        user = users.get(upn.lower())
+        if user is None:  # no directory user to judge
             continue
-        user = users[0]
         enabled = bool(prop(user, "AccountEnabled", True))
         licenses = tuple(
             str(prop(lic, "SkuId")) if isinstance(lic, Mapping) else str(lic)

@@ -27,6 +27,7 @@ __all__ = [
     "DnsRecord",
     "Domain",
     "GraphRequest",
+    "Group",
     "LicenseState",
     "Sku",
     "User",
@@ -64,6 +65,15 @@ class User:
             for s in self.license_states
             if s.sku_id.lower() == sku_id.lower() and s.assigned_by_group
         )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Group:
+    """A directory group: its id, display name and mail address (``""`` when not mail-enabled)."""
+
+    id: str
+    display_name: str = ""
+    mail: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -137,13 +147,21 @@ def license_removal_request(user: str, sku_ids: tuple[str, ...]) -> GraphRequest
 
 
 class Directory(Protocol):
-    """Users, licenses, SKUs, domains and group sizes, by whatever reaches them."""
+    """Users, licenses, SKUs, domains, groups and group sizes, by whatever reaches them.
+
+    Lists (SKUs, domains) are whole: an implementation follows every page, and a
+    failed or throttled read raises, never answers empty.
+    """
 
     #: how previews and the audit log name it ("Microsoft Graph", "sandbox directory")
     name: str
 
     def user(self, user: str) -> User:
         """A user by UPN or id; ``NotFound`` if there is none."""
+        ...
+
+    def users(self) -> tuple[User, ...]:
+        """Every user of the tenant (one paged listing, not one read per user)."""
         ...
 
     def subscribed_skus(self) -> tuple[Sku, ...]:
@@ -164,6 +182,10 @@ class Directory(Protocol):
 
     def service_records(self, name: str) -> tuple[DnsRecord, ...]:
         """The DNS records Microsoft 365 expects the domain to publish."""
+        ...
+
+    def group(self, group: str) -> Group:
+        """A group by id; ``NotFound`` if there is none."""
         ...
 
     def transitive_member_count(self, group: str) -> int:

@@ -13,7 +13,9 @@ a lost answer is :class:`OutcomeUnknown`.
 Calls (``exchange.md`` 4.1): ``GET /users/{id}?$select=...``,
 ``GET /subscribedSkus``, ``POST /users/{id}/assignLicense``, ``GET /domains``,
 ``GET /domains/{id}``, ``GET /domains/{id}/serviceConfigurationRecords``,
+``GET /groups/{id}?$select=id,displayName,mail``,
 ``GET /groups/{id}/transitiveMembers/$count`` with ``ConsistencyLevel: eventual``.
+Collections (``/subscribedSkus``, ``/domains``) follow ``@odata.nextLink`` to the end.
 
 msgraph, kiota and httpx are imported when the first call is made, never by
 ``--list``, ``--help`` or sandbox runs.
@@ -36,6 +38,7 @@ from remediations.directory import (
     DnsRecord,
     Domain,
     GraphRequest,
+    Group,
     LicenseState,
     Sku,
     User,
@@ -107,30 +110,20 @@ class GraphDirectory:
             f"GET /users/{user}",
             lambda c: c.users.by_user_id(user).get(request_configuration=_config(query)),
         )
-        return User(
-            id=str(raw.id),
-            user_principal_name=str(raw.user_principal_name),
-            display_name=str(raw.display_name or ""),
-            mail=str(raw.mail or ""),
-            account_enabled=bool(raw.account_enabled),
-            assigned_licenses=tuple(str(a.sku_id) for a in raw.assigned_licenses or ()),
-            license_states=tuple(
-                LicenseState(
-                    sku_id=str(s.sku_id),
-                    assigned_by_group=str(s.assigned_by_group) if s.assigned_by_group else None,
-                    state=str(s.state or "Active"),
-                )
-                for s in raw.license_assignment_states or ()
-            ),
-            on_premises_sync_enabled=bool(raw.on_premises_sync_enabled),
+        return _user(raw)
+
+    def users(self) -> tuple[User, ...]:
+        """``GET /users?$select=...&$top=999``, every page."""
+        query = _sdk().UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
+            select=list(USER_PROPERTIES), top=999
         )
+        found = self._every_page("GET /users", lambda c: c.users, _config(query))
+        return tuple(_user(raw) for raw in found)
 
     def subscribed_skus(self) -> tuple[Sku, ...]:
-        """``GET /subscribedSkus``."""
-        page = self._call("GET /subscribedSkus", lambda c: c.subscribed_skus.get())
-        return tuple(
-            Sku(sku_id=str(s.sku_id), part_number=str(s.sku_part_number)) for s in page.value or ()
-        )
+        """``GET /subscribedSkus``, every page."""
+        found = self._every_page("GET /subscribedSkus", lambda c: c.subscribed_skus)
+        return tuple(Sku(sku_id=str(s.sku_id), part_number=str(s.sku_part_number)) for s in found)
 
     def removal_request(self, user: str, sku_ids: tuple[str, ...]) -> GraphRequest:
         """The preview of :meth:`remove_licenses`."""
@@ -158,9 +151,8 @@ class GraphDirectory:
         )
 
     def domains(self) -> tuple[Domain, ...]:
-        """``GET /domains``."""
-        page = self._call("GET /domains", lambda c: c.domains.get())
-        return tuple(_domain(d) for d in page.value or ())
+        """``GET /domains``, every page."""
+        return tuple(_domain(d) for d in self._every_page("GET /domains", lambda c: c.domains))
 
     def domain(self, name: str) -> Domain:
         """``GET /domains/{name}``."""
@@ -175,6 +167,19 @@ class GraphDirectory:
             lambda c: c.domains.by_domain_id(name).service_configuration_records.get(),
         )
         return tuple(_record(r) for r in page.value or ())
+
+    def group(self, group: str) -> Group:
+        """``GET /groups/{id}?$select=id,displayName,mail``."""
+        query = _sdk().GroupItemRequestBuilder.GroupItemRequestBuilderGetQueryParameters(
+            select=["id", "displayName", "mail"]
+        )
+        raw = self._call(
+            f"GET /groups/{group}",
+            lambda c: c.groups.by_group_id(group).get(request_configuration=_config(query)),
+        )
+        return Group(
+            id=str(raw.id), display_name=str(raw.display_name or ""), mail=str(raw.mail or "")
+        )
 
     def transitive_member_count(self, group: str) -> int:
         """``GET /groups/{id}/transitiveMembers/$count`` with ``ConsistencyLevel: eventual``."""
@@ -200,6 +205,25 @@ class GraphDirectory:
         runner.close()
 
     # --- the facade --------------------------------------------------------------------
+
+    def _every_page(
+        self, what: str, collection: Callable[[Any], Any], config: Any = None
+    ) -> list[Any]:
+        """Every item of a collection: the first page, then each ``@odata.nextLink``.
+
+        Each page is one read under the run's budget; a page that fails fails the whole
+        list (never a short one).
+        """
+        page = self._call(what, lambda c: collection(c).get(request_configuration=config))
+        items = list(page.value or ())
+        while page.odata_next_link:
+            link = str(page.odata_next_link)
+            page = self._call(
+                f"{what} (next page)",
+                lambda c, link=link: collection(c).with_url(link).get(),  # type: ignore[misc]
+            )
+            items.extend(page.value or ())
+        return items
 
     def _graph(self) -> Any:
         if self._client is None:
@@ -342,12 +366,16 @@ def _sdk() -> SimpleNamespace:
                 )
                 from kiota_abstractions.base_request_configuration import RequestConfiguration
                 from kiota_http.middleware.options import RetryHandlerOption
+                from msgraph.generated.groups.item.group_item_request_builder import (
+                    GroupItemRequestBuilder,
+                )
                 from msgraph.generated.users.item.assign_license.assign_license_post_request_body import (  # noqa: E501
                     AssignLicensePostRequestBody,
                 )
                 from msgraph.generated.users.item.user_item_request_builder import (
                     UserItemRequestBuilder,
                 )
+                from msgraph.generated.users.users_request_builder import UsersRequestBuilder
                 from msgraph.graph_request_adapter import GraphRequestAdapter
                 from msgraph.graph_service_client import GraphServiceClient
                 from msgraph_core import GraphClientFactory
@@ -366,6 +394,8 @@ def _sdk() -> SimpleNamespace:
             GraphServiceClient=GraphServiceClient,
             AssignLicensePostRequestBody=AssignLicensePostRequestBody,
             UserItemRequestBuilder=UserItemRequestBuilder,
+            UsersRequestBuilder=UsersRequestBuilder,
+            GroupItemRequestBuilder=GroupItemRequestBuilder,
             GraphClientFactory=GraphClientFactory,
         )
     return _SDK
@@ -393,6 +423,26 @@ def _error(exc: Any, what: str) -> TransportError:
     if status == 404:
         return CmdletError.of(message, category="NotFound", code=code)
     return CmdletError.of(message, category=code or "BadRequest", code=code)
+
+
+def _user(raw: Any) -> User:
+    return User(
+        id=str(raw.id),
+        user_principal_name=str(raw.user_principal_name),
+        display_name=str(raw.display_name or ""),
+        mail=str(raw.mail or ""),
+        account_enabled=bool(raw.account_enabled),
+        assigned_licenses=tuple(str(a.sku_id) for a in raw.assigned_licenses or ()),
+        license_states=tuple(
+            LicenseState(
+                sku_id=str(s.sku_id),
+                assigned_by_group=str(s.assigned_by_group) if s.assigned_by_group else None,
+                state=str(s.state or "Active"),
+            )
+            for s in raw.license_assignment_states or ()
+        ),
+        on_premises_sync_enabled=bool(raw.on_premises_sync_enabled),
+    )
 
 
 def _domain(raw: Any) -> Domain:

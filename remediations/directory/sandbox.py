@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from remediations.directory import DnsRecord, Domain, GraphRequest, LicenseState, Sku, User
+from remediations.directory import DnsRecord, Domain, GraphRequest, Group, LicenseState, Sku, User
 from remediations.directory import license_removal_request as _removal
 from remediations.errors import CmdletError
 from remediations.exchange.cmdlet import Cmdlet, Transport
@@ -66,7 +66,14 @@ class SandboxDirectory:
     def user(self, user: str) -> User:
         """``Get-MgUser -UserId``; NotFound (Graph's text) for an unknown UPN or id."""
         cmdlet = Cmdlet.of("Get-MgUser", UserId=user, Property=_USER_PROPERTIES)
-        raw = self.transport.send(cmdlet).objects[0]
+        return self._user(self.transport.send(cmdlet).objects[0])
+
+    def users(self) -> tuple[User, ...]:
+        """``Get-MgUser -All``: every user."""
+        cmdlet = Cmdlet.of("Get-MgUser", All=True, Property=_USER_PROPERTIES)
+        return tuple(self._user(raw) for raw in self.transport.send(cmdlet).objects)
+
+    def _user(self, raw: Mapping[str, Any]) -> User:
         skus = tuple(self._guid(str(lic["SkuId"])) for lic in raw.get("AssignedLicenses") or ())
         states = raw.get("LicenseAssignmentStates")
         license_states = (
@@ -137,6 +144,16 @@ class SandboxDirectory:
         """``Get-MgDomainServiceConfigurationRecord -DomainId``."""
         cmdlet = Cmdlet.of("Get-MgDomainServiceConfigurationRecord", DomainId=name)
         return tuple(_record(o) for o in self.transport.send(cmdlet).objects)
+
+    def group(self, group: str) -> Group:
+        """``Get-MgGroup -GroupId``: id, display name and mail."""
+        cmdlet = Cmdlet.of("Get-MgGroup", GroupId=group, Property=("Id", "DisplayName", "Mail"))
+        raw = self.transport.send(cmdlet).objects[0]
+        return Group(
+            id=str(raw["Id"]),
+            display_name=str(raw.get("DisplayName") or ""),
+            mail=str(raw.get("Mail") or ""),
+        )
 
     def transitive_member_count(self, group: str) -> int:
         """``Get-MgGroupMemberCount -GroupId`` (the sandbox's count)."""

@@ -118,6 +118,9 @@ GRAPH_LICENSE_INHERITED = (
     "User license is inherited from a group membership and it cannot be removed directly "
     "from the user."
 )
+# [doc: Get-MgUser -All "List all pages"; Graph paging] without -All, Get-MgUser lists
+# one page, 100 users by default.
+GRAPH_DEFAULT_PAGE_SIZE = 100
 # [doc: Get-MgUser; Microsoft Q&A 973533] the properties Graph returns without $select
 # (-Property): the default set (a subset; AccountEnabled and AssignedLicenses are not in it).
 GRAPH_USER_DEFAULT_PROPERTIES = (

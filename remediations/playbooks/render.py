@@ -142,12 +142,22 @@ def render_preview(outcome: PlaybookOutcome) -> str:
         lines.append("No steps: every for_each list is empty.")
     if outcome.change_count:
         lines.append("")
+        from remediations.directory.cmdlets import graph_request, is_graph_cmdlet
+
+        # Exchange lines, and directory lines labelled as Microsoft Graph PowerShell.
         lines.append("Equivalent PowerShell, in order:")
         for result in outcome.steps:
             if result.plan is None or result.plan.is_noop:
                 continue
             lines.append(f"  # step {result.bound.id}: {_title(result)}")
-            lines.extend(f"  {line}" for line in result.plan.render_powershell().split("\n"))
+            for change in result.plan.changes:
+                lines.append(f"  {change.cmdlet.to_powershell()}")
+                request = graph_request(change.cmdlet)
+                if is_graph_cmdlet(change.cmdlet):
+                    lines.append(
+                        "    # Microsoft Graph PowerShell"
+                        + (f"; Microsoft Graph request: {request.to_graph()}" if request else "")
+                    )
     return "\n".join(lines) + "\n"
 
 

@@ -727,11 +727,22 @@ def _present_user(user: dict[str, Any]) -> dict[str, Any]:
 
 
 def _get_mg_user(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
-    """Graph returns only what -Property ($select) names (plus Id), else its default set."""
-    user = _present_user(_find_user(state, cmdlet))
+    """Graph returns only what -Property ($select) names (plus Id), else its default set.
+
+    Without -UserId: every user with -All, else only Graph's first page
+    (:data:`facts.GRAPH_DEFAULT_PAGE_SIZE` users), as Get-MgUser does.
+    """
+    if cmdlet.get("UserId") in (None, ""):
+        users = [_present_user(u) for u in state.users]
+        if not cmdlet.get("All"):
+            users = users[: facts.GRAPH_DEFAULT_PAGE_SIZE]
+    else:
+        users = [_present_user(_find_user(state, cmdlet))]
     named = _as_tuple(cmdlet.get("Property"))
     wanted = {p.lower() for p in (named or facts.GRAPH_USER_DEFAULT_PROPERTIES)} | {"id"}
-    return CmdletResult(objects=({k: v for k, v in user.items() if k.lower() in wanted},))
+    return CmdletResult(
+        objects=tuple({k: v for k, v in user.items() if k.lower() in wanted} for user in users)
+    )
 
 
 def _sku_guids(state: SandboxState, cmdlet: Cmdlet, param: str) -> tuple[str, ...]:
@@ -895,7 +906,7 @@ CMDLETS: dict[str, tuple[frozenset[str], tuple[str, ...], Handler]] = {
         _remove_transport_rule,
     ),
     "get-accepteddomain": (frozenset({"Identity", "ResultSize"}), (), _get_accepted_domain),
-    "get-mguser": (frozenset({"UserId", "Property"}), ("UserId",), _get_mg_user),
+    "get-mguser": (frozenset({"UserId", "Property", "All"}), (), _get_mg_user),
     "set-mguserlicense": (
         frozenset({"UserId", "AddLicenses", "RemoveLicenses"}),
         ("UserId", "AddLicenses", "RemoveLicenses"),

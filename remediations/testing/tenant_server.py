@@ -8,11 +8,14 @@ returned; a cmdlet error is a JSON error body whose ``details[].message`` is
 ``<ExCode>|<.NET type>|<text>`` (404 for a not-found, 400 otherwise, 429 for
 throttling, 503 when the sandbox does not answer).
 
-Graph (``exchange.md`` 4.1), under ``/v1.0``: ``GET /users/{id}``,
+Graph (``exchange.md`` 4.1), under ``/v1.0``: ``GET /users``, ``GET /users/{id}``,
 ``GET /subscribedSkus``, ``POST /users/{id}/assignLicense``, ``GET /domains``,
 ``GET /domains/{id}``, ``GET /domains/{id}/serviceConfigurationRecords``,
+``GET /groups/{id}`` (id, displayName, mail),
 ``GET /groups/{id}/transitiveMembers/$count`` (which, as Graph does, requires
-``ConsistencyLevel: eventual``).  Errors are Graph's ``{"error": {"code", "message"}}``.
+``ConsistencyLevel: eventual``).  Collections are paged through ``@odata.nextLink``
+when :attr:`LoopbackTenant.graph_page_size` is set.  Errors are Graph's
+``{"error": {"code", "message"}}``.
 
 Every request needs ``Authorization: Bearer <token>`` (401 otherwise) and is
 logged in :attr:`LoopbackTenant.requests`.  Faults are queued with
@@ -56,7 +59,7 @@ class Fault:
     with ``message`` as the server's error text, the cmdlet not run), ``"drop"`` (the cmdlet
     runs, the answer is never sent), ``"warning"`` (the cmdlet runs and
     ``warning`` is added to ``@adminapi.warnings``).  ``cmdlet`` limits it to one cmdlet name
-    (admin API) or path fragment (Graph); ``times`` is how many requests it hits.
+    (admin API) or a fragment of the path and query (Graph); ``times`` is how many requests it hits.
     """
 
     kind: str
@@ -108,6 +111,9 @@ class LoopbackTenant:
         #: UPN (lower case) -> [(SKU GUID, group id)]: licenses a user holds through a group,
         #: added to ``licenseAssignmentStates`` (the sandbox has no group licensing)
         self.group_licenses: dict[str, list[tuple[str, str]]] = {}
+        #: items per page of a Graph collection (``/users``, ``/domains``, ``/subscribedSkus``);
+        #: 0: all
+        self.graph_page_size = 0
         self._faults: list[list[Any]] = []  # [Fault, remaining]
         self._pages: dict[str, tuple[str, list[Any]]] = {}
         self._lock = threading.Lock()
@@ -333,7 +339,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _graph(self, method: str, path: str) -> None:
         server = self.tenant_server
         body = self._body() if method == "POST" else None
-        fault = server._take_fault(path)
+        fault = server._take_fault(self.path)  # the path with its query (e.g. $skiptoken)
         self._log(body=body, outcome=fault.kind if fault else "ok")
         if fault is not None and fault.kind not in ("drop", "warning"):
             headers = {}
@@ -367,6 +373,8 @@ class _Handler(BaseHTTPRequestHandler):
         server = self.tenant_server
         directory = server.directory
         match (method, segments):
+            case ("GET", ["users"]):
+                return self._collection("users", [self._user_doc(u) for u in directory.users()])
             case ("GET", ["users", user]):
                 return 200, self._user(user)
             case ("POST", ["users", user, "assignLicense"]):
@@ -385,9 +393,17 @@ class _Handler(BaseHTTPRequestHandler):
                 directory.remove_licenses(user, removing)
                 return 200, self._user(user)
             case ("GET", ["subscribedSkus"]):
-                return 200, {"value": _subscribed_skus(server)}
+                return self._collection("subscribedSkus", _subscribed_skus(server))
             case ("GET", ["domains"]):
-                return 200, {"value": [_graph_domain(d) for d in directory.domains()]}
+                return self._collection("domains", [_graph_domain(d) for d in directory.domains()])
+            case ("GET", ["groups", group]):
+                found = directory.group(group)
+                return 200, {
+                    "@odata.context": "$metadata#groups(id,displayName,mail)/$entity",
+                    "id": found.id,
+                    "displayName": found.display_name,
+                    "mail": found.mail or None,
+                }
             case ("GET", ["domains", name]):
                 return 200, _graph_domain(directory.domain(name))
             case ("GET", ["domains", name, "serviceConfigurationRecords"]):
@@ -400,9 +416,29 @@ class _Handler(BaseHTTPRequestHandler):
             "Request_ResourceNotFound", f"No route for /v1.0/{'/'.join(segments)}."
         )
 
-    def _user(self, user: str) -> dict[str, Any]:
+    def _collection(self, key: str, items: list[Any]) -> tuple[int, Any]:
+        """One page of a Graph collection (:attr:`LoopbackTenant.graph_page_size` items), with
+        ``@odata.nextLink`` to the rest.  Called with the server's lock held."""
         server = self.tenant_server
-        found = server.directory.user(user)
+        token = (parse_qs(urlsplit(self.path).query).get("$skiptoken") or [""])[0]
+        if token:
+            page = server._pages.pop(token, None)
+            if page is None or page[0] != key:
+                return 400, _graph_error("Request_BadRequest", "The skip token is not valid.")
+            items = page[1]
+        size = server.graph_page_size or len(items) or 1
+        doc: dict[str, Any] = {"@odata.context": f"$metadata#{key}", "value": items[:size]}
+        if len(items) > size:
+            following = uuid.uuid4().hex
+            server._pages[following] = (key, items[size:])
+            doc["@odata.nextLink"] = f"{server.url}/v1.0/{key}?$skiptoken={following}"
+        return 200, doc
+
+    def _user(self, user: str) -> dict[str, Any]:
+        return self._user_doc(self.tenant_server.directory.user(user))
+
+    def _user_doc(self, found: Any) -> dict[str, Any]:
+        server = self.tenant_server
         doc = _graph_user(found)
         for sku, group in server.group_licenses.get(found.user_principal_name.lower(), []):
             doc["assignedLicenses"].append({"skuId": sku, "disabledPlans": []})

@@ -241,26 +241,3 @@ def test_invoke_target_in_the_environment_chooses_the_target(
     )
     assert flag.returncode == 0, flag.stderr
     assert flag.stdout.startswith("Target: sandbox (sandbox)")
-
-
-@pytest.mark.parametrize(
-    ("action", "values"),
-    [
-        (
-            "remove-license",
-            {"user": "casey.morgan@contoso.com", "sku": "", "even_if_active": False},
-        ),
-        ("block-delicensed-user", {"user": "casey.morgan@contoso.com", "mode": "reject"}),
-    ],
-)
-def test_directory_actions_refuse_a_real_target_before_any_request(
-    lab_config: dict[str, Any], server: LoopbackTenant, action: str, values: dict[str, Any]
-) -> None:
-    """Not wired to Graph yet: one sentence, exit 2, nothing sent."""
-    result = run(lab_config, action, values, yes=True)
-    assert result.code == 2
-    assert result.err == (
-        f"{action} does not run on target 'lab' yet: it reads the directory through cmdlets "
-        "only the sandbox answers; rehearse it on the sandbox.\n"
-    )
-    assert server.requests == []
