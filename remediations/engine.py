@@ -468,6 +468,8 @@ class _ConcurrentApply:
     def _send(self, group: list[int], cmdlet: Cmdlet) -> None:
         changes = [self.plan.changes[i] for i in group]
         extra = {"sent_as": cmdlet.to_json()} if len(group) > 1 else {}
+        if pending() is not None:  # Ctrl-C noted: start nothing more
+            self.stop.set()
         if self.stop.is_set():
             return
         # announced, durably, before it is sent (one fsync for every worker waiting)

@@ -149,7 +149,7 @@ def test_ctrl_c_stops_the_workers_cleanly_and_a_rerun_finishes(
 ) -> None:
     fast, slow = tenants(tmp_path, 16)
     apply(slow, audit, 16, workers=1)
-    transport = SignalOnWrite(SandboxTransport(fast, faults=Faults(latency_ms=5)), nth=4)
+    transport = SignalOnWrite(SandboxTransport(fast, faults=Faults(latency_ms=20)), nth=4)
 
     with pytest.raises(Interrupted) as caught:
         apply(fast, audit, 16, workers=4, transport=transport)
