@@ -1,100 +1,62 @@
 """Invoke tasks: parse flags, call the package, print.  Nothing else.
 
-Heavy modules (and every tenant SDK) are imported inside task bodies, so
-``invoke --list`` and ``--help`` load nothing but Invoke.
+Each task returns what the package returned; :func:`task` (Invoke's ``@task``) turns it
+into the exit status with ``remediations.errors.exit_status``.  Heavy modules (and every
+tenant SDK) are imported inside task bodies, so ``invoke --list`` and ``--help`` load
+nothing but Invoke.
 """
 
 from __future__ import annotations
 
-import re
+import functools
 import signal
+from collections.abc import Callable
 from typing import Any
 
 from invoke.collection import Collection
 from invoke.context import Context
-from invoke.exceptions import Exit, ParseError
-from invoke.program import Program
-from invoke.tasks import task
+from invoke.exceptions import Exit
+from invoke.tasks import task as invoke_task
+
+from remediations.action_inputs import RUN_FLAG_HELP, task_help
 
 # Piped into `head` or `less`: stop quietly when the reader goes, as Unix tools do.
 signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 
 
-def _bad_flags_exit_2(parse_tasks: Any) -> Any:
-    """Invoke exits 1 on flags it cannot parse; here bad input is one sentence and exit 2."""
+def task(**kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
+    """Invoke's ``@task(...)`` for a body that returns its result (an exit status or None).
 
-    def parse(self: Program) -> None:
-        try:
-            parse_tasks(self)
-        except ParseError as exc:
-            task_name = getattr(exc.context, "name", None) or "TASK"
-            text = str(exc)
-            missing = re.match(r"Flag <Argument: (\w+)", text)
-            unknown = re.match(r"No idea what '(.+)' is!", text)
-            if missing:
-                text = f"--{missing.group(1).replace('_', '-')} needs a value"
-            elif unknown:
-                text = f"{unknown.group(1)!r} is neither a flag of {task_name} nor a task"
-            raise Exit(
-                f"{text}; 'invoke --help {task_name}' lists the flags and what they take.",
-                code=2,
-            ) from None
-
-    parse.wrapped = True  # type: ignore[attr-defined]
-    return parse
-
-
-def _ctrl_c_exits_130(execute: Any) -> Any:
-    """Invoke exits 1 on Ctrl-C; the shell's convention (and ours) is 130.
-
-    Runs handle SIGINT/SIGTERM themselves (the cmdlet in flight finishes, the log
-    says what was applied); this covers Ctrl-C anywhere else, e.g. while a
-    sandbox is being opened.
+    The one helper ``exit_status`` turns the result into the exit status (Invoke's ``Exit``
+    when it is not 0); Ctrl-C anywhere in a task (e.g. while a sandbox opens) is 130.
     """
 
-    def run(self: Program) -> None:
-        try:
-            execute(self)
-        except KeyboardInterrupt:
-            raise Exit("Interrupted (SIGINT).", code=130) from None
+    def decorate(body: Callable[..., Any]) -> Any:
+        @functools.wraps(body)
+        def run(c: Context, *args: Any, **flags: Any) -> None:
+            from remediations.errors import ExitStatus, exit_status
 
-    run.wrapped = True  # type: ignore[attr-defined]
-    return run
+            try:
+                result = body(c, *args, **flags)
+            except KeyboardInterrupt:
+                raise Exit("Interrupted (SIGINT).", code=ExitStatus.INTERRUPTED) from None
+            code = exit_status(result)
+            if code:
+                raise Exit(code=code)
+
+        return invoke_task(**kwargs)(run)
+
+    return decorate
 
 
-if not getattr(Program.parse_tasks, "wrapped", False):
-    Program.parse_tasks = _bad_flags_exit_2(Program.parse_tasks)  # type: ignore[method-assign]
-if not getattr(Program.execute, "wrapped", False):
-    Program.execute = _ctrl_c_exits_130(Program.execute)  # type: ignore[method-assign]
-
-COMMON_HELP = {
-    "dry_run": "preview only: show the diff and the PowerShell; change nothing",
-    "json": "print one JSON document (run_id, dry_run, outcome, changes) instead of text",
-    "ticket": "ticket or change number to record in the audit log",
-    "yes": "apply without asking (real tenants ask after the preview)",
-    "target": "the target to act on, as named under targets: in invoke.yaml "
-    "(default: INVOKE_TARGET / target:, else the sandbox)",
-}
-ACTION_HELP = {
-    **COMMON_HELP,
-    "save_plan": "with --dry-run: save the plan to this file, to approve by its hash and "
-    "apply exactly with plan.apply",
-    "targets_file": "many targets in one run and one plan: a file with one target a line "
-    "(# comments skipped), or a CSV whose header names this task's flags",
-}
+COMMON_HELP = {k: v for k, v in RUN_FLAG_HELP.items() if k not in ("save_plan", "targets_file")}
 TARGET_HELP = {"target": COMMON_HELP["target"]}
 
-# The fixes that, without a target flag, plan for every object with their cause.
-ALL_HELP = {
-    "all_": "without a target flag: apply the plan to every object in the tenant with the "
-    "cause (the preview lists them)",
-}
 
-
-def _run(c: Context, action: str, values: dict[str, Any], **flags: Any) -> None:
+def _run(c: Context, action: str, values: dict[str, Any], **flags: Any) -> int:
     from remediations.cli import run_action_task
 
-    code = run_action_task(
+    return run_action_task(
         c.config,
         action,
         values,
@@ -107,18 +69,9 @@ def _run(c: Context, action: str, values: dict[str, Any], **flags: Any) -> None:
         all_targets=flags.get("all_", False),
         targets_file=flags.get("targets_file", ""),
     )
-    if code:
-        raise Exit(code=code)
 
 
-@task(
-    help={
-        "folder": r"the public folder: path (e.g. '\Support\Escalations'), name or address",
-        "all_senders": "also clear the accept-only-from lists, so every sender is accepted",
-        **ALL_HELP,
-        **ACTION_HELP,
-    }
-)
+@task(help=task_help("fix-public-folder"))
 def fix_public_folder(
     c: Context,
     folder: str | None = None,
@@ -131,12 +84,12 @@ def fix_public_folder(
     save_plan: str = "",
     target: str = "",
     targets_file: str = "",
-) -> None:
+) -> int | None:
     """Let outside senders mail a public folder (5.7.1 RESOLVER.RST.AuthRequired).
 
     Without --folder: every folder that requires authenticated senders (as scan finds).
     """
-    _run(
+    return _run(
         c,
         "fix-public-folder",
         {"folder": folder, "all_senders": all_senders},
@@ -151,15 +104,7 @@ def fix_public_folder(
     )
 
 
-@task(
-    help={
-        "recipient": "the restricted group, mailbox or public folder (name or address)",
-        "sender": "the sender's email address; an outside sender gets a mail contact",
-        "only_listed_senders": "allow starting a list on a recipient that accepts everyone now "
-        "(it will then accept only the listed senders)",
-        **ACTION_HELP,
-    }
-)
+@task(help=task_help("add-allowed-sender"))
 def add_allowed_sender(
     c: Context,
     recipient: str | None = None,
@@ -172,9 +117,9 @@ def add_allowed_sender(
     save_plan: str = "",
     target: str = "",
     targets_file: str = "",
-) -> None:
+) -> int | None:
     """Add a sender to a restricted recipient's allowed senders (5.7.1 NotAuthorized, 5.7.124)."""
-    _run(
+    return _run(
         c,
         "add-allowed-sender",
         {"recipient": recipient, "sender": sender, "only_listed_senders": only_listed_senders},
@@ -188,14 +133,7 @@ def add_allowed_sender(
     )
 
 
-@task(
-    help={
-        "recipient": "the distribution group, Microsoft 365 group, mailbox or mail user "
-        "(name or address)",
-        **ALL_HELP,
-        **ACTION_HELP,
-    }
-)
+@task(help=task_help("open-to-external"))
 def open_to_external(
     c: Context,
     recipient: str | None = None,
@@ -207,12 +145,12 @@ def open_to_external(
     save_plan: str = "",
     target: str = "",
     targets_file: str = "",
-) -> None:
+) -> int | None:
     """Let outside senders mail a group, mailbox or mail user (5.7.133/193/134/136).
 
     Without --recipient: every one that requires authenticated senders (as scan finds).
     """
-    _run(
+    return _run(
         c,
         "open-to-external",
         {"recipient": recipient},
@@ -227,7 +165,7 @@ def open_to_external(
     )
 
 
-@task(help={"group": "the distribution group or Microsoft 365 group", **ALL_HELP, **ACTION_HELP})
+@task(help=task_help("open-group-to-external"))
 def open_group_to_external(
     c: Context,
     group: str | None = None,
@@ -239,12 +177,12 @@ def open_group_to_external(
     save_plan: str = "",
     target: str = "",
     targets_file: str = "",
-) -> None:
+) -> int | None:
     """Let outside senders mail a group (5.7.133, 5.7.193); open-to-external for groups.
 
     Without --group: every group that requires authenticated senders (as scan finds).
     """
-    _run(
+    return _run(
         c,
         "open-group-to-external",
         {"group": group},
@@ -259,13 +197,7 @@ def open_group_to_external(
     )
 
 
-@task(
-    help={
-        "group": "the moderated distribution group (e.g. one over 5,000 members)",
-        "sender": "the sender's email address",
-        **ACTION_HELP,
-    }
-)
+@task(help=task_help("bypass-moderation"))
 def bypass_moderation(
     c: Context,
     group: str | None = None,
@@ -277,9 +209,9 @@ def bypass_moderation(
     save_plan: str = "",
     target: str = "",
     targets_file: str = "",
-) -> None:
+) -> int | None:
     """Let a sender bypass moderation of a large group (held mail; no NDR)."""
-    _run(
+    return _run(
         c,
         "bypass-moderation",
         {"group": group, "sender": sender},
@@ -293,14 +225,7 @@ def bypass_moderation(
     )
 
 
-@task(
-    help={
-        "user": "the user who left (mailbox name or address)",
-        "mode": "reject (sender gets an NDR 5.7.1 with a clear reason) or delete (silently)",
-        "even_if_active": "block even though the account is enabled and licensed",
-        **ACTION_HELP,
-    }
-)
+@task(help=task_help("block-delicensed-user"))
 def block_delicensed_user(
     c: Context,
     user: str | None = None,
@@ -313,9 +238,9 @@ def block_delicensed_user(
     save_plan: str = "",
     target: str = "",
     targets_file: str = "",
-) -> None:
+) -> int | None:
     """Stop mail to a user who left with a mail-flow rule (5.7.129, delicensed user)."""
-    _run(
+    return _run(
         c,
         "block-delicensed-user",
         {"user": user, "mode": mode, "even_if_active": even_if_active},
@@ -329,15 +254,7 @@ def block_delicensed_user(
     )
 
 
-@task(
-    help={
-        "user": "the user who left (mailbox name or address)",
-        "sku": "remove only this license (part number, e.g. ENTERPRISEPACK, or SKU GUID); "
-        "default: every license",
-        "even_if_active": "remove the licenses even though the account is still enabled",
-        **ACTION_HELP,
-    }
-)
+@task(help=task_help("remove-license"))
 def remove_license(
     c: Context,
     user: str | None = None,
@@ -350,9 +267,9 @@ def remove_license(
     save_plan: str = "",
     target: str = "",
     targets_file: str = "",
-) -> None:
+) -> int | None:
     """Remove a leaver's licenses (5.7.129; then block-delicensed-user)."""
-    _run(
+    return _run(
         c,
         "remove-license",
         {"user": user, "sku": sku, "even_if_active": even_if_active},
@@ -383,25 +300,21 @@ def _asked_for_help(name: str, task_name: str) -> bool:
 
 
 @task(name="list", help={"json": PLAYBOOK_HELP["json"]})
-def playbook_list(c: Context, json: bool = False) -> None:
+def playbook_list(c: Context, json: bool = False) -> int | None:
     """List the playbooks: name, what they fix, the NDR codes and causes they answer."""
     from remediations.cli.playbooks import playbook_list_task
 
-    code = playbook_list_task(c.config, as_json=json)
-    if code:
-        raise Exit(code=code)
+    return playbook_list_task(c.config, as_json=json)
 
 
 @task(name="show", positional=["name"], help=PLAYBOOK_HELP)
-def playbook_show(c: Context, name: str, json: bool = False) -> None:
+def playbook_show(c: Context, name: str, json: bool = False) -> int | None:
     """Show a playbook: what it answers, its parameters and its steps."""
     from remediations.cli.playbooks import playbook_show_task
 
     if _asked_for_help(name, "playbook.show"):
-        return
-    code = playbook_show_task(c.config, name, as_json=json)
-    if code:
-        raise Exit(code=code)
+        return None
+    return playbook_show_task(c.config, name, as_json=json)
 
 
 @task(
@@ -409,13 +322,11 @@ def playbook_show(c: Context, name: str, json: bool = False) -> None:
     iterable=["path"],
     help={"path": "a playbook file or name to check (repeatable); default: every playbook"},
 )
-def playbook_validate(c: Context, path: list[str] | None = None) -> None:
+def playbook_validate(c: Context, path: list[str] | None = None) -> int | None:
     """Check playbooks without running them: keys, actions, parameters, references."""
     from remediations.cli.playbooks import playbook_validate_task
 
-    code = playbook_validate_task(c.config, path)
-    if code:
-        raise Exit(code=code)
+    return playbook_validate_task(c.config, path)
 
 
 @task(
@@ -440,13 +351,13 @@ def playbook_run(
     yes: bool = False,
     resume: str = "",
     target: str = "",
-) -> None:
+) -> int | None:
     """Run a playbook: plan every step, preview the whole, then apply step by step."""
     from remediations.cli.playbooks import playbook_run_task
 
     if _asked_for_help(name, "playbook.run"):
-        return
-    code = playbook_run_task(
+        return None
+    return playbook_run_task(
         c.config,
         name,
         param,
@@ -457,8 +368,6 @@ def playbook_run(
         resume=resume,
         target=target or None,
     )
-    if code:
-        raise Exit(code=code)
 
 
 # --- from bounce to fix -------------------------------------------------------------
@@ -485,11 +394,11 @@ def diagnose(
     ticket: str = "",
     yes: bool = False,
     target: str = "",
-) -> None:
+) -> int | None:
     """Read an NDR (5.7.x): the cause, the evidence, and the command that fixes it."""
     from remediations.cli.diagnose import diagnose_task
 
-    code = diagnose_task(
+    return diagnose_task(
         c.config,
         ndr,
         as_json=json,
@@ -500,8 +409,6 @@ def diagnose(
         yes=yes,
         target=target or None,
     )
-    if code:
-        raise Exit(code=code)
 
 
 @task(
@@ -513,14 +420,12 @@ def diagnose(
         "json": "print one JSON document (counts, recipients and senders, fixes per cause)",
     },
 )
-def diagnose_trace(c: Context, path: str | None = None, json: bool = False) -> None:
+def diagnose_trace(c: Context, path: str | None = None, json: bool = False) -> int | None:
     """Every failed message of a message trace: counts by cause, top recipients and senders,
     and the fix for each."""
     from remediations.cli.postmaster import diagnose_trace_task
 
-    code = diagnose_trace_task(c.config, path, as_json=json)
-    if code:
-        raise Exit(code=code)
+    return diagnose_trace_task(c.config, path, as_json=json)
 
 
 # --- domains and the whole tenant ----------------------------------------------------
@@ -536,13 +441,11 @@ def diagnose_trace(c: Context, path: str | None = None, json: bool = False) -> N
 )
 def check_domain(
     c: Context, domain: str | None = None, json: bool = False, target: str = ""
-) -> None:
+) -> int | None:
     """Check a domain: one MX as Microsoft 365 expects, SPF, verified, accepted, hybrid."""
     from remediations.cli.diagnose import check_domain_task
 
-    code = check_domain_task(c.config, domain, as_json=json, target=target or None)
-    if code:
-        raise Exit(code=code)
+    return check_domain_task(c.config, domain, as_json=json, target=target or None)
 
 
 @task(
@@ -556,13 +459,11 @@ def check_domain(
 )
 def scan(
     c: Context, partner: list[str] | None = None, json: bool = False, target: str = ""
-) -> None:
+) -> int | None:
     """List everything in the tenant that bounces outside or restricted senders, with the fix."""
     from remediations.cli.diagnose import scan_task
 
-    code = scan_task(c.config, partners=partner or [], as_json=json, target=target or None)
-    if code:
-        raise Exit(code=code)
+    return scan_task(c.config, partners=partner or [], as_json=json, target=target or None)
 
 
 # --- the sandbox tenant -------------------------------------------------------------
@@ -585,11 +486,11 @@ def sandbox_send(
     size_kb: str = "10",
     client_ip: str = "",
     json: bool = False,
-) -> None:
+) -> int | None:
     """Send a test message through the sandbox: delivered, held, deleted, or an NDR file."""
     from remediations.cli.sandbox import sandbox_send_task
 
-    code = sandbox_send_task(
+    return sandbox_send_task(
         c.config,
         sender=sender,
         recipient=recipient,
@@ -597,18 +498,14 @@ def sandbox_send(
         client_ip=client_ip,
         as_json=json,
     )
-    if code:
-        raise Exit(code=code)
 
 
 @task(name="reset")
-def sandbox_reset(c: Context) -> None:
+def sandbox_reset(c: Context) -> int | None:
     """Restore the demo tenant (contoso.com), one broken case per fix."""
     from remediations.cli.sandbox import sandbox_reset_task
 
-    code = sandbox_reset_task(c.config)
-    if code:
-        raise Exit(code=code)
+    return sandbox_reset_task(c.config)
 
 
 @task(
@@ -618,13 +515,11 @@ def sandbox_reset(c: Context) -> None:
         "format": "yaml (default) or json",
     },
 )
-def sandbox_export(c: Context, output: str = "", format: str = "yaml") -> None:
+def sandbox_export(c: Context, output: str = "", format: str = "yaml") -> int | None:
     """Write the whole sandbox tenant back as a tenant file (sandbox.load reads it)."""
     from remediations.cli.sandbox import sandbox_export_task
 
-    code = sandbox_export_task(c.config, output=output, fmt=format)
-    if code:
-        raise Exit(code=code)
+    return sandbox_export_task(c.config, output=output, fmt=format)
 
 
 @task(
@@ -648,12 +543,12 @@ def sandbox_import(
     force: bool = False,
     dns: bool = False,
     target: str = "",
-) -> None:
+) -> int:
     """Copy a real tenant's recipients, rules, connectors, domains and licenses into a tenant
     file (read-only; no secrets), to rehearse offline with sandbox.load."""
     from remediations.cli.sandbox import sandbox_import_task
 
-    code = sandbox_import_task(
+    return sandbox_import_task(
         c.config,
         target=target or None,
         identities=identity or [],
@@ -661,28 +556,22 @@ def sandbox_import(
         force=force,
         dns=dns,
     )
-    if code:
-        raise Exit(code=code)
 
 
 @task(name="load", positional=["file"], help={"file": "a tenant file (YAML; see README)"})
-def sandbox_load(c: Context, file: str) -> None:
+def sandbox_load(c: Context, file: str) -> int | None:
     """Replace the sandbox tenant with the one described in a YAML tenant file."""
     from remediations.cli.sandbox import sandbox_load_task
 
-    code = sandbox_load_task(c.config, file)
-    if code:
-        raise Exit(code=code)
+    return sandbox_load_task(c.config, file)
 
 
 @task(name="show", help={"identity": "one recipient or rule (name, alias or address)"})
-def sandbox_show(c: Context, identity: str = "") -> None:
+def sandbox_show(c: Context, identity: str = "") -> int | None:
     """Print the sandbox tenant's objects, or one of them with every property."""
     from remediations.cli.sandbox import sandbox_show_task
 
-    code = sandbox_show_task(c.config, identity)
-    if code:
-        raise Exit(code=code)
+    return sandbox_show_task(c.config, identity)
 
 
 # --- targets ------------------------------------------------------------------------
@@ -695,16 +584,14 @@ def sandbox_show(c: Context, identity: str = "") -> None:
         "json": "print one JSON document (probes, and per action what is missing)",
     },
 )
-def target_check(c: Context, target: str = "", json: bool = False) -> None:
+def target_check(c: Context, target: str = "", json: bool = False) -> int | None:
     """Check a target read-only: sign in, one Exchange and one Graph read, what each action lacks.
 
     Exit 0 ready, 3 a role or permission is missing, 1 unreachable, 2 bad input.
     """
     from remediations.cli.target import target_check_task
 
-    code = target_check_task(c.config, target or None, as_json=json)
-    if code:
-        raise Exit(code=code)
+    return target_check_task(c.config, target or None, as_json=json)
 
 
 # --- the audit log ------------------------------------------------------------------
@@ -718,26 +605,22 @@ def target_check(c: Context, target: str = "", json: bool = False) -> None:
         "json": "print one JSON document",
     },
 )
-def audit_verify(c: Context, head: str = "", count: int = 0, json: bool = False) -> None:
+def audit_verify(c: Context, head: str = "", count: int = 0, json: bool = False) -> int | None:
     """Check the audit log's hash chain: every line present, none edited, the end not cut off."""
     from remediations.cli.audit import audit_verify_task
 
-    code = audit_verify_task(c.config, head=head or None, count=count or None, as_json=json)
-    if code:
-        raise Exit(code=code)
+    return audit_verify_task(c.config, head=head or None, count=count or None, as_json=json)
 
 
 # --- saved plans ----------------------------------------------------------------------
 
 
 @task(name="show", help={"path": "the plan file --save-plan wrote", "json": "print the plan"})
-def plan_show(c: Context, path: str, json: bool = False) -> None:
+def plan_show(c: Context, path: str, json: bool = False) -> int | None:
     """Show a saved plan: its hash, target, changes with PowerShell, and what it read."""
     from remediations.cli.review import plan_show_task
 
-    code = plan_show_task(c.config, path, as_json=json)
-    if code:
-        raise Exit(code=code)
+    return plan_show_task(c.config, path, as_json=json)
 
 
 @task(
@@ -750,13 +633,11 @@ def plan_show(c: Context, path: str, json: bool = False) -> None:
 )
 def plan_apply(
     c: Context, path: str, yes: bool = False, json: bool = False, ticket: str = ""
-) -> None:
+) -> int | None:
     """Apply exactly a saved plan; refuse it if stale, already applied, or for another target."""
     from remediations.cli.review import plan_apply_task
 
-    code = plan_apply_task(c.config, path, yes=yes, as_json=json, ticket=ticket)
-    if code:
-        raise Exit(code=code)
+    return plan_apply_task(c.config, path, yes=yes, as_json=json, ticket=ticket)
 
 
 # --- rollback --------------------------------------------------------------------------
@@ -774,13 +655,11 @@ def plan_apply(
 def rollback(
     c: Context, run_id: str, dry_run: bool = False, yes: bool = False, json: bool = False,
     ticket: str = "",
-) -> None:  # fmt: skip
+) -> int | None:  # fmt: skip
     """Undo a run's changes, where the tenant still holds what it left (an audited run)."""
     from remediations.cli.review import rollback_task
 
-    code = rollback_task(c.config, run_id, dry_run=dry_run, yes=yes, as_json=json, ticket=ticket)
-    if code:
-        raise Exit(code=code)
+    return rollback_task(c.config, run_id, dry_run=dry_run, yes=yes, as_json=json, ticket=ticket)
 
 
 sandbox = Collection(
@@ -811,25 +690,21 @@ def audit_runs(
     actor: str = "",
     ticket: str = "",
     json: bool = False,
-) -> None:
+) -> int | None:
     """List the runs in the audit log: id, time, actor, target, ticket, what, outcome, changes."""
     from remediations.cli.audit import audit_runs_task
 
-    code = audit_runs_task(
+    return audit_runs_task(
         c.config, since=since, target=target, actor=actor, ticket=ticket, as_json=json
     )
-    if code:
-        raise Exit(code=code)
 
 
 @task(name="show", help={"run_id": "the run to show", "json": "print one JSON document"})
-def audit_show(c: Context, run_id: str, json: bool = False) -> None:
+def audit_show(c: Context, run_id: str, json: bool = False) -> int | None:
     """Show one run's events: plan, what was applied and verified, notes, errors."""
     from remediations.cli.audit import audit_show_task
 
-    code = audit_show_task(c.config, run_id, as_json=json)
-    if code:
-        raise Exit(code=code)
+    return audit_show_task(c.config, run_id, as_json=json)
 
 
 @task(
@@ -840,13 +715,11 @@ def audit_show(c: Context, run_id: str, json: bool = False) -> None:
         "output": "write the report to this file instead of printing it",
     },
 )
-def audit_report(c: Context, run_id: str, format: str = "md", output: str = "") -> None:
+def audit_report(c: Context, run_id: str, format: str = "md", output: str = "") -> int | None:
     """A run's report for reviewers: who, when, where, each change, verification, undo."""
     from remediations.cli.audit import audit_report_task
 
-    code = audit_report_task(c.config, run_id, fmt=format, output=output)
-    if code:
-        raise Exit(code=code)
+    return audit_report_task(c.config, run_id, fmt=format, output=output)
 
 
 audit = Collection("audit", audit_verify, audit_runs, audit_show, audit_report)

@@ -1,10 +1,18 @@
 """The toolkit's one error tree; every error knows its exit status.
 
+Every exit status the README documents is an :class:`ExitStatus`: 0 done, 1 failed,
+2 bad input, 3 problems found (``scan``, ``check-domain``, ``target.check``: a
+result, not an error), 130/143 interrupted.  :func:`exit_status` turns a task's
+result or an error into it; nothing else picks a number.
+
 * RemediationError              exit 1
   * InputError(ValueError)      exit 2   bad flags, unknown or ambiguous identity, bad address
     * UnknownIdentity
     * AmbiguousIdentity
     * Refused                            the wish would do harm (e.g. lock everyone out)
+    * NotAnNdr                           the input given as a bounce holds no NDR
+  * ChainError                           the audit log's hash chain is broken (.line)
+  * Interrupted (interrupts.py) exit 130/143  SIGINT or SIGTERM stopped a run
   * TransportError                       the tenant could not be read or written
     * CmdletError                        a cmdlet answered with an error record; .category
       * NotFound                         category "NotFound": the object named does not exist
@@ -19,22 +27,64 @@
   * ApplyFailed                          .applied / .not_applied: tuple[Change, ...]
   * VerifyMismatch                       .expected / .actual
 
-``tasks.py`` turns any ``RemediationError`` into ``Exit(str(exc), code=exc.exit_code)``;
+The edge reports any ``RemediationError`` as one sentence and exits with its status;
 anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import signal
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from remediations.plan import Change
 
 
+class ExitStatus(IntEnum):
+    """The exit statuses the README documents, and only those."""
+
+    OK = 0
+    FAILED = 1
+    BAD_INPUT = 2
+    #: scan, check-domain, target.check: the tenant was read and has problems
+    PROBLEMS_FOUND = 3
+    INTERRUPTED = 128 + signal.SIGINT  # 130
+    TERMINATED = 128 + signal.SIGTERM  # 143
+
+
+class HasExitCode(Protocol):
+    """A result that knows its exit status (a run's outcome, a scan's report)."""
+
+    @property
+    def exit_code(self) -> int: ...
+
+
+def exit_status(result: int | BaseException | HasExitCode | None) -> int:
+    """The exit status for what a task returned or raised.
+
+    ``None`` is success; an ``int`` is taken as given (it came from an ``ExitStatus``
+    or an error's ``exit_code``); a :class:`RemediationError` or a result object gives
+    its ``exit_code``; ``KeyboardInterrupt`` is 130.  Any other exception is a bug and
+    is not given a status here (the caller lets it keep its traceback).
+    """
+    if result is None:
+        return ExitStatus.OK
+    if isinstance(result, bool):
+        raise TypeError("a task returned a bool; return an ExitStatus")
+    if isinstance(result, int):
+        return int(result)
+    if isinstance(result, KeyboardInterrupt):
+        return ExitStatus.INTERRUPTED
+    if isinstance(result, BaseException) and not isinstance(result, RemediationError):
+        raise TypeError(f"{type(result).__name__} is not an error of the toolkit") from result
+    return int(result.exit_code)
+
+
 class RemediationError(Exception):
     """Base of every error the toolkit reports to a user."""
 
-    exit_code = 1
+    exit_code: int = ExitStatus.FAILED
     #: the run's outcome, when the error ended a run (set by the engine)
     outcome: Any = None
 
@@ -42,7 +92,7 @@ class RemediationError(Exception):
 class InputError(RemediationError, ValueError):
     """Something the user typed is wrong; nothing was changed."""
 
-    exit_code = 2
+    exit_code = ExitStatus.BAD_INPUT
 
 
 class UnknownIdentity(InputError):
@@ -55,6 +105,18 @@ class AmbiguousIdentity(InputError):
 
 class Refused(InputError):
     """The wish is understood but would do harm; nothing was changed."""
+
+
+class NotAnNdr(InputError):
+    """The input given as a bounce holds no non-delivery report (a ``ValueError`` too)."""
+
+
+class ChainError(RemediationError):
+    """The audit log's hash chain is broken at a line (edited, moved, deleted, cut off)."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(f"line {line}: {reason}")
+        self.line = line
 
 
 class TransportError(RemediationError):

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
-from remediations.errors import RemediationError
+from remediations.errors import ExitStatus, RemediationError
 
 __all__ = ["Interrupted", "deferred", "interruptible", "pending"]
 
@@ -28,7 +28,7 @@ class Interrupted(RemediationError):
 
     def __init__(self, signum: int, message: str = "") -> None:
         self.signum = signum
-        self.exit_code = 128 + signum
+        self.exit_code = ExitStatus(128 + signum)
         super().__init__(message or f"Interrupted by {signal.Signals(signum).name}.")
 
     @property

@@ -25,9 +25,6 @@ __all__ = [
 
 Value = str | bool | int | None | tuple[str, ...]
 
-# The attribute a Change names when it creates or removes a whole object.
-EXISTS = "(exists)"
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Change:

@@ -41,15 +41,15 @@ for real targets; when they are missing, one sentence says what to install.
 
 from __future__ import annotations
 
-import ipaddress
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
 
+from remediations.endpoints import is_loopback_host, is_loopback_url
 from remediations.errors import InputError
+from remediations.terminal import STDERR
 
 if TYPE_CHECKING:
     from remediations.budget import RetryBudget
@@ -278,7 +278,7 @@ def _read_target(name: str, entry: Any) -> TargetSpec:
     auth = entry.get("auth", "kerberos")
     if auth not in ONPREM_AUTH:
         raise InputError(f"{where}.auth is {auth!r}; give one of kerberos, negotiate, certificate.")
-    if auth == "basic" and not (endpoint and _is_loopback(urlsplit(endpoint).hostname or "")):
+    if auth == "basic" and not (endpoint and is_loopback_host(urlsplit(endpoint).hostname or "")):
         raise InputError(
             f"{where}.auth 'basic' is only for loopback test servers; "
             "give kerberos, negotiate or certificate."
@@ -379,26 +379,12 @@ def _path(value: Any, where: str) -> Path | None:
     return Path(_text(value, where, hint="a file path")).expanduser()
 
 
-def is_loopback_url(url: str) -> bool:
-    """Whether the address points at this machine (127.0.0.0/8, ::1, localhost)."""
-    return _is_loopback(urlsplit(url).hostname or "")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def _url(value: Any, where: str) -> str:
     text = _text(value, where, hint="an https:// address")
     parts = urlsplit(text)
     if parts.scheme == "https" and parts.hostname:
         return text.rstrip("/")
-    if parts.scheme == "http" and _is_loopback(parts.hostname or ""):
+    if parts.scheme == "http" and is_loopback_host(parts.hostname or ""):
         return text.rstrip("/")
     if parts.scheme == "http":
         raise InputError(
@@ -417,7 +403,7 @@ def open_target(
     *,
     dry_run: bool = False,
     budget: RetryBudget | None = None,
-    err: TextIO = sys.stderr,
+    err: TextIO = STDERR,
     resolve: Callable[[Path], Path] | None = None,
 ) -> Target:
     """The run's target: the one named (or configured), checked and connected lazily.
@@ -470,9 +456,9 @@ def _sandbox_target(
     dry_run: bool,
     resolve: Callable[[Path], Path] | None = None,
 ) -> Target:
-    from remediations.diagnose._dns import ZoneResolver
     from remediations.directory.cmdlets import RoutedTransport
     from remediations.directory.sandbox import SandboxDirectory
+    from remediations.dns_lookup import ZoneResolver
     from remediations.exchange.dryrun import DryRun
     from remediations.sandbox import SandboxTransport, reset_sandbox
     from remediations.sandbox.directory import zone_data
@@ -512,8 +498,8 @@ def _online_target(
     spec: TargetSpec, budget: RetryBudget, dry_run: bool, onprem_spec: TargetSpec | None = None
 ) -> Target:
     from remediations.credentials import token_sources
-    from remediations.diagnose._dns import SystemResolver
     from remediations.directory.cmdlets import DirectoryCmdlets, RoutedTransport
+    from remediations.dns_lookup import SystemResolver
     from remediations.exchange.adminapi import AdminApiTransport
     from remediations.exchange.dryrun import DryRun
 
@@ -589,8 +575,8 @@ def _graph_directory(
 
 
 def _onprem_target(spec: TargetSpec, budget: RetryBudget, dry_run: bool) -> Target:
-    from remediations.diagnose._dns import SystemResolver
     from remediations.directory.cmdlets import RoutedTransport
+    from remediations.dns_lookup import SystemResolver
     from remediations.exchange.dryrun import DryRun
     from remediations.exchange.psrp import PsrpTransport
 

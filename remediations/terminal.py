@@ -10,7 +10,11 @@ shown as a Python-style escape (``\\x1b``, ``\\r``, ``\\u202e``).
 
 from __future__ import annotations
 
-__all__ = ["printable"]
+import io
+import sys
+from typing import TextIO, cast
+
+__all__ = ["STDERR", "STDOUT", "printable"]
 
 _NAMED = {"\r": "\\r", "\t": "\\t", "\n": "\\n", "\x0b": "\\x0b", "\x0c": "\\x0c"}
 
@@ -33,3 +37,44 @@ _KEEP_LAYOUT = {code: text for code, text in _ESCAPES.items() if chr(code) not i
 def printable(text: str, *, one_line: bool = False) -> str:
     """``text`` with control characters escaped; newlines and tabs kept unless ``one_line``."""
     return text.translate(_ESCAPES if one_line else _KEEP_LAYOUT)
+
+
+class _Standard(io.TextIOBase):
+    """``sys.stdout`` or ``sys.stderr`` as it is when written to, not when a module was imported.
+
+    The default of an ``out``/``err`` parameter is bound once; ``sys.stdout`` itself
+    may be replaced later (``contextlib.redirect_stdout``, a test runner, an
+    in-process CLI run), and the output must follow it.
+    """
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self._name = name
+
+    def _stream(self) -> TextIO:
+        stream: TextIO = getattr(sys, self._name)
+        return stream
+
+    def write(self, text: str) -> int:
+        return self._stream().write(text)
+
+    def flush(self) -> None:
+        self._stream().flush()
+
+    def isatty(self) -> bool:
+        return self._stream().isatty()
+
+    def fileno(self) -> int:
+        return self._stream().fileno()
+
+    def writable(self) -> bool:
+        return True
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self._stream().encoding
+
+
+#: Defaults for ``out``/``err`` parameters: the standard streams at the time of writing.
+STDOUT = cast(TextIO, _Standard("stdout"))
+STDERR = cast(TextIO, _Standard("stderr"))

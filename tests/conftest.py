@@ -1,5 +1,10 @@
 """Shared fixtures: a fresh demo tenant, an audit log, and the CLI run as a user runs it.
 
+``tenant_path``, ``audit_dir`` and ``invoke_cli`` (the command line, in-process) are the
+shipped ones (:mod:`remediations.testing.fixtures`); ``invoke_process`` runs the real
+``invoke`` command in a subprocess, for the few tests about the process itself (start-up,
+imports, signals, two processes at once), marked ``subprocess``.
+
 The sandbox is the fake: nothing of our own is mocked.
 """
 
@@ -19,53 +24,71 @@ from typing import Any
 import pytest
 
 from remediations.audit import AuditLog, read_events
-from remediations.sandbox import SandboxTransport, reset_sandbox
+from remediations.sandbox import SandboxTransport
 
 ROOT = Path(__file__).resolve().parent.parent
+pytest_plugins = ["remediations.testing.fixtures"]
 FIXED_TIME = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
+# Temporary files (tmp_path) in memory where the machine has a tmpfs: the sandbox store
+# and the audit log sync every commit to disk, and on a shared disk those waits were
+# most of the suite's time.  PYTEST_DEBUG_TEMPROOT is pytest's documented root for them.
+_TMPFS = Path("/dev/shm")
+if "PYTEST_DEBUG_TEMPROOT" not in os.environ and _TMPFS.is_dir() and os.access(_TMPFS, os.W_OK):
+    os.environ["PYTEST_DEBUG_TEMPROOT"] = str(_TMPFS)
 
-@pytest.fixture(autouse=True)
-def _tenants_round_trip(tmp_path: Path) -> Iterator[None]:
-    """After each test, every sandbox store it left passes ``load(export(t)) == t``."""
-    yield
+
+def _assert_store_round_trips(path: Path) -> None:
+    """The store at ``path`` passes ``load(export(t)) == t`` (nothing if it is no store)."""
     from remediations.errors import InputError
     from remediations.sandbox.store import open_store
     from tests.sandbox.roundtrip import assert_round_trip
 
+    try:
+        with path.open("rb") as handle:
+            if handle.read(16) != b"SQLite format 3\x00":
+                return
+        store = open_store(path)
+    except (OSError, InputError):
+        return
+    try:
+        with store.transaction(write=False) as state:
+            assert_round_trip(state)
+    finally:
+        store.close()
+
+
+@pytest.fixture(scope="session")
+def _pristine_bytes(_pristine_tenant: Path) -> bytes:
+    """The demo tenant every ``tenant_path`` starts as, checked to round-trip once."""
+    _assert_store_round_trips(_pristine_tenant)
+    return _pristine_tenant.read_bytes()
+
+
+@pytest.fixture(autouse=True)
+def _tenants_round_trip(tmp_path: Path, _pristine_bytes: bytes) -> Iterator[None]:
+    """After each test, every sandbox store it left passes ``load(export(t)) == t``.
+
+    A store still byte for byte the demo tenant (nothing pending in its write-ahead
+    log either) was checked once for the session.
+    """
+    yield
     for path in sorted(tmp_path.glob("**/*")):
-        try:
-            with path.open("rb") as handle:
-                if handle.read(16) != b"SQLite format 3\x00":
-                    continue
-            store = open_store(path)
-        except (OSError, InputError):
-            continue
-        try:
-            with store.transaction(write=False) as state:
-                assert_round_trip(state)
-        finally:
-            store.close()
+        if not _is_the_demo_tenant(path, _pristine_bytes):
+            _assert_store_round_trips(path)
 
 
-@pytest.fixture
-def tenant_path(tmp_path: Path) -> Path:
-    """A fresh copy of the demo tenant on disk."""
-    path = tmp_path / "tenant.db"
-    reset_sandbox(path)
-    return path
+def _is_the_demo_tenant(path: Path, pristine: bytes) -> bool:
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists() and wal.stat().st_size:
+        return False
+    return path.is_file() and path.stat().st_size == len(pristine) and path.read_bytes() == pristine
 
 
 @pytest.fixture
 def sandbox(tenant_path: Path) -> SandboxTransport:
     """The sandbox transport over a fresh demo tenant."""
     return SandboxTransport(tenant_path)
-
-
-@pytest.fixture
-def audit_dir(tmp_path: Path) -> Path:
-    """An empty audit-log folder."""
-    return tmp_path / "audit-logs"
 
 
 @pytest.fixture
@@ -155,19 +178,24 @@ def run_task(config: dict[str, Any]) -> Callable[..., CliResult]:
 
 
 @pytest.fixture
-def invoke_cli(
+def invoke_process(
     tenant_path: Path, audit_dir: Path
 ) -> Callable[..., subprocess.CompletedProcess[str]]:
-    """Run the real ``invoke`` command in a subprocess against the test's tenant."""
+    """Run the real ``invoke`` command in a subprocess against the test's tenant.
 
-    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    For what only a process shows; behaviour is tested with ``invoke_cli`` (in-process).
+    """
+
+    def run(
+        *args: str, env: dict[str, str] | None = None, binary: str = "invoke"
+    ) -> subprocess.CompletedProcess[str]:
         full_env = {
             **os.environ,
             "INVOKE_SANDBOX_PATH": str(tenant_path),
             "INVOKE_AUDIT_DIR": str(audit_dir),
             **(env or {}),
         }
-        invoke = Path(sys.executable).with_name("invoke")
+        invoke = Path(sys.executable).with_name(binary)
         return subprocess.run(
             [str(invoke), *args],
             cwd=ROOT,

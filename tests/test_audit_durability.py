@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,10 +16,11 @@ from remediations.audit import AuditLog, check_chain, read_events
 from remediations.cli import run_action_task
 from remediations.engine import prepare
 from remediations.sandbox import SandboxTransport
+from remediations.testing import CliRunner
 from remediations.testing.full_disk import full_disk_at
 from tests.conftest import FIXED_TIME, CliResult, events
 
-Invoke = Callable[..., subprocess.CompletedProcess[str]]
+Invoke = CliRunner
 
 # add-allowed-sender for an outside sender to a restricted group that requires
 # authenticated senders: three changes (contact, list, authentication).

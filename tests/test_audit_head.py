@@ -245,6 +245,7 @@ def _append_many(directory: str, tag: str, count: int) -> None:
         log.event("note", n=n)
 
 
+@pytest.mark.subprocess
 def test_two_processes_appending_1000_each_leave_one_chain(audit_dir: Path) -> None:
     audit_dir.mkdir()
     context = multiprocessing.get_context("spawn")

@@ -12,7 +12,6 @@ sandbox cannot accept what Exchange would reject.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +21,11 @@ from remediations.actions import ACTIONS, parse_wish
 from remediations.engine import prepare
 from remediations.errors import CmdletError
 from remediations.exchange import facts
-from remediations.exchange.cmdlet import Cmdlet, CmdletResult
+from remediations.exchange.cmdlet import Cmdlet
 from remediations.sandbox import SandboxTransport, save_state
-from remediations.sandbox.cmdlets import CMDLETS
+from remediations.sandbox.dispatch import CMDLETS
 from remediations.sandbox.tenant_file import tenant_from_mapping
+from remediations.testing import RecordingTransport
 
 TABLE_PATH = Path(__file__).parent / "data" / "cmdlet_parameters.json"
 TABLE: dict[str, dict[str, Any]] = json.loads(TABLE_PATH.read_text(encoding="utf-8"))["cmdlets"]
@@ -35,29 +35,6 @@ BY_LOWER = {name.lower(): name for name in TABLE}
 def parameters_of(cmdlet: str) -> set[str]:
     """The reference's parameters of a cmdlet, lower case (PowerShell binds without case)."""
     return {p.lower() for p in TABLE[BY_LOWER[cmdlet.lower()]]["parameters"]}
-
-
-@dataclass
-class Recording:
-    """A transport that sends through the sandbox and keeps every cmdlet it was given."""
-
-    inner: SandboxTransport
-    sent: list[Cmdlet] = field(default_factory=list)
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def tenant(self) -> str:
-        return self.inner.tenant
-
-    def send(self, cmdlet: Cmdlet) -> CmdletResult:
-        self.sent.append(cmdlet)
-        return self.inner.send(cmdlet)
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 # (action, wish) over the demo tenant: every case an action has there, and the
@@ -111,10 +88,10 @@ DEMO_WISHES: list[tuple[str, dict[str, Any]]] = [
 
 def plan_recorded(transport: SandboxTransport, action: str, wish: dict[str, Any]) -> list[Cmdlet]:
     """Every cmdlet planning the wish sends (reads) and renders (the plan's changes)."""
-    recording = Recording(transport)
+    recording = RecordingTransport(transport)
     act = ACTIONS[action]
     planned = prepare(act, parse_wish(act, wish), recording)  # type: ignore[arg-type]
-    return [*recording.sent, *(c.cmdlet for c in planned.changes)]
+    return [*recording.cmdlets, *(c.cmdlet for c in planned.changes)]
 
 
 def check_against_reference(cmdlets: list[Cmdlet]) -> None:

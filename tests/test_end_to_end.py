@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import json
 import shlex
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-Invoke = Callable[..., subprocess.CompletedProcess[str]]
+from remediations.testing import CliRunner
+
+Invoke = CliRunner
 
 
 def send(invoke_cli: Invoke, sender: str, recipient: str, *extra: str) -> dict[str, Any]:

@@ -17,6 +17,9 @@ from remediations.engine import prepare
 from remediations.sandbox import SandboxTransport
 from tests.conftest import ROOT, events
 
+# Signals come from outside the process: every test here runs the real command.
+pytestmark = pytest.mark.subprocess
+
 FIX = ["add-allowed-sender", "--recipient", "Finance Approvers", "--sender", "partner@fabrikam.com"]
 WISH = {"recipient": "Finance Approvers", "sender": "partner@fabrikam.com"}
 PLAYBOOK = [

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from remediations.testing import InvokeResult, run_cli
 from tests.conftest import ROOT
 
 
@@ -22,17 +20,9 @@ def project(tmp_path: Path) -> Path:
     return folder
 
 
-def invoke(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("INVOKE_")}
-    return subprocess.run(
-        [str(Path(sys.executable).with_name("invoke")), *args],
-        cwd=cwd,
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+def invoke(cwd: Path, *args: str, **env: str) -> InvokeResult:
+    """``invoke *args`` typed in ``cwd``, with no INVOKE_* settings but ``env``."""
+    return run_cli(args, cwd=cwd, env=env)
 
 
 def test_commands_from_a_subdirectory_use_the_projects_sandbox_and_log(project: Path) -> None:

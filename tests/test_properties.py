@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -109,7 +110,7 @@ def test_apply_then_plan_again_is_empty(data: st.DataObject) -> None:
     """Whatever the tenant and the wish, once applied (and verified) nothing is left to do."""
     tenant = data.draw(tenants())
     steps = data.draw(st.lists(wishes(tenant), min_size=1, max_size=3))
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(dir=os.environ.get("PYTEST_DEBUG_TEMPROOT")) as tmp:
         path = Path(tmp) / "tenant.json"
         save_state(tenant_from_mapping(tenant), path)
         audit = AuditLog(Path(tmp) / "audit", clock=lambda: FIXED_TIME, context={})

@@ -3,26 +3,27 @@
 The canary sits in every environment variable and file the toolkit reads
 secrets from (target credential settings: secrets, certificate and account
 passwords, ready tokens; the audit key file), and in the variables azure-identity
-reads by itself.  Then every task runs through the real ``invoke`` command, and
-the canary must appear nowhere it wrote or printed.
+reads by itself.  Then every task runs through the ``invoke`` command line
+(in-process, as Invoke's own program runs it), and the canary must appear nowhere
+it wrote or printed.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from remediations.testing import CliRunner, InvokeResult
 
 CANARY = "CANARY-7f3a91-do-not-log"
 EML = Path(__file__).parent / "diagnose" / "samples" / "eml" / "exo-5.7.1-not-authorized.eml"
 
 
 def test_no_task_leaks_a_credential(
-    invoke_cli: Callable[..., subprocess.CompletedProcess[str]],
+    invoke_cli: CliRunner,
     tmp_path: Path,
     audit_dir: Path,
 ) -> None:
@@ -101,7 +102,7 @@ def test_no_task_leaks_a_credential(
     imported = tmp_path / "imported.yaml"
     outputs: list[str] = []
 
-    def run(*args: str, target: str = "") -> subprocess.CompletedProcess[str]:
+    def run(*args: str, target: str = "") -> InvokeResult:
         more = {"INVOKE_TARGET": target} if target else {}
         done = invoke_cli("-f", str(config_file), *args, env={**env, **more})
         outputs.extend([done.stdout, done.stderr])

@@ -146,7 +146,7 @@ def test_an_on_premises_preview_names_the_shell_its_lines_run_in() -> None:
         cmdlet=Cmdlet.of("Set-DistributionGroup", Identity="sales@contoso.com"),
     )
     text = render_preview(
-        Plan(action="open-to-external", changes=(change,)), transport=OnPremises(), dry_run=True
+        Plan(action="open-to-external", changes=(change,)), transport=OnPremises()
     )
     assert "Equivalent Exchange Management Shell (on-premises Exchange) PowerShell:" in text
     assert "Exchange Online PowerShell" not in text

@@ -7,13 +7,11 @@ engine does.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
-import types
-import typing
 from collections.abc import Iterator, Mapping
-from typing import Any, ClassVar, Literal, Protocol, get_args, get_origin
+from typing import Any, ClassVar, Protocol
 
+from remediations.action_inputs import Input, inputs_of
 from remediations.errors import InputError
 from remediations.exchange.cmdlet import Transport
 from remediations.plan import Plan, Snapshot
@@ -76,55 +74,46 @@ ACTIONS: Mapping[str, Action] = _Actions()
 def parse_wish(
     action: Action, values: Mapping[str, Any], *, source: str = "", all_targets: bool = False
 ) -> Any:
-    """Build an action's wish from flags or a playbook step, checking names and types.
+    """Build an action's wish from flags or a playbook step, checking names and types
+    against the action's inputs (:data:`remediations.action_inputs.ACTION_INPUTS`).
 
-    A wish whose class names an ``all_targets_field`` (its target, ``None`` meaning
-    "every object in the tenant with the cause") needs that field unless
-    ``all_targets`` is true: only the command line asks for every target at once,
-    never a playbook step that forgot its key.
+    An input marked ``every`` (the action's target, ``None`` meaning "every object in
+    the tenant with the cause") is needed unless ``all_targets`` is true: only the
+    command line asks for every target at once, never a playbook step that forgot its key.
 
     Raises:
         InputError: naming ``source`` (e.g. ``playbooks/x.yaml step 2``) and the key.
     """
     prefix = f"{source}: " if source else ""
-    fields = {f.name: f for f in dataclasses.fields(action.wish_type)}
-    hints = typing.get_type_hints(action.wish_type)
+    inputs = {i.name: i for i in inputs_of(action.name)}
     for key in values:
-        if key not in fields:
+        if key not in inputs:
             raise InputError(
                 f"{prefix}unknown key {key!r} for {action.name}; expected "
-                f"{' or '.join(sorted(fields))}."
+                f"{' or '.join(sorted(inputs))}."
             )
     kwargs: dict[str, Any] = {}
-    target_field = getattr(action.wish_type, "all_targets_field", None)
-    for name, field in fields.items():
-        if name not in values or (name == target_field and values[name] is None):
-            if field.default is dataclasses.MISSING or (name == target_field and not all_targets):
-                raise InputError(f"{prefix}{action.name} needs {name!r} (--{_flag(name)}).")
+    for name, spec in inputs.items():
+        given = values.get(name)
+        if name not in values or (spec.every and given is None):
+            if spec.required or (spec.every and not all_targets):
+                raise InputError(f"{prefix}{action.name} needs {name!r} ({spec.flag}).")
             continue
-        kwargs[name] = _check_type(values[name], hints[name], f"{prefix}{name}")
+        kwargs[name] = _check_value(given, spec, f"{prefix}{name}")
     return action.wish_type(**kwargs)
 
 
-def _flag(name: str) -> str:
-    return name.replace("_", "-")
-
-
-def _check_type(value: Any, hint: Any, where: str) -> Any:
-    origin = get_origin(hint)
-    if origin is Literal:
-        choices = get_args(hint)
-        if value not in choices:
-            raise InputError(f"{where} is {value!r}; give one of {', '.join(map(str, choices))}.")
-        return value
-    if hint is bool:
+def _check_value(value: Any, spec: Input, where: str) -> Any:
+    if spec.kind == "bool":
         if not isinstance(value, bool):
             raise InputError(f"{where} is {value!r}; give true or false.")
         return value
-    if hint is str:
-        if not isinstance(value, str):
-            raise InputError(f"{where} is {value!r}; give a text value.")
-        return value
-    if origin in (types.UnionType, typing.Union):  # pragma: no cover - no such wish yet
-        return value
+    if spec.kind == "list":
+        if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+            raise InputError(f"{where} is {value!r}; give a list of text values.")
+        return tuple(value)
+    if not isinstance(value, str):
+        raise InputError(f"{where} is {value!r}; give a text value.")
+    if spec.choices and value not in spec.choices:
+        raise InputError(f"{where} is {value!r}; give one of {', '.join(spec.choices)}.")
     return value

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from remediations.actions._common import (
+from remediations.actions.recipients import (
     Sender,
     check_address,
     check_identity,

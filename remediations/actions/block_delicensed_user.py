@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from remediations.actions._common import check_identity, read_mailbox_user
+from remediations.actions.recipients import check_identity, read_mailbox_user
 from remediations.actions.remove_license import read_skus
 from remediations.errors import InputError, Refused
 from remediations.exchange import facts

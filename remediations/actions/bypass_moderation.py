@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from remediations.actions._common import (
+from remediations.actions.recipients import (
     check_address,
     check_identity,
     family_of,

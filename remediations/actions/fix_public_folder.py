@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from remediations.actions._common import check_identity, get_one, identity_of, resolve_entries
+from remediations.actions.recipients import check_identity, get_one, identity_of, resolve_entries
 from remediations.exchange.cmdlet import Cmdlet, Transport
 from remediations.plan import Change, Plan, Snapshot
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from remediations.actions._common import check_identity
 from remediations.actions.open_to_external import OpenToExternal
+from remediations.actions.recipients import check_identity
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from remediations.actions._common import (
+from remediations.actions.recipients import (
     check_identity,
     family_of,
     get_one,

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from remediations.actions._common import check_identity, read_mailbox_user
+from remediations.actions.recipients import check_identity, read_mailbox_user
 from remediations.errors import Refused
 from remediations.exchange.cmdlet import Cmdlet, Transport
 from remediations.plan import Change, Plan, Snapshot

@@ -27,7 +27,7 @@ from typing import Any
 import structlog
 from structlog.typing import EventDict
 
-from remediations.errors import InputError, RemediationError
+from remediations.errors import ChainError, InputError, RemediationError
 from remediations.interrupts import deferred
 
 __all__ = [
@@ -510,14 +510,6 @@ def read_events(path: Path, *, damaged: list[int] | None = None) -> Iterator[dic
             continue
         if event.get("event") != DAMAGED_EVENT:
             yield event
-
-
-class ChainError(Exception):
-    """The audit log's hash chain is broken at a line."""
-
-    def __init__(self, line: int, reason: str) -> None:
-        super().__init__(f"line {line}: {reason}")
-        self.line = line
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from remediations.errors import InputError, RemediationError
+from remediations.errors import ExitStatus, InputError, RemediationError
 from remediations.progress import open_progress
-from remediations.terminal import printable
+from remediations.terminal import STDERR, STDOUT, printable
 
 if TYPE_CHECKING:
     from remediations.target import Target
@@ -174,7 +174,7 @@ def _wait_seconds(raw: Any) -> float:
     return seconds
 
 
-def open_transport(settings: Settings, *, err: TextIO = sys.stderr) -> Any:
+def open_transport(settings: Settings, *, err: TextIO = STDERR) -> Any:
     """The transport for the configured target (only the sandbox exists so far)."""
     if settings.target != "sandbox":
         raise InputError(
@@ -198,7 +198,7 @@ def open_run_target(
     name: str | None = None,
     *,
     dry_run: bool = False,
-    err: TextIO = sys.stderr,
+    err: TextIO = STDERR,
     budget: Any = None,
 ) -> Target:
     """The run's one :class:`Target`: ``--target``, else ``target:``/``INVOKE_TARGET``.
@@ -228,7 +228,7 @@ def announce_target(target: Target, out: TextIO, *, as_json: bool = False) -> No
         out.write(printable(f"Target: {target.name} ({target.kind}), tenant {target.tenant}.\n"))
 
 
-def _audit(
+def open_audit(
     settings: Settings, transport: Any, ticket: str, sink: Any = None, target: str = ""
 ) -> Any:
     """The run's audit log; bad input (``AuditSetupError``) if it cannot be written at all."""
@@ -265,12 +265,13 @@ def run_action_task(
     yes: bool,
     target: str | None = None,
     all_targets: bool = False,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
     ask: Callable[[str], str] = input,
     interactive: bool | None = None,
     audit_sink: Any = None,
     save_plan: str = "",
+    emit_json: Callable[[dict[str, Any]], None] | None = None,
     targets_file: str = "",
 ) -> int:
     """Run one remediation from flags; return the exit status (0, 1, 2, 130 or 143).
@@ -280,10 +281,11 @@ def run_action_task(
     terminal).  An action whose target flag may be left out (``fix-public-folder``
     without ``--folder``) plans for every object in the tenant with the cause; applying
     that plan needs ``all_targets`` (``--all``), else the run is a preview that ends by
-    saying so (exit 2).  ``targets_file`` (``--targets-file``) names many targets, one
-    plan for all (:mod:`remediations.fleet`).  ``audit_sink`` replaces the audit file
-    writer (tests: a disk that fills up).  ``save_plan`` (with ``dry_run``) writes the
-    plan for ``plan.apply``.
+    saying so (exit 2).  ``audit_sink`` replaces the audit file writer (tests: a disk
+    that fills up).  ``save_plan`` (with ``dry_run``) writes the plan for ``plan.apply``.
+    ``emit_json`` (with ``as_json``) receives the run's JSON document instead of ``out``
+    (``diagnose --fix`` gathers them into its own).  ``targets_file`` (``--targets-file``)
+    names many targets, one plan for all (:mod:`remediations.fleet`).
     """
     from remediations.actions import ACTIONS, parse_wish
     from remediations.engine import run_action
@@ -322,18 +324,18 @@ def run_action_task(
             config, target, dry_run=dry_run or held, err=err, budget=budget
         )
     except InputError as exc:
-        return _report_error(exc, as_json=as_json, out=out, err=err)
+        return report_error(exc, as_json=as_json, out=out, err=err, emit=emit_json)
     announce_target(run_target, out, as_json=as_json)
     transport = run_target.transport
     try:
-        audit = _audit(settings, transport, ticket, audit_sink, run_target.name)
+        audit = open_audit(settings, transport, ticket, audit_sink, run_target.name)
     except InputError as exc:
         run_target.close()
-        return _report_error(exc, as_json=as_json, out=out, err=err)
+        return report_error(exc, as_json=as_json, out=out, err=err, emit=emit_json)
 
     def preview(plan: Any) -> None:
         if not as_json:
-            out.write(printable(render_preview(plan, transport=transport, dry_run=dry_run)))
+            out.write(printable(render_preview(plan, transport=transport)))
 
     confirm = Confirmer(yes=yes, target=run_target, err=err, ask=ask, interactive=interactive)
     if save_plan:
@@ -354,7 +356,7 @@ def run_action_task(
             writers=writers,
         )
     except RemediationError as exc:
-        code = _report_error(exc, as_json=as_json, out=out, err=err, audit=audit)
+        code = report_error(exc, as_json=as_json, out=out, err=err, audit=audit, emit=emit_json)
         if not as_json:
             out.write(render_head(audit, exc))
         return code
@@ -363,18 +365,18 @@ def run_action_task(
     if held and outcome.outcome == "planned":
         refusal = InputError(_needs_all(outcome.plan, action_name))
         refusal.outcome = outcome
-        return _report_error(refusal, as_json=as_json, out=out, err=err, audit=audit)
+        return report_error(refusal, as_json=as_json, out=out, err=err, audit=audit, emit=emit_json)
     saved = ""
     plan_doc: dict[str, Any] | None = None
     if save_plan:
-        from remediations.cli.review import save_plan_file
+        from remediations.cli.saved_plans import save_plan_file
 
         try:
             plan_doc = save_plan_file(
                 Path(save_plan), action, wish, outcome, audit, settings, ticket
             )
         except RemediationError as exc:
-            return _report_error(exc, as_json=as_json, out=out, err=err, audit=audit)
+            return report_error(exc, as_json=as_json, out=out, err=err, audit=audit, emit=emit_json)
         saved = (
             f"Plan saved to {plan_doc['path']} (hash {plan_doc['hash']}); "
             f"apply exactly it with: invoke plan.apply {plan_doc['path']}\n"
@@ -388,17 +390,17 @@ def run_action_task(
             )
         )
         out.write(saved + render_head(audit))
-        return 0
+        return ExitStatus.OK
     if as_json:
         doc = outcome.to_json()
         doc["target"] = run_target.name
         if plan_doc is not None:
             doc["plan"] = plan_doc
-        out.write(json.dumps(with_head(doc, audit), indent=2) + "\n")
+        emit_document(with_head(doc, audit), out=out, emit=emit_json)
     else:
         out.write(printable(render_result(outcome, audit_path=audit.path)))
         out.write(saved + render_head(audit))
-    return 2 if confirm.refused else 0
+    return ExitStatus.BAD_INPUT if confirm.refused else ExitStatus.OK
 
 
 def _fleet(
@@ -464,8 +466,24 @@ class Confirmer:
         return answer.strip().lower() in ("y", "yes")
 
 
-def _report_error(
-    exc: RemediationError, *, as_json: bool, out: TextIO, err: TextIO, audit: Any = None
+def emit_document(
+    doc: dict[str, Any], *, out: TextIO, emit: Callable[[dict[str, Any]], None] | None = None
+) -> None:
+    """Print a ``--json`` document, or hand it to ``emit`` (a caller that gathers them)."""
+    if emit is not None:
+        emit(doc)
+    else:
+        out.write(json.dumps(doc, indent=2) + "\n")
+
+
+def report_error(
+    exc: RemediationError,
+    *,
+    as_json: bool,
+    out: TextIO,
+    err: TextIO,
+    audit: Any = None,
+    emit: Callable[[dict[str, Any]], None] | None = None,
 ) -> int:
     if as_json:
         doc = (
@@ -479,7 +497,7 @@ def _report_error(
             }
         )
         doc["error"] = str(exc)
-        out.write(json.dumps(with_head(doc, audit, exc), indent=2) + "\n")
+        emit_document(with_head(doc, audit, exc), out=out, emit=emit)
     err.write(printable(f"{exc}\n"))
     return exc.exit_code
 
@@ -494,7 +512,7 @@ _SHELLS = {
 GRAPH_SHELL = "Microsoft Graph PowerShell"
 
 
-def render_preview(plan: Any, *, transport: Any, dry_run: bool) -> str:
+def render_preview(plan: Any, *, transport: Any) -> str:
     """The plan for people: the diff, then each line labelled by the shell it runs in
     (a directory line with its Microsoft Graph request)."""
     lines = [f"{plan.action} on {transport.tenant} ({transport.name})"]

@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 from typing import Any, TextIO
 
 from remediations.cli import (
     settings_from,
 )
-from remediations.errors import InputError
-from remediations.terminal import printable
+from remediations.errors import ExitStatus, InputError
+from remediations.terminal import STDERR, STDOUT, printable
 
 __all__ = [
     "audit_report_task",
@@ -40,8 +39,8 @@ def audit_verify_task(
     head: str | None = None,
     count: int | None = None,
     as_json: bool = False,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
 ) -> int:
     """``audit.verify [--head HASH] [--count N] [--json]``: check the chain and its end.
 
@@ -66,9 +65,11 @@ def audit_verify_task(
             raise InputError(f"--count must be a positive number of events, not {count}.")
         key = read_key(settings.audit_key_file) if settings.audit_key_file else None
     except InputError as exc:
-        return bad(str(exc), 2)
+        return bad(str(exc), ExitStatus.BAD_INPUT)
     if path.is_dir():
-        return bad(f"The audit log {path} is a folder, not a file; move it away.", 2)
+        return bad(
+            f"The audit log {path} is a folder, not a file; move it away.", ExitStatus.BAD_INPUT
+        )
     if not path.exists():
         if wanted is None and count is None:
             out.write(
@@ -76,15 +77,20 @@ def audit_verify_task(
                 if as_json
                 else f"No audit log at {path} yet.\n"
             )
-            return 0
-        return bad(f"No audit log at {path}: the head asked for is not there (removed?).", 1)
+            return ExitStatus.OK
+        return bad(
+            f"No audit log at {path}: the head asked for is not there (removed?).",
+            ExitStatus.FAILED,
+        )
     try:
         report = check_chain(path, key=key, find=wanted)
     except ChainError as exc:
         doc["broken_at_line"] = exc.line
-        return bad(f"The audit log {path} has been tampered with: {exc}.", 1)
+        return bad(f"The audit log {path} has been tampered with: {exc}.", ExitStatus.FAILED)
     except OSError as exc:
-        return bad(f"The audit log {path} cannot be read ({exc.strerror or exc}).", 2)
+        return bad(
+            f"The audit log {path} cannot be read ({exc.strerror or exc}).", ExitStatus.BAD_INPUT
+        )
     doc.update(
         events=report.count,
         head=report.head.to_json() if report.head else None,
@@ -93,13 +99,13 @@ def audit_verify_task(
     )
     problem = _anchor_problem(report, wanted, count, path)
     if problem is not None:
-        return bad(problem, 1)
+        return bad(problem, ExitStatus.FAILED)
     doc["intact"] = True
     if wanted is not None or count is not None:
         doc["anchored_at"] = report.found or count
     if as_json:
         out.write(json.dumps(doc, indent=2) + "\n")
-        return 0
+        return ExitStatus.OK
     sealed = ", every HMAC matches the key" if report.keyed else ""
     out.write(f"{path}: {report.count} events, hash chain intact{sealed}.\n")
     if report.head is not None:
@@ -114,7 +120,7 @@ def audit_verify_task(
         out.write(f"  Holds at least the {count} events asked for.\n")
     for line, reason in report.damaged:
         out.write(f"  line {line} is damaged: {reason}.\n")
-    return 0
+    return ExitStatus.OK
 
 
 def _wanted_hash(head: str | None) -> str | None:
@@ -170,8 +176,8 @@ def audit_runs_task(
     actor: str = "",
     ticket: str = "",
     as_json: bool = False,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
 ) -> int:
     """``audit.runs``: a line per run (id, time, actor, target, ticket, what, outcome, changes)."""
     from remediations.audit.reader import RunFilter, parse_since, summarize_runs
@@ -183,21 +189,21 @@ def audit_runs_task(
         )
     except InputError as exc:
         err.write(f"{exc}\n")
-        return 2
+        return ExitStatus.BAD_INPUT
     if path.is_dir():
         err.write(f"The audit log {path} is a folder, not a file; move it away.\n")
-        return 2
+        return ExitStatus.BAD_INPUT
     try:
         runs = summarize_runs(path, chosen)
     except OSError as exc:
         err.write(f"The audit log {path} cannot be read ({exc.strerror or exc}).\n")
-        return 2
+        return ExitStatus.BAD_INPUT
     if as_json:
         out.write(json.dumps([run.to_json() for run in runs], indent=2) + "\n")
-        return 0
+        return ExitStatus.OK
     if not runs:
         out.write(f"No runs in {path} match.\n" if path.exists() else f"No audit log at {path}.\n")
-        return 0
+        return ExitStatus.OK
     rows = [("RUN", "STARTED", "ACTOR", "TARGET", "TICKET", "WHAT", "OUTCOME", "CHANGES")]
     for run in runs:
         what = run.what + (" (dry run)" if run.dry_run else "")
@@ -211,7 +217,7 @@ def audit_runs_task(
     for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
         out.write(printable("  ".join([*cells, row[-1]]), one_line=True) + "\n")
-    return 0
+    return ExitStatus.OK
 
 
 def audit_show_task(
@@ -219,8 +225,8 @@ def audit_show_task(
     run_id: str,
     *,
     as_json: bool = False,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
 ) -> int:
     """``audit.show RUN_ID``: the run's events, readable (or ``--json``)."""
     from remediations.audit.reader import run_events, summarize
@@ -229,12 +235,12 @@ def audit_show_task(
     wanted = run_id.strip()
     if path.is_dir():
         err.write(f"The audit log {path} is a folder, not a file; move it away.\n")
-        return 2
+        return ExitStatus.BAD_INPUT
     try:
         events = list(run_events(path, wanted)) if wanted else []
     except OSError as exc:
         err.write(f"The audit log {path} cannot be read ({exc.strerror or exc}).\n")
-        return 2
+        return ExitStatus.BAD_INPUT
     run = summarize(wanted, events)
     if run is None:
         err.write(
@@ -242,12 +248,12 @@ def audit_show_task(
                 f"No run {wanted!r} in the audit log {path}; `invoke audit.runs` lists the runs.\n"
             )
         )
-        return 2
+        return ExitStatus.BAD_INPUT
     if as_json:
         out.write(json.dumps({"run": run.to_json(), "events": events}, indent=2) + "\n")
-        return 0
+        return ExitStatus.OK
     out.write(printable(render_run(run, events)))
-    return 0
+    return ExitStatus.OK
 
 
 def _value(value: Any) -> str:
@@ -309,8 +315,8 @@ def audit_report_task(
     *,
     fmt: str = "md",
     output: str = "",
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
 ) -> int:
     """``audit.report RUN_ID [--format md|html] [--output PATH]``: a report a reviewer signs."""
     from remediations.audit.reader import run_events
@@ -318,29 +324,29 @@ def audit_report_task(
 
     if fmt not in ("md", "html"):
         err.write(f"--format {fmt!r} is not a report format; give md or html.\n")
-        return 2
+        return ExitStatus.BAD_INPUT
     path = _log_path(config)
     wanted = run_id.strip()
     if path.is_dir():
         err.write(f"The audit log {path} is a folder, not a file; move it away.\n")
-        return 2
+        return ExitStatus.BAD_INPUT
     try:
         events = list(run_events(path, wanted)) if wanted else []
     except OSError as exc:
         err.write(f"The audit log {path} cannot be read ({exc.strerror or exc}).\n")
-        return 2
+        return ExitStatus.BAD_INPUT
     if not events:
         err.write(
             printable(
                 f"No run {wanted!r} in the audit log {path}; `invoke audit.runs` lists the runs.\n"
             )
         )
-        return 2
+        return ExitStatus.BAD_INPUT
     report = build_report(wanted, events)
     text = render_html(report) if fmt == "html" else render_markdown(report)
     if not output:
         out.write(printable(text))
-        return 0
+        return ExitStatus.OK
     target = Path(output)
     try:
         target.write_text(text, encoding="utf-8")
@@ -349,6 +355,6 @@ def audit_report_task(
             f"--output {target} cannot be written ({exc.strerror or exc}); give a path in a "
             "writable folder.\n"
         )
-        return 2
+        return ExitStatus.BAD_INPUT
     out.write(f"Report on run {wanted} written to {target}.\n")
-    return 0
+    return ExitStatus.OK

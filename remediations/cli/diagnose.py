@@ -13,8 +13,8 @@ from remediations.cli import (
     playbooks_dir,
     run_action_task,
 )
-from remediations.errors import InputError, RemediationError
-from remediations.terminal import printable
+from remediations.errors import ExitStatus, InputError, RemediationError
+from remediations.terminal import STDERR, STDOUT, printable
 
 __all__ = ["check_domain_task", "diagnose_task", "scan_task"]
 
@@ -30,8 +30,8 @@ def diagnose_task(
     ticket: str = "",
     yes: bool = False,
     target: str | None = None,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
     stdin: Any = None,
 ) -> int:
     """``diagnose --ndr PATH|-``: the cause and the fix (a directory of ``.eml`` files or an
@@ -40,7 +40,6 @@ def diagnose_task(
     deliver this sender's message;
     ``--fix`` runs them through the usual preview and audit and, on the sandbox, ends by
     sending the original message again and reporting delivered or the next bounce."""
-    import io
 
     from remediations.diagnose import diagnose, parse_ndr, render_json, render_text
     from remediations.diagnose.ndr import NotAnNdr
@@ -59,7 +58,7 @@ def diagnose_task(
         report = parse_ndr(raw)
     except NotAnNdr as exc:
         err.write(printable(f"--ndr {ndr!r}: {exc}\n"))
-        return 2
+        return exc.exit_code
     except InputError as exc:
         err.write(printable(f"{exc}\n"))
         return exc.exit_code
@@ -93,8 +92,7 @@ def diagnose_task(
         _playbooks(config, d, checks[index] if checks else None)
         for index, d in enumerate(diagnoses)
     ]
-    runs: list[dict[str, Any]] = []
-    code = 0
+    code: int = ExitStatus.OK
     if not as_json:
         blocks = render_text(diagnoses).rstrip("\n").split("\n\n")
         extended = []
@@ -112,65 +110,25 @@ def diagnose_task(
                     )
             extended.append("\n".join([block, *extra]))
         out.write(printable("\n\n".join(extended) + "\n"))
-    resends: list[dict[str, Any]] = []
+    result = None
     if fix:
-        from remediations.actions import ACTIONS
-
-        done: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
-        for index, item in enumerate(diagnoses):
-            check_item = checks[index] if checks else None
-            if check_item is not None and check_item.confirmed is False:
-                continue
-            fixes = list(check_item.fixes) if check_item is not None else []
-            if not fixes and item.fix.action is not None and item.automatable:
-                fixes = [item.fix]
-            ran = False
-            for one in fixes:
-                key = (one.action or "", one.params)
-                if one.action is None or key in done:
-                    continue
-                if one.action not in ACTIONS:
-                    err.write(printable(f"{one.command}: this toolkit has no such task yet.\n"))
-                    code = max(code, 2)
-                    break
-                done.add(key)
-                buffer = io.StringIO() if as_json else out
-                if not as_json:
-                    running = f"\nRunning: {one.command}{' --dry-run' if dry_run else ''}\n"
-                    out.write(printable(running))
-                status = run_action_task(
-                    config,
-                    one.action,
-                    dict(one.params),
-                    dry_run=dry_run,
-                    as_json=as_json,
-                    ticket=ticket,
-                    yes=yes,
-                    target=target,
-                    out=buffer,
-                    err=err,
-                )
-                code = max(code, status)
-                if status > 128:  # interrupted (SIGINT/SIGTERM): run no further fix
-                    if as_json and isinstance(buffer, io.StringIO):
-                        out.write(buffer.getvalue())
-                    return status
-                ran = True
-                if as_json and isinstance(buffer, io.StringIO):
-                    runs.append(json.loads(buffer.getvalue()))
-                if status != 0:
-                    break
-            if ran and on_sandbox and not dry_run and code == 0 and item.sender and item.recipient:
-                resends.append(
-                    _resend(
-                        _on_sandbox_file(config, sandbox_file),
-                        item.sender,
-                        item.recipient,
-                        as_json=as_json,
-                        out=out,
-                        err=err,
-                    )
-                )
+        result = _run_fixes(
+            config,
+            diagnoses,
+            checks,
+            resend=on_sandbox and not dry_run,
+            resend_config=_on_sandbox_file(config, sandbox_file),
+            dry_run=dry_run,
+            as_json=as_json,
+            ticket=ticket,
+            yes=yes,
+            target=target,
+            out=out,
+            err=err,
+        )
+        code = result.exit_code
+        if code >= ExitStatus.INTERRUPTED:
+            return code
     if as_json:
         doc: dict[str, Any] = dict(render_json(diagnoses))
         items: list[dict[str, Any]] = doc.get("diagnoses", [doc])
@@ -178,9 +136,9 @@ def diagnose_task(
             item_doc["playbooks"] = suggested
         for item_doc, c in zip(items, checks, strict=False):
             item_doc["check"] = c.to_json()
-        if fix:
-            doc["fix_runs"] = runs
-            doc["resent"] = resends
+        if result is not None:
+            doc["fix_runs"] = [dict(r.document) for r in result.runs if r.document is not None]
+            doc["resent"] = [r.to_json() for r in result.resent]
         out.write(json.dumps(doc, indent=2) + "\n")
     return code
 
@@ -229,28 +187,91 @@ def _on_sandbox_file(config: Any, path: Path | None) -> Any:
     return {"sandbox": sandbox, "actor": config.get("actor") or ""}
 
 
-def _resend(
-    config: Any, sender: str, recipient: str, *, as_json: bool, out: TextIO, err: TextIO
-) -> dict[str, Any]:
-    """Send the original message again through the sandbox; report delivered or the bounce."""
-    import io
+def _run_fixes(
+    config: Any,
+    diagnoses: list[Any],
+    checks: list[Any],
+    *,
+    resend: bool,
+    resend_config: Any,
+    dry_run: bool,
+    as_json: bool,
+    ticket: str,
+    yes: bool,
+    target: str | None,
+    out: TextIO,
+    err: TextIO,
+) -> Any:
+    """``--fix``: the diagnose package decides and orders; this runs each fix as its own
+    task would (preview, audit) and prints what happened.  ``resend_config`` points at the
+    run target's own sandbox file, where the message is sent again."""
+    from remediations.actions import ACTIONS
+    from remediations.diagnose.fix import FixRun, FixStep, run_fixes
 
-    from remediations.cli.sandbox import sandbox_send_task
+    def run(step: FixStep) -> FixRun:
+        documents: list[dict[str, Any]] = []
+        if not as_json:
+            out.write(printable(f"\nRunning: {step.command}{' --dry-run' if dry_run else ''}\n"))
+        status = run_action_task(
+            config,
+            step.action,
+            dict(step.params),
+            dry_run=dry_run,
+            as_json=as_json,
+            ticket=ticket,
+            yes=yes,
+            target=target,
+            out=out,
+            err=err,
+            emit_json=documents.append if as_json else None,
+        )
+        return FixRun(step, status, documents[0] if documents else None)
 
-    buffer = io.StringIO()
-    if sandbox_send_task(
-        config, sender=sender, recipient=recipient, as_json=True, out=buffer, err=err
-    ):
-        return {"outcome": "not sent", "sender": sender, "recipient": recipient}
-    doc: dict[str, Any] = json.loads(buffer.getvalue())
+    result = run_fixes(
+        diagnoses,
+        checks,
+        known=lambda action: action in ACTIONS,
+        run=run,
+        resend=(lambda sender, recipient: _resend(resend_config, sender, recipient, err=err))
+        if resend
+        else None,
+    )
+    for command in result.missing:
+        err.write(printable(f"{command}: this toolkit has no such task yet.\n"))
     if not as_json:
-        out.write(printable(f"\nSent again from {sender} to {recipient}: {doc['outcome']}"))
-        if doc.get("status"):
-            out.write(f", status {doc['status']}; the next bounce is {doc['ndr']}\n")
-            out.write(f"Diagnose it: invoke diagnose --ndr {doc['ndr']} --check\n")
-        else:
-            out.write(printable(f" ({doc['reason']}).\n"))
-    return doc
+        for again in result.resent:
+            out.write(printable(f"\nSent again from {again.sender} to {again.recipient}: "))
+            out.write(printable(again.outcome))
+            if again.status:
+                out.write(f", status {again.status}; the next bounce is {again.ndr}\n")
+                out.write(f"Diagnose it: invoke diagnose --ndr {again.ndr} --check\n")
+            elif again.reason:
+                out.write(printable(f" ({again.reason}).\n"))
+            else:
+                out.write(".\n")
+    return result
+
+
+def _resend(config: Any, sender: str, recipient: str, *, err: TextIO) -> Any:
+    """Send the original message again through the sandbox: delivered, or the next bounce."""
+    from remediations.cli.sandbox import send_test_message
+    from remediations.diagnose.fix import Resent
+
+    try:
+        delivery, path = send_test_message(config, sender=sender, recipient=recipient)
+    except RemediationError as exc:
+        err.write(printable(f"{exc}\n"))
+        return Resent(sender, recipient, "not sent")
+    doc = delivery.to_json(str(path) if path else None)
+    return Resent(
+        sender,
+        recipient,
+        delivery.outcome,
+        reason=delivery.reason,
+        status=delivery.status,
+        ndr=str(path) if path else None,
+        document=doc,
+    )
 
 
 def _check_word(confirmed: bool | None) -> str:
@@ -303,8 +324,8 @@ def check_domain_task(
     *,
     as_json: bool,
     target: str | None = None,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
     resolver: Any = None,
 ) -> int:
     """``check-domain --domain NAME``: MX, SPF, registration and hybrid connectors of a domain."""
@@ -339,8 +360,8 @@ def scan_task(
     partners: list[str] | tuple[str, ...] = (),
     as_json: bool,
     target: str | None = None,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
     resolver: Any = None,
 ) -> int:
     """``scan``: every object of the tenant that bounces outside or restricted senders."""

@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
 from remediations.cli import (
     Confirmer,
-    _audit,
-    _report_error,
     announce_target,
+    open_audit,
     open_run_target,
     playbooks_dir,
     render_head,
+    report_error,
     settings_from,
     with_head,
 )
-from remediations.errors import InputError, RemediationError
-from remediations.terminal import printable
+from remediations.errors import ExitStatus, InputError, RemediationError
+from remediations.terminal import STDERR, STDOUT, printable
 
 __all__ = [
     "playbook_list_task",
@@ -30,7 +29,7 @@ __all__ = [
 
 
 def playbook_list_task(
-    config: Any, *, as_json: bool = False, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+    config: Any, *, as_json: bool = False, out: TextIO = STDOUT, err: TextIO = STDERR
 ) -> int:
     """``playbook.list``: every playbook's name, description and the causes it answers."""
     from remediations.playbooks import Playbook, list_playbooks
@@ -45,7 +44,7 @@ def playbook_list_task(
         out.write(json.dumps(doc, indent=2) + "\n")
     else:
         out.write(printable(render_list(found)))
-    return 0
+    return ExitStatus.OK
 
 
 def playbook_show_task(
@@ -53,8 +52,8 @@ def playbook_show_task(
     name: str,
     *,
     as_json: bool = False,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
 ) -> int:
     """``playbook.show NAME``: its parameters and steps."""
     from remediations.playbooks import find_playbook
@@ -63,20 +62,20 @@ def playbook_show_task(
     try:
         playbook = find_playbook(name, playbooks_dir(config))
     except InputError as exc:
-        return _report_error(exc, as_json=as_json, out=out, err=err)
+        return report_error(exc, as_json=as_json, out=out, err=err)
     if as_json:
         out.write(json.dumps(playbook.to_json(), indent=2) + "\n")
     else:
         out.write(printable(render_show(playbook)))
-    return 0
+    return ExitStatus.OK
 
 
 def playbook_validate_task(
     config: Any,
     paths: list[str] | None = None,
     *,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
 ) -> int:
     """``playbook.validate [--path P ...]``: check files (or every shipped playbook)."""
     from remediations.playbooks import PlaybookError, find_playbook, playbook_files
@@ -85,7 +84,7 @@ def playbook_validate_task(
     targets = list(paths or []) or [str(p) for p in playbook_files(directory)]
     if not targets:
         err.write(f"No playbooks to validate in {directory}.\n")
-        return 2
+        return ExitStatus.BAD_INPUT
     bad = 0
     for target in targets:
         try:
@@ -102,8 +101,8 @@ def playbook_validate_task(
         )
     if bad:
         err.write(f"{bad} of {len(targets)} playbooks are invalid.\n")
-        return 2
-    return 0
+        return ExitStatus.BAD_INPUT
+    return ExitStatus.OK
 
 
 def playbook_run_task(
@@ -117,8 +116,8 @@ def playbook_run_task(
     yes: bool,
     resume: str = "",
     target: str | None = None,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
     ask: Callable[[str], str] = input,
     interactive: bool | None = None,
     audit_sink: Any = None,
@@ -147,14 +146,14 @@ def playbook_run_task(
         verify_wait = settings.verify_wait()
         run_target = open_run_target(config, target, dry_run=dry_run, err=err)
     except InputError as exc:
-        return _report_error(exc, as_json=as_json, out=out, err=err)
+        return report_error(exc, as_json=as_json, out=out, err=err)
     announce_target(run_target, out, as_json=as_json)
     transport = run_target.transport
     try:
-        audit = _audit(settings, transport, ticket, audit_sink, run_target.name)
+        audit = open_audit(settings, transport, ticket, audit_sink, run_target.name)
     except InputError as exc:
         run_target.close()
-        return _report_error(exc, as_json=as_json, out=out, err=err)
+        return report_error(exc, as_json=as_json, out=out, err=err)
 
     def preview(outcome: Any) -> None:
         if not as_json:
@@ -177,7 +176,7 @@ def playbook_run_task(
     except RemediationError as exc:
         if not as_json and exc.outcome is not None:
             out.write(printable(render_result(exc.outcome, audit_path=audit.path)))
-        code = _report_error(exc, as_json=as_json, out=out, err=err, audit=audit)
+        code = report_error(exc, as_json=as_json, out=out, err=err, audit=audit)
         if not as_json:
             out.write(render_head(audit, exc))
         return code
@@ -190,4 +189,4 @@ def playbook_run_task(
     else:
         out.write(printable(render_result(outcome, audit_path=audit.path)))
         out.write(render_head(audit))
-    return 2 if confirm.refused else 0
+    return ExitStatus.BAD_INPUT if confirm.refused else ExitStatus.OK

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any, TextIO
 
 from remediations.cli import playbooks_dir
+from remediations.errors import ExitStatus
+from remediations.terminal import STDERR, STDOUT
 
 __all__ = ["diagnose_mailbox_task", "diagnose_trace_task"]
 
@@ -19,8 +20,8 @@ def diagnose_mailbox_task(
     as_json: bool = False,
     check: bool = False,
     fix: bool = False,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
 ) -> int:
     """Stream every message of a directory of ``.eml`` files or an mbox file; print counts
     by cause, the recipients and senders per cause, and the fixes (0; 2 on bad input)."""
@@ -32,18 +33,18 @@ def diagnose_mailbox_task(
             f"{flag} takes one bounce, and --ndr {str(path)!r} is a mailbox of them; run it on "
             "one .eml file, or leave out the flag to see the fix for every cause.\n"
         )
-        return 2
+        return ExitStatus.BAD_INPUT
     table = PlaybookTable.load(playbooks_dir(config))
     try:
         report = diagnose_messages(str(path), iter_messages(path))
     except (OSError, ValueError) as exc:
         err.write(f"--ndr {str(path)!r}: could not read the mailbox: {exc}\n")
-        return 1
+        return ExitStatus.FAILED
     if as_json:
         out.write(json.dumps(report.to_json(table), indent=2) + "\n")
     else:
         out.write(report.render_text(table))
-    return 0
+    return ExitStatus.OK
 
 
 def diagnose_trace_task(
@@ -51,8 +52,8 @@ def diagnose_trace_task(
     path: str | None,
     *,
     as_json: bool = False,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
 ) -> int:
     """``diagnose.trace PATH.csv``: every failed message of a message-trace export, counted
     by cause, with the top recipients and senders and the fix for each (0; 2 bad input)."""
@@ -65,7 +66,7 @@ def diagnose_trace_task(
             f"{'PATH ' + repr(path) + ' is no file' if path else 'PATH is required'}; give "
             "a message-trace export as CSV (Get-MessageTraceV2 ... | Export-Csv).\n"
         )
-        return 2
+        return ExitStatus.BAD_INPUT
     try:
         report = read_trace(Path(path))
     except InputError as exc:
@@ -73,10 +74,10 @@ def diagnose_trace_task(
         return exc.exit_code
     except OSError as exc:
         err.write(f"{path!r}: could not read the trace: {exc}\n")
-        return 1
+        return ExitStatus.FAILED
     table = PlaybookTable.load(playbooks_dir(config))
     if as_json:
         out.write(json.dumps(report.to_json(table), indent=2) + "\n")
     else:
         out.write(report.render_text(table))
-    return 0
+    return ExitStatus.OK

@@ -3,59 +3,28 @@
 from __future__ import annotations
 
 import json
-import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from remediations.cli import (
     Confirmer,
-    _audit,
-    _report_error,
+    open_audit,
     open_run_target,
     render_head,
     render_result,
+    report_error,
     settings_from,
     with_head,
 )
-from remediations.errors import RemediationError
-from remediations.terminal import printable
+from remediations.errors import ExitStatus, RemediationError
+from remediations.terminal import STDERR, STDOUT, printable
 
-__all__ = ["plan_apply_task", "plan_show_task", "rollback_task", "save_plan_file"]
-
-
-def save_plan_file(
-    path: Path, action: Any, wish: Any, outcome: Any, audit: Any, settings: Any, ticket: str
-) -> dict[str, Any]:
-    """Write the dry run's plan to ``path`` and log ``plan-saved``; the path and hash."""
-    from remediations.audit.plans import make_plan, write_plan
-    from remediations.engine import wish_json
-    from remediations.plan import Plan
-
-    snapshot = action.snapshot
-    plan = outcome.plan or Plan(action=action.name)
-    doc = make_plan(
-        action=action.name,
-        wish=wish_json(wish),
-        snapshot=snapshot,
-        plan=plan,
-        tenant=outcome.tenant,
-        transport=outcome.transport,
-        made_by=settings.actor,
-        made_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-        run_id=outcome.run_id,
-        ticket=ticket,
-    )
-    digest = write_plan(path, doc)
-    audit.bind(run_id=outcome.run_id, action=action.name, dry_run=True).event(
-        "plan-saved", saved_plan=digest, path=str(path), outcome="planned"
-    )
-    return {"path": str(path), "hash": digest}
+__all__ = ["plan_apply_task", "plan_show_task", "rollback_task"]
 
 
 def plan_show_task(
-    config: Any, path: str, *, as_json: bool = False, out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    config: Any, path: str, *, as_json: bool = False, out: TextIO = STDOUT,
+    err: TextIO = STDERR,
 ) -> int:  # fmt: skip
     """``plan.show PATH``: the saved plan, its hash, and what it read."""
     from remediations.audit.plans import load_plan
@@ -63,12 +32,12 @@ def plan_show_task(
     try:
         saved = load_plan(Path(path))
     except RemediationError as exc:
-        return _report_error(exc, as_json=as_json, out=out, err=err)
+        return report_error(exc, as_json=as_json, out=out, err=err)
     if as_json:
         out.write(json.dumps(dict(saved.doc), indent=2) + "\n")
-        return 0
+        return ExitStatus.OK
     out.write(printable(render_saved(saved)))
-    return 0
+    return ExitStatus.OK
 
 
 def render_saved(saved: Any) -> str:
@@ -117,8 +86,8 @@ def plan_apply_task(
     yes: bool = False,
     as_json: bool = False,
     ticket: str = "",
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
     ask: Any = input,
 ) -> int:
     """``plan.apply PATH``: apply exactly the saved plan, or refuse (exit 1) saying why."""
@@ -146,7 +115,7 @@ def plan_apply_task(
         run_target = open_run_target(config, err=err)
         transport = run_target.transport
     except RemediationError as exc:
-        return _report_error(exc, as_json=as_json, out=out, err=err)
+        return report_error(exc, as_json=as_json, out=out, err=err)
     try:
         doc = saved.doc
         if (transport.tenant, transport.name) != (doc["tenant"], doc["transport"]):
@@ -155,7 +124,7 @@ def plan_apply_task(
                 f"({doc['transport']}), and this target is {transport.tenant} "
                 f"({transport.name}); save a plan against this target."
             )
-        audit = _audit(settings, transport, ticket or str(doc.get("ticket") or ""))
+        audit = open_audit(settings, transport, ticket or str(doc.get("ticket") or ""))
         earlier = applied_by(audit.path, saved.hash)
         if earlier is not None:
             raise PlanRefused(
@@ -164,11 +133,11 @@ def plan_apply_task(
             )
     except RemediationError as exc:
         run_target.close()
-        return _report_error(exc, as_json=as_json, out=out, err=err)
+        return report_error(exc, as_json=as_json, out=out, err=err)
 
     def preview(plan: Any) -> None:
         if not as_json:
-            out.write(printable(render_preview(plan, transport=transport, dry_run=False)))
+            out.write(printable(render_preview(plan, transport=transport)))
 
     confirm = Confirmer(yes=yes, target=run_target, err=err, ask=ask)
     log = audit.bind(plan_hash=saved.hash)
@@ -183,7 +152,7 @@ def plan_apply_task(
             confirm=confirm,
         )
     except RemediationError as exc:
-        code = _report_error(exc, as_json=as_json, out=out, err=err, audit=audit)
+        code = report_error(exc, as_json=as_json, out=out, err=err, audit=audit)
         if not as_json:
             out.write(render_head(audit, exc))
         return code
@@ -192,11 +161,11 @@ def plan_apply_task(
     if as_json:
         out.write(json.dumps(with_head({**outcome.to_json(), "plan_hash": saved.hash}, audit),
                              indent=2) + "\n")  # fmt: skip
-        return 0
+        return ExitStatus.OK
     out.write(printable(render_result(outcome, audit_path=audit.path)))
     out.write(f"Applied plan {saved.hash} as run {outcome.run_id}.\n")
     out.write(render_head(audit))
-    return 0
+    return ExitStatus.OK
 
 
 def _rollback_units(events: list[dict[str, Any]], run_id: str) -> list[tuple[str, Any]]:
@@ -243,8 +212,8 @@ def rollback_task(
     yes: bool = False,
     as_json: bool = False,
     ticket: str = "",
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
     ask: Any = input,
 ) -> int:
     """``rollback RUN_ID``: undo what the run applied, where nothing changed it since.
@@ -271,10 +240,10 @@ def rollback_task(
         run_target = open_run_target(config, dry_run=dry_run, err=err)
         transport = run_target.transport
     except RemediationError as exc:
-        return _report_error(exc, as_json=as_json, out=out, err=err)
+        return report_error(exc, as_json=as_json, out=out, err=err)
     if (transport.tenant, transport.name) != (first.get("tenant"), first.get("transport")):
         run_target.close()
-        return _report_error(
+        return report_error(
             InputError(
                 f"Run {wanted} ran against {first.get('tenant')} ({first.get('transport')}); "
                 f"this target is {transport.tenant} ({transport.name})."
@@ -284,14 +253,14 @@ def rollback_task(
             err=err,
         )
     try:
-        audit = _audit(settings, transport, ticket or str(first.get("ticket") or ""))
+        audit = open_audit(settings, transport, ticket or str(first.get("ticket") or ""))
     except RemediationError as exc:
         run_target.close()
-        return _report_error(exc, as_json=as_json, out=out, err=err)
+        return report_error(exc, as_json=as_json, out=out, err=err)
 
     def preview(plan: Any) -> None:
         if not as_json:
-            out.write(printable(render_preview(plan, transport=transport, dry_run=dry_run)))
+            out.write(printable(render_preview(plan, transport=transport)))
 
     confirm = Confirmer(yes=yes, target=run_target, err=err, ask=ask)
     docs: list[dict[str, Any]] = []
@@ -317,7 +286,7 @@ def rollback_task(
             if not as_json:
                 out.write(printable(render_result(outcome, audit_path=audit.path)))
     except RemediationError as exc:
-        code = _report_error(exc, as_json=as_json, out=out, err=err, audit=audit)
+        code = report_error(exc, as_json=as_json, out=out, err=err, audit=audit)
         if not as_json:
             out.write(render_head(audit, exc))
         return code
@@ -329,6 +298,6 @@ def rollback_task(
         else:
             doc = docs[0] if docs else {"rollback_of": wanted, "changes": []}
         out.write(json.dumps(with_head(doc, audit), indent=2) + "\n")
-        return 0
+        return ExitStatus.OK
     out.write(render_head(audit))
-    return 0
+    return ExitStatus.OK

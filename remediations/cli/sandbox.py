@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -14,8 +13,8 @@ from remediations.cli import (
     open_transport,
     settings_from,
 )
-from remediations.errors import InputError, RemediationError
-from remediations.terminal import printable
+from remediations.errors import ExitStatus, InputError, RemediationError
+from remediations.terminal import STDERR, STDOUT, printable
 
 __all__ = [
     "sandbox_export_task",
@@ -27,16 +26,14 @@ __all__ = [
 ]
 
 
-def sandbox_reset_task(config: Any, *, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def sandbox_reset_task(config: Any, *, out: TextIO = STDOUT, err: TextIO = STDERR) -> int:
     """``sandbox.reset``: write the demo tenant to the configured sandbox path."""
     from remediations.sandbox.tenant_file import DEMO_TENANT
 
     return _replace(config, DEMO_TENANT, "reset", out=out, err=err)
 
 
-def sandbox_load_task(
-    config: Any, file: str, *, out: TextIO = sys.stdout, err: TextIO = sys.stderr
-) -> int:
+def sandbox_load_task(config: Any, file: str, *, out: TextIO = STDOUT, err: TextIO = STDERR) -> int:
     """``sandbox.load FILE``: replace the sandbox with a YAML tenant file's tenant."""
     return _replace(config, Path(file), "load", out=out, err=err)
 
@@ -72,8 +69,8 @@ def _replace(config: Any, source: Path, how: str, *, out: TextIO, err: TextIO) -
             f"The sandbox at {settings.sandbox_path} now holds the tenant from {source}, but the "
             f"audit log in {settings.audit_dir} could not record it ({reason}).\n"
         )
-        return 1
-    return 0
+        return ExitStatus.FAILED
+    return ExitStatus.OK
 
 
 def _record_replacement(settings: Any, done: Any, source: Path, how: str) -> None:
@@ -112,8 +109,8 @@ def sandbox_export_task(
     *,
     output: str = "",
     fmt: str = "yaml",
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
 ) -> int:
     """``sandbox.export``: the whole tenant, in the tenant-file format (YAML or JSON)."""
     from remediations.sandbox.store import open_store
@@ -140,26 +137,26 @@ def sandbox_export_task(
         text = yaml.safe_dump(mapping, sort_keys=False, allow_unicode=True, width=100)
     if not output:
         out.write(text)
-        return 0
+        return ExitStatus.OK
     try:
         Path(output).write_text(text, encoding="utf-8")
     except OSError as exc:
         err.write(f"Cannot write --output {output}: {exc.strerror}.\n")
-        return 2
+        return ExitStatus.BAD_INPUT
     err.write(printable(f"Exported {mapping['organization']} to {output}.\n"))
-    return 0
+    return ExitStatus.OK
 
 
 def sandbox_show_task(
     config: Any,
     identity: str = "",
     *,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
 ) -> int:
     """``sandbox.show [--identity X]``: the tenant's objects, or one in full."""
     from remediations.sandbox.show import render_object, render_tenant
-    from remediations.sandbox.state import load_state
+    from remediations.sandbox.store import load_state
 
     settings = settings_from(config)
     try:
@@ -168,7 +165,45 @@ def sandbox_show_task(
     except InputError as exc:
         err.write(printable(f"{exc}\n"))
         return exc.exit_code
-    return 0
+    return ExitStatus.OK
+
+
+def send_test_message(
+    config: Any,
+    *,
+    sender: str,
+    recipient: str,
+    size_kb: int = 10,
+    client_ip: str | None = None,
+    err: TextIO = STDERR,
+) -> tuple[Any, Path | None]:
+    """Send one message through the sandbox's mail flow; the delivery, and the NDR's file
+    (written beside the sandbox, in ``ndr/``) when it bounced."""
+    from remediations.sandbox.mailflow import send
+
+    settings = settings_from(config)
+    transport = open_transport(settings, err=err)
+    now = datetime.now(UTC).replace(microsecond=0)
+    delivery = send(
+        transport.state,
+        sender=sender,
+        recipient=recipient,
+        arrival=now,
+        size_kb=size_kb,
+        client_ip=client_ip,
+    )
+    path = None
+    if delivery.ndr is not None:
+        folder = settings.sandbox_path.parent / "ndr"
+        folder.mkdir(parents=True, exist_ok=True)
+        safe = "".join(c if c.isalnum() or c in "@.-" else "_" for c in recipient)
+        path = folder / f"{now:%Y%m%dT%H%M%SZ}-{safe}.eml"
+        counter = 1
+        while path.exists():
+            counter += 1
+            path = folder / f"{now:%Y%m%dT%H%M%SZ}-{safe}-{counter}.eml"
+        path.write_bytes(delivery.ndr.as_bytes())
+    return delivery, path
 
 
 def sandbox_send_task(
@@ -179,16 +214,14 @@ def sandbox_send_task(
     size_kb: int | str = 10,
     client_ip: str = "",
     as_json: bool = False,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
 ) -> int:
     """``sandbox.send``: send a test message through the sandbox's mail flow."""
     import ipaddress
 
-    from remediations.actions._common import check_address
-    from remediations.sandbox.mailflow import send
+    from remediations.actions.recipients import check_address
 
-    settings = settings_from(config)
     try:
         if not sender or not recipient:
             raise InputError(
@@ -209,30 +242,17 @@ def sandbox_send_task(
                 raise InputError(
                     f"--client-ip {client_ip!r} is not an IP address, e.g. 192.0.2.25."
                 ) from None
-        transport = open_transport(settings, err=err)
+        delivery, path = send_test_message(
+            config,
+            sender=sender,
+            recipient=recipient,
+            size_kb=size,
+            client_ip=client_ip or None,
+            err=err,
+        )
     except InputError as exc:
         err.write(printable(f"{exc}\n"))
         return exc.exit_code
-    now = datetime.now(UTC).replace(microsecond=0)
-    delivery = send(
-        transport.state,
-        sender=sender,
-        recipient=recipient,
-        arrival=now,
-        size_kb=size,
-        client_ip=client_ip or None,
-    )
-    path = None
-    if delivery.ndr is not None:
-        folder = settings.sandbox_path.parent / "ndr"
-        folder.mkdir(parents=True, exist_ok=True)
-        safe = "".join(c if c.isalnum() or c in "@.-" else "_" for c in recipient)
-        path = folder / f"{now:%Y%m%dT%H%M%SZ}-{safe}.eml"
-        counter = 1
-        while path.exists():
-            counter += 1
-            path = folder / f"{now:%Y%m%dT%H%M%SZ}-{safe}-{counter}.eml"
-        path.write_bytes(delivery.ndr.as_bytes())
     suggestion = None
     if delivery.outcome == "held":
         suggestion = (
@@ -243,14 +263,14 @@ def sandbox_send_task(
         doc = delivery.to_json(str(path) if path else None)
         doc["suggestion"] = suggestion
         out.write(json.dumps(doc, indent=2) + "\n")
-        return 0
+        return ExitStatus.OK
     out.write(printable(f"{delivery.outcome}: {delivery.reason}.\n"))
     if suggestion:
         out.write(printable(f"To let this sender past moderation: {suggestion}\n"))
     if delivery.status:
         out.write(printable(f"Status {delivery.status}. NDR written to {path}\n"))
         out.write(printable(f"Diagnose it: invoke diagnose --ndr {path}\n"))
-    return 0
+    return ExitStatus.OK
 
 
 def sandbox_import_task(
@@ -261,8 +281,8 @@ def sandbox_import_task(
     output: str = "",
     force: bool = False,
     dns: bool = False,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
 ) -> int:
     """``sandbox.import``: copy what the fixes and diagnosis look at into a tenant file.
 
@@ -307,7 +327,7 @@ def sandbox_import_task(
         err.write(
             printable(f"target {run_target.name!r} could not be read: {exc} Nothing was written.\n")
         )
-        return 1
+        return ExitStatus.FAILED
     finally:
         run_target.close()
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -326,13 +346,13 @@ def sandbox_import_task(
         Path(tmp).replace(path)
     except OSError as exc:
         err.write(printable(f"Cannot write --output {path}: {exc.strerror}.\n"))
-        return 2
+        return ExitStatus.BAD_INPUT
     counts = ", ".join(f"{n} {what}" for what, n in result.counts.items())
     out.write(printable(f"Imported {counts} into {path}.\n"))
     for note in result.notes:
         out.write(printable(f"Note: {note}\n"))
     out.write(printable(f"Load it with: invoke sandbox.load {shlex.quote(str(path))}\n"))
-    return 0
+    return ExitStatus.OK
 
 
 def _default_import_name(tenant: str) -> str:

@@ -9,12 +9,12 @@ can tell); 3 something is missing; 1 the target could not be reached; 2 bad inpu
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any, TextIO
 
 from remediations.cli import announce_target, open_run_target
-from remediations.errors import InputError, PermissionDenied, TransportError
+from remediations.errors import ExitStatus, InputError, PermissionDenied, TransportError
+from remediations.terminal import STDERR, STDOUT
 
 __all__ = ["target_check_task"]
 
@@ -53,8 +53,8 @@ def target_check_task(
     target: str | None = None,
     *,
     as_json: bool = False,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
 ) -> int:
     """``target.check [--target NAME]``: probe the target read-only; report per action."""
     from remediations.exchange.cmdlet import Cmdlet
@@ -88,7 +88,7 @@ def target_check_task(
         return exc.exit_code
     except TransportError as exc:
         err.write(f"target {run_target.name!r} could not be reached: {exc}\n")
-        return 1
+        return ExitStatus.FAILED
     finally:
         run_target.close()
 
@@ -121,7 +121,7 @@ def target_check_task(
             f"Microsoft Graph refused {GRAPH_PROBE}: grant the application permission "
             f"{GRAPH_PROBE_PERMISSION} (with admin consent)."
         )
-    code = 0 if all(c.ready for c in checks) else 3
+    code = ExitStatus.OK if all(c.ready for c in checks) else ExitStatus.PROBLEMS_FOUND
     if as_json:
         doc = {
             "target": run_target.name,

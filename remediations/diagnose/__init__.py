@@ -6,7 +6,7 @@
 * :func:`build_ndr` writes a real-format Exchange Online NDR (for the sandbox).
 * ``codes`` holds the table: :data:`RULES` and :data:`SANDBOX_REJECTIONS`.
 
-Errors: :class:`NotAnNdr` (``ValueError``) when the input holds no NDR.
+Errors: :class:`NotAnNdr` (an ``InputError``: exit 2) when the input holds no NDR.
 """
 
 from remediations.diagnose.classify import Diagnosis, Fix, diagnose, render_json, render_text

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import mailbox
 import os
-import shlex
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -99,18 +98,12 @@ class PlaybookTable:
     def runs(self, cause: str, *, recipient: str | None, sender: str | None) -> list[str]:
         """``invoke playbook.run`` lines, parameters filled from the bounce as
         ``suggest_runs`` fills them (an unknown one stays an upper-case placeholder)."""
-        from remediations.playbooks.library import _FROM_NDR
+        from remediations.playbooks.library import run_command
 
-        values = {"recipient": recipient, "sender": sender}
-        commands = []
-        for name, required in self.by_cause.get(cause, ()):
-            words = ["invoke", "playbook.run", name]
-            for param in required:
-                value = values.get(_FROM_NDR.get(param, ""))
-                shown = shlex.quote(f"{param}={value}") if value else f"{param}={param.upper()}"
-                words += ["--param", shown]
-            commands.append(" ".join(words))
-        return commands
+        return [
+            run_command(name, required, recipient=recipient, sender=sender)
+            for name, required in self.by_cause.get(cause, ())
+        ]
 
 
 @dataclass(slots=True)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from remediations.actions import ACTIONS, parse_wish
-from remediations.actions._common import GROUP_DETAILS, MAILBOX_DETAILS, find_recipient
+from remediations.actions.recipients import GROUP_DETAILS, MAILBOX_DETAILS, find_recipient
 from remediations.diagnose.classify import (
     LEAVER_RULE_PREFIX,
     Diagnosis,

@@ -16,7 +16,8 @@ The original message that an NDR carries (a ``message/rfc822`` or
 pasted body) is read for its sender and subject only: status lines inside it
 are never taken for the report's.
 
-Errors: :class:`NotAnNdr` (a ``ValueError``) when the input holds no NDR.
+Errors: :class:`~remediations.errors.NotAnNdr` (an ``InputError``, so a ``ValueError``,
+exit 2) when the input holds no NDR.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from email.message import EmailMessage, Message
 from email.utils import parseaddr
 from html.parser import HTMLParser
 
+from remediations.errors import NotAnNdr
 from remediations.ndr.codes import enhanced_status
 
 __all__ = ["NdrFailure", "NdrReport", "NotAnNdr", "parse_ndr", "split_reply"]
@@ -38,10 +40,6 @@ _EXPECTED = (
     "expected a non-delivery report: a .eml file, the text of a bounce message, or one"
     " diagnostic line such as '550 5.7.1 RESOLVER.RST.AuthRequired; authentication required'"
 )
-
-
-class NotAnNdr(ValueError):
-    """The input holds no non-delivery report."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

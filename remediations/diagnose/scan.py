@@ -54,10 +54,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from remediations.diagnose._dns import Resolver, normalize_name
 from remediations.diagnose.domain import (
-    EXIT_OK,
-    EXIT_PROBLEMS,
+    STATUS_EXIT,
     Check,
     check_domain,
     connector_checks,
@@ -66,6 +64,7 @@ from remediations.diagnose.domain import (
     read_tenant_view,
     render_check_lines,
 )
+from remediations.dns_lookup import Resolver, normalize_name
 from remediations.errors import CmdletError
 from remediations.exchange.cmdlet import Cmdlet, Transport
 from remediations.exchange.facts import LARGE_GROUP_MEMBERS
@@ -174,7 +173,7 @@ class ScanReport:
     @property
     def exit_code(self) -> int:
         """0 nothing found, 3 findings, 1 a check could not run."""
-        return {"ok": EXIT_OK, "problems": EXIT_PROBLEMS, "error": 1}[self.status]
+        return STATUS_EXIT[self.status]
 
     def to_json(self) -> dict[str, Any]:
         """The scan as one JSON document, grouped by cause (``scan --json``)."""
@@ -207,10 +206,6 @@ class _Directory:
         """The primary address of the recipient a reference names (the entry if unknown)."""
         rec = self._index.get(_key(entry))
         return str(rec.get("PrimarySmtpAddress") or entry) if rec else entry
-
-    def find(self, entry: str) -> Mapping[str, Any] | None:
-        """The recipient a reference names, if known."""
-        return self._index.get(_key(entry))
 
 
 def _key(text: str) -> str:
@@ -270,7 +265,7 @@ def _entries(rec: Mapping[str, Any], name: str) -> tuple[str, ...]:
 
 
 def _check_partners(partners: Sequence[str]) -> tuple[str, ...]:
-    from remediations.actions._common import check_address
+    from remediations.actions.recipients import check_address
 
     return tuple(check_address(p, "--partner").lower() for p in partners)
 

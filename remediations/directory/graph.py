@@ -248,7 +248,7 @@ class GraphDirectory:
 
         import httpx
 
-        from remediations.target import is_loopback_url
+        from remediations.endpoints import is_loopback_url
 
         # Our own pool, closed by close(): the SDK's transport wrapper does not close it.
         # The environment's proxy applies (an explicit transport does not read it itself),
@@ -322,7 +322,7 @@ def _env_proxy(endpoint: str) -> str | None:
     """The proxy the environment names for ``endpoint`` (HTTPS_PROXY, NO_PROXY), if any."""
     import urllib.request
 
-    from remediations.target import is_loopback_url
+    from remediations.endpoints import is_loopback_url
 
     parts = urlsplit(endpoint)
     if is_loopback_url(endpoint) or urllib.request.proxy_bypass(parts.hostname or ""):

@@ -153,7 +153,7 @@ class AdminApiTransport:
         self.budget = budget or RetryBudget()
         self.page_size = page_size
         self.connection_id = str(uuid.uuid4())
-        from remediations.target import is_loopback_url
+        from remediations.endpoints import is_loopback_url
 
         # [doc] REST-backed cmdlets time out after 15 minutes.  Proxy settings from the
         # environment apply, except to a loopback test server.

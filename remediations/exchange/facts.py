@@ -184,11 +184,10 @@ MAX_NAME_LENGTH = 64
 # [doc] RejectMessageReasonText at most 1024 characters in EXO.
 MAX_REJECT_TEXT = 1024
 
-# UNCONFIRMED: Get-* cmdlets in EXO return recipient-valued properties
-# (AcceptMessagesOnlyFrom*, ModeratedBy, Bypass*, SentTo) as GUIDs unless an
-# Include...WithDisplayNames switch is given; the sandbox does so for all of
-# them, and actions resolve every entry with Get-Recipient whatever its form.
-REFERENCES_AS_GUIDS = True
+# UNCONFIRMED (no constant: nothing depends on it): Get-* cmdlets in EXO return
+# recipient-valued properties (AcceptMessagesOnlyFrom*, ModeratedBy, Bypass*, SentTo) as
+# GUIDs unless an Include...WithDisplayNames switch is given; the sandbox does so for all
+# of them, and actions resolve every entry with Get-Recipient whatever its form.
 
 # [doc: Get-OutboundConnector, Get-InboundConnector, New-OutboundConnector,
 # New-InboundConnector] (exchange.md 2.2) what Get-*Connector shows for a property a

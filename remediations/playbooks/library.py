@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from remediations.playbooks.schema import Playbook, PlaybookError, display_path, load_playbook
 
-__all__ = ["SHIPPED_DIR", "find_playbook", "list_playbooks", "playbook_files", "playbooks_for"]
+__all__ = [
+    "SHIPPED_DIR",
+    "find_playbook",
+    "list_playbooks",
+    "playbook_files",
+    "playbooks_for",
+    "run_command",
+    "suggest_runs",
+]
 
 #: The shipped playbooks: package data, so an installed wheel has them as an editable install does.
 SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
@@ -89,23 +98,29 @@ def suggest_runs(
     value they take (folder, group, user, recipient: the recipient; sender,
     senders: the sender); one that cannot be filled stays an upper-case placeholder.
     """
+    return [
+        run_command(
+            found.name,
+            [p.name for p in found.parameters if p.required],
+            recipient=recipient,
+            sender=sender,
+        )
+        for _, found in list_playbooks(directory)
+        if isinstance(found, Playbook) and cause in found.causes
+    ]
+
+
+def run_command(
+    name: str, required: Iterable[str], *, recipient: str | None, sender: str | None
+) -> str:
+    """The ``invoke playbook.run`` line for a playbook, its required parameters filled from
+    a bounce where their name says which value they take; the rest upper-case placeholders."""
     import shlex
 
     values = {"recipient": recipient, "sender": sender}
-    commands = []
-    for _, found in list_playbooks(directory):
-        if not isinstance(found, Playbook) or cause not in found.causes:
-            continue
-        words = ["invoke", "playbook.run", found.name]
-        for param in found.parameters:
-            if not param.required:
-                continue
-            value = values.get(_FROM_NDR.get(param.name, ""))
-            shown = (
-                shlex.quote(f"{param.name}={value}")
-                if value
-                else f"{param.name}={param.name.upper()}"
-            )
-            words += ["--param", shown]
-        commands.append(" ".join(words))
-    return commands
+    words = ["invoke", "playbook.run", name]
+    for param in required:
+        value = values.get(_FROM_NDR.get(param, ""))
+        shown = shlex.quote(f"{param}={value}") if value else f"{param}={param.upper()}"
+        words += ["--param", shown]
+    return " ".join(words)

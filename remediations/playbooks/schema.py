@@ -31,15 +31,14 @@ and the key (:class:`PlaybookError`, exit status 2).
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import re
-import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, Literal
 
+from remediations.action_inputs import inputs_of
 from remediations.actions import ACTIONS
 from remediations.errors import InputError
 from remediations.ndr.codes import CAUSES as _DIAGNOSE_CAUSES
@@ -428,7 +427,7 @@ def convert_value(kind: ParamType, value: Any, choices: tuple[str, ...] = ()) ->
     Raises:
         ValueError: the value does not fit the type (the message says what would).
     """
-    from remediations.actions._common import check_address
+    from remediations.actions.recipients import check_address
 
     if kind == "bool":
         if isinstance(value, bool):
@@ -491,7 +490,7 @@ def _check_steps(
             problems.add(where, "key 'inputs' must map each input to its value.")
             inputs = {}
         if action is not None:
-            _check_inputs(inputs, action.wish_type, action.name, where, params, for_each, problems)
+            _check_inputs(inputs, action.name, where, params, for_each, problems)
         out.append(
             Step(
                 number=number,
@@ -595,42 +594,42 @@ def _ref_kind(
 
 def _check_inputs(
     inputs: Mapping[Any, Any],
-    wish_type: type[Any],
     action: str,
     where: str,
     params: Mapping[str, Parameter],
     for_each: Any,
     problems: _Problems,
 ) -> None:
-    fields = {f.name: f for f in dataclasses.fields(wish_type)}
-    hints = typing.get_type_hints(wish_type)
+    specs = {i.name: i for i in inputs_of(action)}
     for key, value in inputs.items():
-        if key not in fields:
+        if key not in specs:
             problems.add(
                 where,
                 f"input {key!r} is not an input of {action}; its inputs are "
-                f"{_expect(sorted(fields))}.",
+                f"{_expect(sorted(specs))}.",
             )
             continue
+        spec = specs[key]
         kind = _value_kind(value, f"{where}: input {key!r}", params, for_each, problems)
-        wanted = _wanted_kind(hints[key])
-        if kind is not None and wanted is not None and kind != wanted:
+        wanted = _KINDS[spec.kind]
+        if kind is not None and kind != wanted:
             problems.add(
                 f"{where}: input {key!r}",
                 f"{value!r} is a {kind} value; {action} takes {_describe_kind(wanted)} here.",
             )
-        choices = _choices(hints[key])
         literal = isinstance(value, str) and not _has_reference(value)
-        if choices and literal and value not in choices:
-            problems.add(f"{where}: input {key!r}", f"{value!r} is not one of {_expect(choices)}.")
-    for name, field in fields.items():
-        no_default = (
-            field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
-        )
+        if spec.choices and literal and value not in spec.choices:
+            problems.add(
+                f"{where}: input {key!r}", f"{value!r} is not one of {_expect(spec.choices)}."
+            )
+    for name, spec in specs.items():
         # A step always names its target: "every target" is for the command line alone.
-        required = no_default or name == getattr(wish_type, "all_targets_field", None)
-        if required and name not in inputs:
+        if (spec.required or spec.every) and name not in inputs:
             problems.add(where, f"{action} needs the input {name!r}.")
+
+
+#: an input's kind -> the kind of value a playbook gives it
+_KINDS = {"text": "string", "bool": "bool", "list": "list"}
 
 
 def _has_reference(value: str) -> bool:
@@ -639,22 +638,6 @@ def _has_reference(value: str) -> bool:
         return any(isinstance(p, Ref) for p in split_references(value))
     except ValueError:
         return False
-
-
-def _wanted_kind(hint: Any) -> str | None:
-    if hint is bool:
-        return "bool"
-    if hint is str or hint == (str | None) or get_origin(hint) is Literal:
-        return "string"
-    if get_origin(hint) is tuple:
-        return "list"
-    return None
-
-
-def _choices(hint: Any) -> tuple[str, ...]:
-    if get_origin(hint) is Literal:
-        return tuple(str(a) for a in get_args(hint))
-    return ()
 
 
 def _describe_kind(kind: str) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from remediations.sandbox.state import SandboxState, load_state, save_state
+from remediations.sandbox.state import SandboxState
+from remediations.sandbox.store import load_state, save_state
 from remediations.sandbox.transport import Faults, SandboxTransport
 
 __all__ = [
@@ -41,10 +42,10 @@ def replace_tenant(source: Path, path: Path) -> Replaced:
     import hashlib
 
     from remediations.errors import InputError
-    from remediations.sandbox.store import _check_location, open_store, tenant_hash
+    from remediations.sandbox.store import check_location, open_store, tenant_hash
     from remediations.sandbox.tenant_file import load_tenant_file
 
-    _check_location(path)
+    check_location(path)
     state = load_tenant_file(source)
     source_hash = hashlib.sha256(source.read_bytes()).hexdigest()
     replaced_hash: str | None = None

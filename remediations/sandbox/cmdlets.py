@@ -23,7 +23,7 @@ from remediations.sandbox.state import (
     SandboxState,
 )
 
-__all__ = ["CMDLETS", "candidates", "present_recipient", "run_cmdlet", "stable_guid"]
+__all__ = ["EXCHANGE_CMDLETS", "Handler", "candidates", "present_recipient", "stable_guid"]
 
 _NAMESPACE = uuid.UUID("6f1c9a52-5f43-4f0e-9f1e-1b7d3c0a5e21")
 
@@ -80,30 +80,6 @@ _SET_RULE_PARAMS = _RULE_PARAMS | {"Identity", "Name"}
 def stable_guid(*parts: str) -> str:
     """A Guid derived from names, so the same tenant built twice is the same tenant."""
     return str(uuid.uuid5(_NAMESPACE, "/".join(p.lower() for p in parts)))
-
-
-def run_cmdlet(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
-    """Run one cmdlet against the state (mutating it for writes)."""
-    spec = CMDLETS.get(cmdlet.name.lower())
-    if spec is None:
-        raise CmdletError(
-            facts.NO_SUCH_CMDLET.format(name=cmdlet.name), cmdlet=cmdlet, category="CommandNotFound"
-        )
-    allowed, mandatory, handler = spec
-    lowered = {a.lower() for a in allowed}
-    for name, _ in cmdlet.params:
-        if name.lower() not in lowered:
-            raise CmdletError(
-                facts.NO_SUCH_PARAMETER.format(name=name), cmdlet=cmdlet, category="InvalidArgument"
-            )
-    missing = [m for m in mandatory if cmdlet.get(m) in (None, "")]
-    if missing:
-        raise CmdletError(
-            facts.MISSING_MANDATORY.format(names=" ".join(missing)),
-            cmdlet=cmdlet,
-            category="InvalidArgument",
-        )
-    return handler(state, cmdlet)
 
 
 # --- identity resolution ------------------------------------------------------------
@@ -843,8 +819,9 @@ _MBX = MAILBOX_TYPES
 _MC = frozenset({"MailContact"})
 _MU = frozenset({"MailUser", "GuestMailUser"})
 
-# cmdlet name (lower case) -> (allowed parameters, mandatory parameters, handler)
-CMDLETS: dict[str, tuple[frozenset[str], tuple[str, ...], Handler]] = {
+# cmdlet name (lower case) -> (allowed parameters, mandatory parameters, handler); the
+# connector, domain and DNS cmdlets are in remediations.sandbox.directory.
+EXCHANGE_CMDLETS: dict[str, tuple[frozenset[str], tuple[str, ...], Handler]] = {
     "get-recipient": (_GET_PARAMS, (), _getter(None)),
     # -Identity of a mail-enabled public folder is its GUID, name or path, not an address.
     "get-mailpublicfolder": (_GET_NO_TYPE_PARAMS, (), _getter(_PF, by_address=False)),
@@ -915,8 +892,3 @@ CMDLETS: dict[str, tuple[frozenset[str], tuple[str, ...], Handler]] = {
     "get-mgsubscribedsku": (frozenset({"All", "Property"}), (), _get_mg_subscribed_sku),
     "get-mggroup": (frozenset({"GroupId", "Property"}), ("GroupId",), _get_mg_group),
 }
-
-# Connectors, domains and DNS: remediations.sandbox.directory (imported last: it uses this table).
-from remediations.sandbox.directory import DIRECTORY_CMDLETS  # noqa: E402
-
-CMDLETS.update(DIRECTORY_CMDLETS)

@@ -1,6 +1,6 @@
 """Connectors, domains and DNS in the sandbox: the cmdlets and the resolver the domain checks use.
 
-Cmdlets (registered in ``CMDLETS`` through :data:`DIRECTORY_CMDLETS`):
+Cmdlets (in :data:`DIRECTORY_CMDLETS`, joined with the rest in ``sandbox.dispatch``):
 
 * ``Get-OutboundConnector`` / ``Get-InboundConnector`` ``[-Identity]``: the
   tenant file's ``connectors.outbound`` / ``connectors.inbound``, with
@@ -15,7 +15,7 @@ Cmdlets (registered in ``CMDLETS`` through :data:`DIRECTORY_CMDLETS`):
 * ``Get-MgGroupMemberCount -GroupId``: a group's ``MemberCount``.
 
 :func:`zone_data` gives ``dns.zones``, from which the sandbox's DNS answers
-(``remediations.diagnose._dns.ZoneResolver``): a name the zones do not hold
+(``remediations.dns_lookup.ZoneResolver``): a name the zones do not hold
 does not exist (NXDOMAIN).
 
 :func:`check_dns_section` and :func:`check_connectors_section` validate those
@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from remediations.errors import CmdletError, InputError
 from remediations.exchange import facts
 from remediations.exchange.cmdlet import Cmdlet, CmdletResult
+from remediations.sandbox.cmdlets import Handler, candidates, stable_guid
 from remediations.sandbox.state import ALL_GROUP_TYPES, SandboxState
 
 __all__ = [
@@ -41,7 +42,6 @@ __all__ = [
     "zone_data",
 ]
 
-Handler = Callable[[SandboxState, Cmdlet], CmdletResult]
 
 # property -> default, per direction (facts.py); the type of the default is the type a
 # tenant file must give (a list means a multi-valued property of strings).
@@ -185,8 +185,6 @@ def _connectors(state: SandboxState, direction: str) -> list[dict[str, Any]]:
 def _present_connector(
     state: SandboxState, entry: Mapping[str, Any], defaults: Mapping[str, Any]
 ) -> dict[str, Any]:
-    from remediations.sandbox.cmdlets import stable_guid
-
     out: dict[str, Any] = {"Identity": entry["Name"], "Name": entry["Name"]}
     for key, default in defaults.items():
         value = entry.get(key, default)
@@ -279,8 +277,6 @@ def _get_mg_domain(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
 
 def _get_service_records(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
     name, entry = _find_domain(state, cmdlet)
-    from remediations.sandbox.cmdlets import stable_guid
-
     common = {"Label": name, "SupportedService": "Email", "IsOptional": False, "Ttl": 3600}
     records: list[dict[str, Any]] = []
     if "mx" in entry:
@@ -306,8 +302,6 @@ def _get_service_records(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
 
 
 def _get_group_member_count(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
-    from remediations.sandbox.cmdlets import candidates
-
     group_id = str(cmdlet.get("GroupId"))
     # Graph's group id is the recipient's ExternalDirectoryObjectId.
     found = [

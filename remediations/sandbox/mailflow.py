@@ -19,7 +19,7 @@ from typing import Any
 from remediations.exchange.cmdlet import Cmdlet, CmdletResult
 from remediations.ndr.build import RejectedRecipient, build_ndr
 from remediations.ndr.mailflow import Outcome, decide, read_views
-from remediations.sandbox.cmdlets import run_cmdlet
+from remediations.sandbox.dispatch import run_cmdlet
 from remediations.sandbox.state import SandboxState
 
 __all__ = ["Delivery", "StateReader", "send"]

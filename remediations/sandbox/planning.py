@@ -29,7 +29,8 @@ from typing import Any
 from remediations.directory import Directory
 from remediations.errors import CmdletError
 from remediations.exchange.cmdlet import AddRemove, Cmdlet, CmdletResult, Transport
-from remediations.sandbox.cmdlets import CMDLETS, candidates
+from remediations.sandbox.cmdlets import candidates
+from remediations.sandbox.dispatch import CMDLETS
 from remediations.sandbox.importer import (
     accepted_domain_entry,
     connector_entry,

@@ -20,10 +20,9 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import Any
 
-__all__ = ["SCHEMA_VERSION", "SandboxState", "load_state", "save_state"]
+__all__ = ["SCHEMA_VERSION", "SandboxState"]
 
 #: the store's schema (``PRAGMA user_version``); 1 was the single JSON document
 SCHEMA_VERSION = 2
@@ -423,17 +422,3 @@ class SandboxState:
             "INSERT OR IGNORE INTO members (group_id, member_id) VALUES (?, ?)",
             [(group, m) for m in new if m not in had],
         )
-
-
-def load_state(path: Path) -> SandboxState:
-    """The committed tenant in the store at ``path``; a missing or bad file is an error."""
-    from remediations.sandbox.store import open_store
-
-    return open_store(path).snapshot()
-
-
-def save_state(state: SandboxState, path: Path) -> None:
-    """Write the whole tenant to the store at ``path``, replacing what was there."""
-    from remediations.sandbox.store import write_store
-
-    write_store(state, path)

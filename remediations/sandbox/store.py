@@ -29,8 +29,11 @@ __all__ = [
     "APPLICATION_ID",
     "BUSY_TIMEOUT_S",
     "TenantStore",
+    "check_location",
     "document",
+    "load_state",
     "open_store",
+    "save_state",
     "tenant_hash",
     "write_store",
 ]
@@ -108,7 +111,7 @@ class TenantStore:
         return InputError(f"The sandbox tenant file {where} is damaged ({exc}); {_REWRITE}.")
 
 
-def _check_location(path: Path) -> None:
+def check_location(path: Path) -> None:
     """A sandbox path that is a folder, or lies under a file, is bad input."""
     if path.is_dir():
         raise InputError(
@@ -125,7 +128,7 @@ def _check_location(path: Path) -> None:
 
 def open_store(path: Path) -> TenantStore:
     """Open the sandbox store at ``path``; anything else there is bad input, never "empty"."""
-    _check_location(path)
+    check_location(path)
     try:
         with path.open("rb") as handle:
             head = handle.read(len(_SQLITE_MAGIC))
@@ -187,7 +190,7 @@ def write_store(state: SandboxState, path: Path) -> None:
     tenant or the new one, never a mix); any other file there (an old JSON
     tenant, a damaged store) is replaced by a new file.
     """
-    _check_location(path)
+    check_location(path)
     state.flush()
     source = state.conn
     source.execute(f"PRAGMA application_id = {APPLICATION_ID}")
@@ -252,3 +255,13 @@ def in_memory(state: SandboxState) -> TenantStore:
 def empty_store() -> TenantStore:
     """An empty in-memory store with the schema (for tests and benchmarks)."""
     return TenantStore(new_connection())
+
+
+def load_state(path: Path) -> SandboxState:
+    """The committed tenant in the store at ``path``; a missing or bad file is an error."""
+    return open_store(path).snapshot()
+
+
+def save_state(state: SandboxState, path: Path) -> None:
+    """Write the whole tenant to the store at ``path``, replacing what was there."""
+    write_store(state, path)

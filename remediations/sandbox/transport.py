@@ -10,7 +10,7 @@ from pathlib import Path
 from remediations.errors import BackendUnavailable, InputError, Throttled
 from remediations.exchange import facts
 from remediations.exchange.cmdlet import Cmdlet, CmdletResult
-from remediations.sandbox.cmdlets import run_cmdlet
+from remediations.sandbox.dispatch import run_cmdlet
 from remediations.sandbox.state import SandboxState
 from remediations.sandbox.store import TenantStore, in_memory, open_store
 

@@ -1,16 +1,38 @@
-"""Loopback servers that speak what real tenants speak, backed by the sandbox's semantics.
+"""What tests of the toolkit (and of your own playbooks and tenant files) need, shipped with it.
 
-For tests, and for anyone who wants to try the real clients without a tenant
-(as ``structlog.testing`` ships with structlog): :class:`LoopbackTenant`
-serves Exchange Online's admin API (``InvokeCommand``) and the slice of
-Microsoft Graph the toolkit uses on ``127.0.0.1``, running each call through
-a sandbox tenant, with a request log and injectable faults.
+As ``structlog.testing`` ships with structlog:
+
+- :func:`run_cli` / :class:`CliRunner`: the ``invoke`` command line run in-process,
+  with its exit status, stdout and stderr (:mod:`remediations.testing.cli`); the pytest
+  fixtures ``invoke_cli``, ``tenant_path`` and ``audit_dir`` are in
+  :mod:`remediations.testing.fixtures` (``pytest_plugins = ["remediations.testing.fixtures"]``).
+- :class:`RecordingTransport`: wraps any transport, records every cmdlet sent (reads,
+  writes, answers, errors), can refuse writes or fail chosen cmdlets
+  (:mod:`remediations.testing.transport`).
+- :class:`CapturedAudit`: the real audit log with every event also kept in memory, and
+  the chain checked on demand (:mod:`remediations.testing.audit`).
+- :class:`LoopbackTenant`: Exchange Online's admin API (``InvokeCommand``) and the slice
+  of Microsoft Graph the toolkit uses, served on ``127.0.0.1`` through a sandbox tenant,
+  with a request log and injectable faults, to try the real clients without a tenant.
 
 Nothing here is imported by the toolkit's own runs.
 """
 
 from __future__ import annotations
 
+from remediations.testing.audit import CapturedAudit
+from remediations.testing.cli import CliRunner, InvokeResult, run_cli
 from remediations.testing.tenant_server import Fault, LoggedRequest, LoopbackTenant
+from remediations.testing.transport import RecordingTransport, Sent
 
-__all__ = ["Fault", "LoggedRequest", "LoopbackTenant"]
+__all__ = [
+    "CapturedAudit",
+    "CliRunner",
+    "Fault",
+    "InvokeResult",
+    "LoggedRequest",
+    "LoopbackTenant",
+    "RecordingTransport",
+    "Sent",
+    "run_cli",
+]

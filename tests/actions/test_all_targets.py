@@ -16,8 +16,8 @@ import pytest
 
 from remediations.actions import ACTIONS, parse_wish
 from remediations.cli import run_action_task
-from remediations.diagnose._dns import ZoneResolver
 from remediations.diagnose.scan import scan_tenant
+from remediations.dns_lookup import ZoneResolver
 from remediations.engine import run_action
 from remediations.errors import InputError
 from remediations.exchange.cmdlet import Cmdlet

@@ -6,28 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from remediations.actions import ACTIONS, _common, parse_wish
-from remediations.exchange.cmdlet import Cmdlet, CmdletResult
+from remediations.actions import ACTIONS, parse_wish, recipients
+from remediations.exchange.cmdlet import Cmdlet
 from remediations.sandbox import SandboxTransport
+from remediations.testing import RecordingTransport
 
 FOLDER = "\\Support\\Escalations"
-
-
-class Counting:
-    """The sandbox, counting the cmdlets sent by name."""
-
-    def __init__(self, inner: SandboxTransport) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.tenant = inner.tenant
-        self.sent: list[str] = []
-
-    def send(self, cmdlet: Cmdlet) -> CmdletResult:
-        self.sent.append(cmdlet.name)
-        return self.inner.send(cmdlet)
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def test_forty_entries_take_one_listing_call(
@@ -55,12 +39,12 @@ def test_forty_entries_take_one_listing_call(
     action = ACTIONS["fix-public-folder"]
     wish = parse_wish(action, {"folder": FOLDER})
 
-    counting = Counting(sandbox)
+    counting = RecordingTransport(sandbox)
     batched = action.read(counting, wish)
-    assert counting.sent.count("Get-Recipient") == 1
+    assert [c.name for c in counting.cmdlets].count("Get-Recipient") == 1
 
-    one_by_one = Counting(sandbox)
-    monkeypatch.setattr(_common, "BATCH_AT", 10_000)  # below the batch size: one call each
+    one_by_one = RecordingTransport(sandbox)
+    monkeypatch.setattr(recipients, "BATCH_AT", 10_000)  # below the batch size: one call each
     single = action.read(one_by_one, wish)
-    assert one_by_one.sent.count("Get-Recipient") == 40
+    assert [c.name for c in one_by_one.cmdlets].count("Get-Recipient") == 40
     assert batched.values == single.values

@@ -18,7 +18,7 @@ from remediations.exchange.cmdlet import Cmdlet
 from remediations.ndr.codes import SANDBOX_REJECTIONS
 from remediations.ndr.mailflow import REJECTION_CAUSES
 from remediations.sandbox import SandboxTransport
-from remediations.sandbox.state import save_state
+from remediations.sandbox.store import save_state
 from remediations.sandbox.tenant_file import DEMO_TENANT, tenant_from_mapping
 
 # A mail user that requires authenticated senders (5.7.136), beside the demo tenant.

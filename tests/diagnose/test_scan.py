@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 
 from remediations.cli.diagnose import scan_task
-from remediations.diagnose._dns import ZoneResolver
 from remediations.diagnose.scan import ScanReport, scan_tenant
+from remediations.dns_lookup import ZoneResolver
 from remediations.errors import InputError
 from remediations.exchange.cmdlet import Cmdlet
 from remediations.sandbox import SandboxTransport
 from remediations.sandbox.directory import zone_data
-from remediations.sandbox.state import save_state
+from remediations.sandbox.store import save_state
 from remediations.sandbox.tenant_file import tenant_from_mapping
 from tests.conftest import CliResult
 

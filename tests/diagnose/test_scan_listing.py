@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from remediations.diagnose._dns import ZoneResolver
 from remediations.diagnose.scan import scan_tenant
+from remediations.dns_lookup import ZoneResolver
 from remediations.errors import ResultTruncated
 from remediations.exchange import facts
 from remediations.exchange.cmdlet import Cmdlet, CmdletResult

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from remediations.actions import ACTIONS, parse_wish
-from remediations.actions._common import resolve_entries
+from remediations.actions.recipients import resolve_entries
 from remediations.audit import AuditLog
 from remediations.engine import run_action
 from remediations.errors import RemediationError

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
+from remediations.testing import CliRunner
 from tests.conftest import tenant_doc
 
-Invoke = Callable[..., subprocess.CompletedProcess[str]]
+Invoke = CliRunner
 
 GROUP = "--param=group=finance-approvers@contoso.com"
 

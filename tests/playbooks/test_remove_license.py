@@ -16,7 +16,7 @@ from remediations.errors import Refused
 from remediations.exchange.cmdlet import Cmdlet
 from remediations.sandbox import SandboxTransport
 from remediations.sandbox.mailflow import send
-from remediations.sandbox.state import load_state
+from remediations.sandbox.store import load_state
 from tests.conftest import FIXED_TIME, CliResult
 
 ACTION = ACTIONS["remove-license"]

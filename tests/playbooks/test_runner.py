@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from remediations.audit import AuditLog
-from remediations.exchange.cmdlet import Cmdlet, CmdletResult
+from remediations.exchange.cmdlet import Cmdlet
 from remediations.playbooks import (
     PlaybookError,
     PlaybookFailed,
@@ -21,6 +21,7 @@ from remediations.playbooks import (
 )
 from remediations.playbooks.runner import NOT_PLANNED_AHEAD
 from remediations.sandbox import Faults, SandboxTransport
+from remediations.testing import RecordingTransport
 from tests.conftest import events
 
 # Step 1 creates the contact; step 2 must know it exists (no second New-MailContact).
@@ -45,21 +46,6 @@ CONTACT_THEN_BYPASS = """\
           group: allstaff@contoso.com
           sender: ${sender}
 """
-
-
-class LiveOnly:
-    """A transport that cannot be copied, as a real tenant: the sandbox without ``fork``."""
-
-    def __init__(self, inner: SandboxTransport) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.tenant = inner.tenant
-
-    def send(self, cmdlet: Cmdlet) -> CmdletResult:
-        return self.inner.send(cmdlet)
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 @pytest.fixture
@@ -140,12 +126,14 @@ def test_a_transport_without_fork_plans_live_and_says_so(
 ) -> None:
     """Without a copy, step 2 is planned on the live state (so it plans the contact too);
     each step is planned again before it is applied, so the run still converges."""
-    live = LiveOnly(sandbox)
+    live = RecordingTransport(sandbox)  # no fork: it cannot be copied, as a real tenant
     dry = run_playbook(contact_then_bypass, transport=live, audit=audit, dry_run=True)
     assert not dry.planned_ahead
     assert dry.notes == [NOT_PLANNED_AHEAD]
     assert cmdlet_names(dry, 1) == ["New-MailContact", "Set-DistributionGroup"]
     assert sandbox.writes == 0
+    assert live.writes == []
+    assert live.reads  # planned on the live tenant
 
     run = run_playbook(contact_then_bypass, transport=live, audit=audit, dry_run=False)
     assert run.outcome == "applied"
@@ -271,7 +259,7 @@ def test_a_failed_read_while_planning_live_changes_nothing(
     contact_then_bypass: Any, tenant_path: Path, audit: AuditLog
 ) -> None:
     """Without a copy, a read that fails while planning ends the run before any write."""
-    live = LiveOnly(SandboxTransport(tenant_path, faults=Faults(fail_call=1)))
+    live = RecordingTransport(SandboxTransport(tenant_path, faults=Faults(fail_call=1)))
     with pytest.raises(PlaybookFailed) as caught:
         run_playbook(contact_then_bypass, transport=live, audit=audit, dry_run=False)
     assert caught.value.exit_code == 1

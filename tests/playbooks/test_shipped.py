@@ -12,7 +12,7 @@ import pytest
 from remediations.playbooks import SHIPPED_DIR, list_playbooks, playbook_files, playbooks_for
 from remediations.playbooks.schema import Playbook
 from remediations.sandbox.mailflow import Delivery, send
-from remediations.sandbox.state import load_state
+from remediations.sandbox.store import load_state
 from tests.conftest import FIXED_TIME, CliResult, tenant_doc
 
 

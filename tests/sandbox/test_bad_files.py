@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import sqlite3
-import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from remediations.testing import CliRunner, InvokeResult
 from tests.conftest import tenant_doc
 
-Invoke = Callable[..., subprocess.CompletedProcess[str]]
+Invoke = CliRunner
 FIX = ("fix-public-folder", "--folder", r"\Support\Escalations")
 
 
-def one_sentence(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
+def one_sentence(proc: InvokeResult, *needles: str) -> None:
     """Exit 2, one line on stderr naming what is wrong, no traceback."""
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from remediations.diagnose._dns import ZoneResolver
 from remediations.diagnose.scan import scan_tenant
+from remediations.dns_lookup import ZoneResolver
 from remediations.errors import CmdletError
 from remediations.exchange import facts
 from remediations.exchange.cmdlet import Cmdlet

@@ -65,6 +65,7 @@ _DRIVER = textwrap.dedent(
 )
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("latency", [0, 20], ids=["no-latency", "latency"])
 def test_two_processes_twenty_fixes_each_lose_nothing(
     tmp_path: Path, config: dict[str, Any], audit_dir: Path, latency: int

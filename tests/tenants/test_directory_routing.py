@@ -21,11 +21,11 @@ from remediations.audit import AuditLog
 from remediations.budget import RetryBudget
 from remediations.cli import run_action_task
 from remediations.cli.diagnose import check_domain_task, diagnose_task, scan_task
-from remediations.diagnose._dns import ZoneResolver
 from remediations.directory import Directory
 from remediations.directory.cmdlets import GRAPH_CMDLETS, DirectoryCmdlets
 from remediations.directory.graph import GraphDirectory
 from remediations.directory.sandbox import SandboxDirectory
+from remediations.dns_lookup import ZoneResolver
 from remediations.engine import run_action
 from remediations.errors import DryRunWrite, InputError, Refused, Throttled, TransportError
 from remediations.exchange.cmdlet import Cmdlet

@@ -17,6 +17,7 @@ def test_an_unreachable_sign_in_service_is_a_transport_error() -> None:
         "00000000-0000-0000-0000-000000000000",
         "not-a-real-secret",
         authority="127.0.0.1:9",  # the discard port on loopback: nothing answers
+        retry_total=0,  # azure-core would retry with backoff: the same error, seconds later
     )
     tokens = BearerTokens(credential)
     with pytest.raises(TransportError, match=r"^Signing in for https://outlook\.office365\.com/"):

@@ -323,6 +323,7 @@ def test_secret_credentials_come_from_the_environment(monkeypatch: pytest.Monkey
         make_credential(spec.credential, tenant=spec.tenant)
 
 
+@pytest.mark.subprocess
 def test_sandbox_targets_import_no_tenant_sdk(tenant_path: Path) -> None:
     """Reading targets and opening the sandbox loads none of msgraph, azure, pypsrp, kiota."""
     code = textwrap.dedent(
@@ -343,6 +344,7 @@ def test_sandbox_targets_import_no_tenant_sdk(tenant_path: Path) -> None:
     assert out.stdout.strip() == "[]"
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize(
     ("missing", "credential"),
     [

@@ -1,4 +1,5 @@
-"""Reads and checks the actions share: resolving identities, senders and lists."""
+"""Recipient look-ups and wish checks the actions (and diagnose, scan, playbooks) share:
+resolving identities, senders and lists; checking addresses and identities given."""
 
 from __future__ import annotations
 
@@ -222,7 +223,6 @@ class Family:
     get: str
     set: str
     add_remove: bool  # whether Set-* takes @{Add=...; Remove=...}
-    has_bypass: bool
     # Set-DistributionGroup: an admin who is not in ManagedBy needs
     # -BypassSecurityGroupManagerCheck (no other Set-* has the switch).
     manager_check: bool = False
@@ -240,14 +240,12 @@ _FAMILIES = {
         get="Get-MailPublicFolder",
         set="Set-MailPublicFolder",
         add_remove=True,
-        has_bypass=True,
     ),
     "GroupMailbox": Family(
         kind="Microsoft 365 group",
         get="Get-UnifiedGroup",
         set="Set-UnifiedGroup",
         add_remove=False,
-        has_bypass=False,
     ),
 }
 _DG = Family(
@@ -255,15 +253,10 @@ _DG = Family(
     get="Get-DistributionGroup",
     set="Set-DistributionGroup",
     add_remove=True,
-    has_bypass=True,
     manager_check=True,
 )
-_MBX = Family(
-    kind="mailbox", get="Get-Mailbox", set="Set-Mailbox", add_remove=True, has_bypass=True
-)
-_MU = Family(
-    kind="mail user", get="Get-MailUser", set="Set-MailUser", add_remove=True, has_bypass=True
-)
+_MBX = Family(kind="mailbox", get="Get-Mailbox", set="Set-Mailbox", add_remove=True)
+_MU = Family(kind="mail user", get="Get-MailUser", set="Set-MailUser", add_remove=True)
 
 
 def family_of(details: str) -> Family | None:
