@@ -566,6 +566,24 @@ def sandbox_load(c: Context, file: str) -> int | None:
     return sandbox_load_task(c.config, file)
 
 
+@task(
+    name="generate",
+    help={
+        "recipients": "how many recipients (50 or more)",
+        "members": "real members of the group Everyone (default: every user mailbox)",
+        "output": "the file to write, .json or .yaml (default: standard output, YAML)",
+        "seed": "the seed of the generator (default 1): same arguments, same tenant",
+    },
+)
+def sandbox_generate(
+    c: Context, recipients: str = "", members: str = "", output: str = "", seed: str = "1"
+) -> int | None:
+    """Write a large, valid tenant file (every cause scan finds, planted) for sandbox.load."""
+    from remediations.cli.sandbox import sandbox_generate_task
+
+    return sandbox_generate_task(recipients=recipients, members=members, output=output, seed=seed)
+
+
 @task(name="show", help={"identity": "one recipient or rule (name, alias or address)"})
 def sandbox_show(c: Context, identity: str = "") -> int | None:
     """Print the sandbox tenant's objects, or one of them with every property."""
@@ -669,6 +687,7 @@ sandbox = Collection(
     sandbox_show,
     sandbox_send,
     sandbox_export,
+    sandbox_generate,
     sandbox_import,
 )
 

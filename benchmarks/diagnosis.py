@@ -206,6 +206,46 @@ def in_fresh_process(kind: str, path: Path) -> dict[str, Any]:
 # --- the table -------------------------------------------------------------------------
 
 
+def rows(ndrs: int = 10_000, trace_rows: int = 1_000_000, work: Path | None = None) -> list[Any]:
+    """The diagnosis figures as rows of the benchmark table."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _table import Row
+
+    work = work or Path(tempfile.gettempdir()) / "ndr-bench"
+    ndr_dir, trace, tenth = inputs(work, ndrs, trace_rows)
+    email_run = in_fresh_process("email", ndr_dir)
+    diag_run = in_fresh_process("diagnose", ndr_dir)
+    csv_run = in_fresh_process("csv", trace)
+    trace_run = in_fresh_process("trace", trace)
+    tenth_run = in_fresh_process("trace", tenth)
+    ndr_ratio = diag_run["seconds"] / email_run["seconds"]
+    trace_ratio = trace_run["seconds"] / csv_run["seconds"]
+    flat = trace_run["peak_mib"] / tenth_run["peak_mib"]
+    return [
+        Row(
+            f"diagnose --ndr DIR, {diag_run['count']:,} files: {diag_run['seconds']:.1f} s vs "
+            f"email (compat32) {email_run['seconds']:.1f} s",
+            "<= 3x",
+            f"{ndr_ratio:.2f}x",
+            ndr_ratio <= 3,
+        ),
+        Row(
+            f"diagnose.trace, {trace_run['count']:,} rows: {trace_run['seconds']:.1f} s vs "
+            f"csv alone {csv_run['seconds']:.1f} s",
+            "<= 3x",
+            f"{trace_ratio:.2f}x",
+            trace_ratio <= 3,
+        ),
+        Row(
+            f"  peak memory of that trace ({trace_run['peak_mib']:.0f} MB) / at "
+            f"{tenth_run['count']:,} rows ({tenth_run['peak_mib']:.0f} MB)",
+            "flat (~1x)",
+            f"{flat:.2f}x",
+            flat <= 1.2,
+        ),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ndrs", type=int, default=10_000)

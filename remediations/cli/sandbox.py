@@ -18,6 +18,7 @@ from remediations.terminal import STDERR, STDOUT, printable
 
 __all__ = [
     "sandbox_export_task",
+    "sandbox_generate_task",
     "sandbox_import_task",
     "sandbox_load_task",
     "sandbox_reset_task",
@@ -52,12 +53,12 @@ def _replace(config: Any, source: Path, how: str, *, out: TextIO, err: TextIO) -
     if how == "reset":
         out.write(
             f"Reset the sandbox to the demo tenant {state.organization} "
-            f"({len(state.recipients)} recipients) at {settings.sandbox_path}.\n"
+            f"({state.count()} recipients) at {settings.sandbox_path}.\n"
         )
     else:
         out.write(
             printable(
-                f"Loaded {state.organization} ({len(state.recipients)} recipients, "
+                f"Loaded {state.organization} ({state.count()} recipients, "
                 f"{len(state.transport_rules)} rules) from {source} into {settings.sandbox_path}.\n"
             )
         )
@@ -145,6 +146,59 @@ def sandbox_export_task(
         return ExitStatus.BAD_INPUT
     err.write(printable(f"Exported {mapping['organization']} to {output}.\n"))
     return ExitStatus.OK
+
+
+def sandbox_generate_task(
+    *,
+    recipients: int | str,
+    members: int | str = "",
+    output: str = "",
+    seed: int | str = 1,
+    out: TextIO = STDOUT,
+    err: TextIO = STDERR,
+) -> int:
+    """``sandbox.generate``: a large, valid tenant file, the same for the same arguments.
+
+    JSON when ``output`` ends in ``.json`` (loaded many times faster), else YAML;
+    standard output without ``output``.  Writes no sandbox and no audit event.
+    """
+    from remediations.sandbox.generate import generate_tenant, write_tenant_file
+
+    try:
+        count = _whole(recipients, "--recipients", "50000")
+        wanted = None if str(members).strip() == "" else _whole(members, "--members", "50000")
+        generated = generate_tenant(count, members=wanted, seed=_whole(seed, "--seed", "1"))
+        if output and output.lower().endswith(".json"):
+            try:
+                Path(output).write_text(json.dumps(generated.mapping) + "\n", encoding="utf-8")
+            except OSError as exc:
+                raise InputError(f"Cannot write --output {output}: {exc.strerror}.") from None
+        elif output:
+            write_tenant_file(generated.mapping, Path(output))
+        else:
+            import yaml
+
+            dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+            out.write(yaml.dump(generated.mapping, Dumper=dumper, sort_keys=False, width=100))
+    except InputError as exc:
+        err.write(printable(f"{exc}\n"))
+        return exc.exit_code
+    if output:
+        planted = ", ".join(f"{cause} {n}" for cause, n in sorted(generated.planted.items()))
+        err.write(
+            printable(
+                f"Wrote a tenant of {count:,} recipients to {output} (causes planted: "
+                f"{planted}); load it with: invoke sandbox.load {output}\n"
+            )
+        )
+    return ExitStatus.OK
+
+
+def _whole(value: int | str, flag: str, example: str) -> int:
+    text = str(value).strip()
+    if not text.isdigit():
+        raise InputError(f"{flag} {value!r} is not a number; give a whole number, e.g. {example}.")
+    return int(text)
 
 
 def sandbox_show_task(

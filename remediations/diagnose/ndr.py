@@ -26,13 +26,33 @@ import email
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from email import policy
+from email import policy as _policies
 from email.message import EmailMessage, Message
 from email.utils import parseaddr
 from html.parser import HTMLParser
 
 from remediations.errors import NotAnNdr
 from remediations.ndr.codes import enhanced_status
+
+
+class _Policy(_policies.EmailPolicy):
+    """``policy.default``, without parsing every header the parser and we look at.
+
+    The header registry builds a parse tree for each header fetched (the
+    parser itself fetches Content-Type several times a part): most of the
+    time of reading an NDR.  A header of plain ASCII without encoded words
+    reads as its unfolded text, which is what ``str()`` of the parsed header
+    gives for it (the only use made of headers here); any other header is
+    parsed as ``policy.default`` parses it.
+    """
+
+    def header_fetch_parse(self, name: str, value: str) -> str:
+        if hasattr(value, "name") or "=?" in value or not value.isascii():
+            return super().header_fetch_parse(name, value)  # type: ignore[no-any-return]
+        return value.replace("\r", "").replace("\n", "")  # unfolded, as the default does
+
+
+policy = _Policy()
 
 __all__ = ["NdrFailure", "NdrReport", "NotAnNdr", "parse_ndr", "split_reply"]
 
@@ -104,10 +124,10 @@ def parse_ndr(raw: str | bytes) -> NdrReport:
         raise NotAnNdr(msg)
     if _looks_like_message(text):
         if isinstance(raw, bytes):
-            message = email.message_from_bytes(raw.lstrip(b"\xef\xbb\xbf"), policy=policy.default)
+            message = email.message_from_bytes(raw.lstrip(b"\xef\xbb\xbf"), policy=policy)
         else:
-            message = email.message_from_string(text, policy=policy.default)
-        assert isinstance(message, EmailMessage)  # policy.default builds EmailMessage
+            message = email.message_from_string(text, policy=policy)
+        assert isinstance(message, EmailMessage)  # an EmailPolicy builds EmailMessage
         return _parse_message(message)
     found = _parse_text(text, where="pasted text")
     if not found.failures:
@@ -220,9 +240,7 @@ def _collect(part: EmailMessage, into: _Parts) -> None:
         if isinstance(inner, list) and inner and isinstance(inner[0], Message):
             into.originals.append(inner[0])
     elif kind in {"text/rfc822-headers", "message/global-headers"}:
-        into.originals.append(
-            email.message_from_string(_text_of(part).lstrip(), policy=policy.default)
-        )
+        into.originals.append(email.message_from_string(_text_of(part).lstrip(), policy=policy))
     elif part.is_multipart():
         for sub in part.iter_parts():
             if isinstance(sub, EmailMessage):
@@ -357,7 +375,7 @@ def _parse_delivery_status(part: EmailMessage, human: Sequence[_Text]) -> _Found
 
 def _field_blocks(text: str) -> list[Message]:
     paragraphs = re.split(r"\n[ \t]*\n", text.replace("\r\n", "\n").strip())
-    return [email.message_from_string(p.strip() + "\n", policy=policy.default) for p in paragraphs]
+    return [email.message_from_string(p.strip() + "\n", policy=policy) for p in paragraphs]
 
 
 def _read_blocks(blocks: Sequence[Message], *, where: str, human: Sequence[_Text]) -> _Found:
@@ -665,7 +683,7 @@ def _original_headers(lines: Sequence[str]) -> Message:
             break
         if _HEADER_LINE.match(line) or (block and line[:1] in {" ", "\t"}):
             block.append(line)
-    return email.message_from_string("\n".join(block) + "\n\n", policy=policy.default)
+    return email.message_from_string("\n".join(block) + "\n\n", policy=policy)
 
 
 # -- small helpers -------------------------------------------------------------------------

@@ -17,6 +17,7 @@ row names its source.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -539,10 +540,19 @@ def lookup(
     Returns:
         The best matching row's cause, or ``unknown`` with low confidence.
     """
+    return _lookup(status, diagnostic, recipient_kind)
+
+
+# A postmaster mailbox repeats the same few replies thousands of times: each distinct
+# (status, text, kind) is looked up once.  CodeMatch is frozen, so sharing it is safe.
+@functools.lru_cache(maxsize=4096)
+def _lookup(status: str | None, diagnostic: str, recipient_kind: RecipientKind | None) -> CodeMatch:
     statuses = {s for s in (status, enhanced_status(diagnostic)) if s is not None}
+    # each status read once, not once per row and range
+    codes = [code for code in map(_triple, statuses) if code is not None]
     best: tuple[int, CodeRule, re.Match[str] | None] | None = None
     for rule in RULES:
-        code_hit = any(rule.covers(s) for s in statuses)
+        code_hit = any(span.first <= code <= span.last for span in rule.statuses for code in codes)
         text_hit = rule.text.search(diagnostic)
         # Code and text beat text alone, which beats code alone: a RESOLVER text is
         # more specific than a status code when the two disagree.

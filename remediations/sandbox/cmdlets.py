@@ -7,6 +7,7 @@ Exchange's own texts (:mod:`remediations.exchange.facts`).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from collections.abc import Callable, Iterable
@@ -78,8 +79,17 @@ _SET_RULE_PARAMS = _RULE_PARAMS | {"Identity", "Name"}
 
 
 def stable_guid(*parts: str) -> str:
-    """A Guid derived from names, so the same tenant built twice is the same tenant."""
-    return str(uuid.uuid5(_NAMESPACE, "/".join(p.lower() for p in parts)))
+    """A Guid derived from names, so the same tenant built twice is the same tenant.
+
+    ``str(uuid.uuid5(_NAMESPACE, "/".join(p.lower() for p in parts)))``, written out (twice as
+    fast: a tenant of 50,000 recipients makes 100,000 of them as it loads).
+    """
+    name = "/".join(p.lower() for p in parts).encode("utf-8")
+    raw = bytearray(hashlib.sha1(_NAMESPACE.bytes + name).digest()[:16])  # noqa: S324 - RFC 4122 v5
+    raw[6] = (raw[6] & 0x0F) | 0x50  # version 5
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 # --- identity resolution ------------------------------------------------------------
@@ -237,9 +247,7 @@ def _getter(types: Types, *, by_address: bool = True) -> Handler:
             ]
         else:
             # As documented: an empty Identity returns every object of the kind.
-            recs = [
-                r for r in state.recipients if kinds is None or r["RecipientTypeDetails"] in kinds
-            ]
+            recs = state.recipients if kinds is None else state.recipients_of(kinds)
         recs, warnings = _cut_to_result_size(cmdlet, recs)
         return CmdletResult(
             objects=tuple(present_recipient(state, r) for r in recs), warnings=warnings
@@ -476,8 +484,9 @@ def _remove_mail_contact(state: SandboxState, cmdlet: Cmdlet) -> CmdletResult:
     """Remove-MailContact: the contact goes, and so do the lists' links to it (backlinks)."""
     rec = _resolve_identity(state, cmdlet, _MC)
     guid = str(rec["Guid"])
+    linked = state.referring(guid)  # the lists' links go too (found by index, not a scan)
     state.remove_recipient(guid)
-    for other in state.recipients:  # a removal, not a look-up: the lists' links go too
+    for other in linked:
         for key, value in list(other.items()):
             if isinstance(value, list) and guid in value:
                 other[key] = [v for v in value if v != guid]

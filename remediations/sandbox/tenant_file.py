@@ -199,6 +199,13 @@ def load_tenant_file(path: Path) -> SandboxState:
 
     A key written twice is an error (YAML alone would keep the last one).
     """
+    # parsed in a function of its own, so that the file's bytes and text are let go
+    # before the tenant is built (tens of MB for 50,000 recipients)
+    return tenant_from_mapping(_read(path), source=str(path))
+
+
+def _read(path: Path) -> Any:
+    """The tenant file's mapping (JSON by the json module, else YAML)."""
     from remediations.yaml_loader import load_yaml
 
     try:
@@ -213,7 +220,38 @@ def load_tenant_file(path: Path) -> SandboxState:
         raise InputError(
             f"{path}: not UTF-8 text (byte {exc.start}); save the tenant file as UTF-8."
         ) from None
-    return tenant_from_mapping(load_yaml(text, str(path)), source=str(path))
+    data = _load_json(text)
+    if data is None:
+        data = load_yaml(text, str(path))
+    return data
+
+
+class _DuplicateKey(Exception):
+    """A JSON object names a key twice (YAML's loader then reports where)."""
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise _DuplicateKey
+    return out
+
+
+def _load_json(text: str) -> Any:
+    """A JSON tenant file, parsed by the ``json`` module (many times faster than YAML).
+
+    JSON is YAML too: any text that is not JSON, or that names a key twice,
+    gives None, and the YAML loader reads it (and reports its problems with
+    their line), so both formats give the same tenant and the same messages.
+    """
+    import json
+
+    if not text.lstrip().startswith("{"):
+        return None
+    try:
+        return json.loads(text, object_pairs_hook=_pairs)
+    except (ValueError, _DuplicateKey, RecursionError):
+        return None
 
 
 def tenant_from_mapping(data: Any, *, source: str = "<tenant>") -> SandboxState:
@@ -271,17 +309,19 @@ def tenant_from_mapping(data: Any, *, source: str = "<tenant>") -> SandboxState:
         raise InputError(f"{source}: recipients must be a list of mappings.")
     state.conn.execute("BEGIN")  # one transaction: a large tenant loads in one write
     try:
-        guids = [
-            _add_recipient(state, entry, f"{source}: recipients[{index}]")
-            for index, entry in enumerate(entries)
-        ]
-        for index, entry in enumerate(entries):
-            _link_recipient(state, guids[index], entry, f"{source}: recipients[{index}]")
-        rules = data.get("transport_rules") or []
-        if not isinstance(rules, list):
-            raise InputError(f"{source}: transport_rules must be a list of mappings.")
-        for index, entry in enumerate(rules):
-            _add_rule(state, entry, index, f"{source}: transport_rules[{index}]")
+        # Built in memory and written at the end in a few executemany calls (state.bulk).
+        with state.bulk():
+            guids = [
+                _add_recipient(state, entry, f"{source}: recipients[{index}]")
+                for index, entry in enumerate(entries)
+            ]
+            for index, entry in enumerate(entries):
+                _link_recipient(state, guids[index], entry, f"{source}: recipients[{index}]")
+            rules = data.get("transport_rules") or []
+            if not isinstance(rules, list):
+                raise InputError(f"{source}: transport_rules must be a list of mappings.")
+            for index, entry in enumerate(rules):
+                _add_rule(state, entry, index, f"{source}: transport_rules[{index}]")
         state.flush()
     except BaseException:
         state.conn.execute("ROLLBACK")
