@@ -547,6 +547,19 @@ def check_chain(path: Path, *, key: bytes | None = None, find: str | None = None
     for number, line, newline in _lines(path):
         if not line.strip():
             continue  # blank space, not an event
+        if held is None:
+            sealed = _sealed_as_written(line, prev, count + 1)
+            if sealed is not None:
+                stored_hash, stored_mac = sealed
+                if key is not None:
+                    _check_mac(number, key, stored_hash, stored_mac)
+                if not newline:
+                    damaged.append((number, f"{NO_NEWLINE}; the next run closes it off"))
+                prev = stored_hash
+                count += 1
+                if find is not None and found is None and stored_hash.startswith(find):
+                    found = count
+                continue
         event = _parse(line)
         if held is not None:
             held_number, held_line, _ = held
@@ -576,17 +589,7 @@ def check_chain(path: Path, *, key: bytes | None = None, find: str | None = None
                 number, f"is numbered event {seq} but is event {count + 1} (lines removed)"
             )
         if key is not None:
-            if stored_mac is None:
-                raise ChainError(
-                    number,
-                    "carries no HMAC: written without the key, or the chain was recomputed",
-                )
-            if not hmac.compare_digest(str(stored_mac), _mac(key, stored_hash)):
-                raise ChainError(
-                    number,
-                    "has an HMAC the key does not give: the chain was recomputed without "
-                    "the key, or the key is not this log's",
-                )
+            _check_mac(number, key, stored_hash, stored_mac)
         if event.get("event") == DAMAGED_EVENT and event.get("reason") == NO_NEWLINE:
             damaged.append((number - 1, f"{NO_NEWLINE}; closed off"))
         if not newline:
@@ -607,6 +610,69 @@ def check_chain(path: Path, *, key: bytes | None = None, find: str | None = None
         found=found,
         keyed=key is not None,
     )
+
+
+def _check_mac(number: int, key: bytes, digest: str, mac: Any) -> None:
+    """Raise ChainError unless the line's HMAC is the one ``key`` gives for its hash."""
+    if mac is None:
+        raise ChainError(
+            number, "carries no HMAC: written without the key, or the chain was recomputed"
+        )
+    if not hmac.compare_digest(str(mac), _mac(key, digest)):
+        raise ChainError(
+            number,
+            "has an HMAC the key does not give: the chain was recomputed without "
+            "the key, or the key is not this log's",
+        )
+
+
+_HASH_MEMBER = b'"hash":"'
+_MAC_MEMBER = b'"mac":"'
+_SEQ_MEMBER = b'"seq":'
+_DIGEST_LENGTH = 64
+
+
+def _member_value(line: bytes, member: bytes) -> str | None:
+    """The 64-hex-digit value of a member found exactly once in the line, else None."""
+    at = line.find(member)
+    if at < 0 or line.find(member, at + 1) >= 0:
+        return None
+    start = at + len(member)
+    end = start + _DIGEST_LENGTH
+    if line[end : end + 1] != b'"':
+        return None
+    return line[start:end].decode("ascii", "replace")
+
+
+def _sealed_as_written(line: bytes, prev: str, seq: int) -> tuple[str, str | None] | None:
+    """``(hash, mac)`` of an ordinary event line that is exactly as written, with no JSON parse.
+
+    The fast path of :func:`check_chain`, for the common case: the line follows
+    ``prev``, is numbered ``seq``, is not a ``damaged-line`` marker, and its
+    text without the ``prev``/``hash``/``mac`` members hashes to its ``hash``
+    (which proves it is the canonical text the writer hashed).  None sends the
+    line to the full check, which decides and names what is wrong.  Canonical
+    JSON escapes every quote inside a string, so a member's text cannot occur
+    inside a value; a member found twice (a nested key) also takes the full check.
+    """
+    digest = _member_value(line, _HASH_MEMBER)
+    if digest is None or b'"event":"%s"' % DAMAGED_EVENT.encode() in line:
+        return None
+    at = line.find(_SEQ_MEMBER)
+    if at < 0 or line.find(_SEQ_MEMBER, at + 1) >= 0:
+        return None
+    number = b"%d" % seq
+    after = at + len(_SEQ_MEMBER)
+    if line[after : after + len(number)] != number or line[
+        after + len(number) : after + len(number) + 1
+    ] not in (b",", b"}"):
+        return None
+    mac = _member_value(line, _MAC_MEMBER) if _MAC_MEMBER in line else None
+    if mac is None and _MAC_MEMBER in line:
+        return None
+    if not _hashes_as_written(line, prev, digest, mac):
+        return None
+    return digest, mac
 
 
 def _without(line: bytes, member: bytes) -> bytes | None:
