@@ -49,7 +49,7 @@ def task(**kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
     return decorate
 
 
-COMMON_HELP = {k: v for k, v in RUN_FLAG_HELP.items() if k != "save_plan"}
+COMMON_HELP = {k: v for k, v in RUN_FLAG_HELP.items() if k not in ("save_plan", "targets_file")}
 TARGET_HELP = {"target": COMMON_HELP["target"]}
 
 
@@ -67,6 +67,7 @@ def _run(c: Context, action: str, values: dict[str, Any], **flags: Any) -> int:
         save_plan=flags.get("save_plan", ""),
         target=flags["target"] or None,
         all_targets=flags.get("all_", False),
+        targets_file=flags.get("targets_file", ""),
     )
 
 
@@ -82,6 +83,7 @@ def fix_public_folder(
     yes: bool = False,
     save_plan: str = "",
     target: str = "",
+    targets_file: str = "",
 ) -> int | None:
     """Let outside senders mail a public folder (5.7.1 RESOLVER.RST.AuthRequired).
 
@@ -97,6 +99,7 @@ def fix_public_folder(
         yes=yes,
         save_plan=save_plan,
         target=target,
+        targets_file=targets_file,
         all_=all_,
     )
 
@@ -113,6 +116,7 @@ def add_allowed_sender(
     yes: bool = False,
     save_plan: str = "",
     target: str = "",
+    targets_file: str = "",
 ) -> int | None:
     """Add a sender to a restricted recipient's allowed senders (5.7.1 NotAuthorized, 5.7.124)."""
     return _run(
@@ -125,6 +129,7 @@ def add_allowed_sender(
         yes=yes,
         save_plan=save_plan,
         target=target,
+        targets_file=targets_file,
     )
 
 
@@ -139,6 +144,7 @@ def open_to_external(
     yes: bool = False,
     save_plan: str = "",
     target: str = "",
+    targets_file: str = "",
 ) -> int | None:
     """Let outside senders mail a group, mailbox or mail user (5.7.133/193/134/136).
 
@@ -154,6 +160,7 @@ def open_to_external(
         yes=yes,
         save_plan=save_plan,
         target=target,
+        targets_file=targets_file,
         all_=all_,
     )
 
@@ -169,6 +176,7 @@ def open_group_to_external(
     yes: bool = False,
     save_plan: str = "",
     target: str = "",
+    targets_file: str = "",
 ) -> int | None:
     """Let outside senders mail a group (5.7.133, 5.7.193); open-to-external for groups.
 
@@ -184,6 +192,7 @@ def open_group_to_external(
         yes=yes,
         save_plan=save_plan,
         target=target,
+        targets_file=targets_file,
         all_=all_,
     )
 
@@ -199,6 +208,7 @@ def bypass_moderation(
     yes: bool = False,
     save_plan: str = "",
     target: str = "",
+    targets_file: str = "",
 ) -> int | None:
     """Let a sender bypass moderation of a large group (held mail; no NDR)."""
     return _run(
@@ -211,6 +221,7 @@ def bypass_moderation(
         yes=yes,
         save_plan=save_plan,
         target=target,
+        targets_file=targets_file,
     )
 
 
@@ -226,6 +237,7 @@ def block_delicensed_user(
     yes: bool = False,
     save_plan: str = "",
     target: str = "",
+    targets_file: str = "",
 ) -> int | None:
     """Stop mail to a user who left with a mail-flow rule (5.7.129, delicensed user)."""
     return _run(
@@ -238,6 +250,7 @@ def block_delicensed_user(
         yes=yes,
         save_plan=save_plan,
         target=target,
+        targets_file=targets_file,
     )
 
 
@@ -253,6 +266,7 @@ def remove_license(
     yes: bool = False,
     save_plan: str = "",
     target: str = "",
+    targets_file: str = "",
 ) -> int | None:
     """Remove a leaver's licenses (5.7.129; then block-delicensed-user)."""
     return _run(
@@ -265,6 +279,7 @@ def remove_license(
         yes=yes,
         save_plan=save_plan,
         target=target,
+        targets_file=targets_file,
     )
 
 
@@ -770,12 +785,14 @@ ns.configure(
         # Every setting can also come from the environment: INVOKE_SANDBOX_PATH,
         # INVOKE_SANDBOX_FAULTS, INVOKE_AUDIT_DIR, INVOKE_ACTOR, INVOKE_TARGET,
         # INVOKE_PLAYBOOKS_DIR (default: the shipped playbooks), INVOKE_VERIFY_WAIT_SECONDS
-        # (how long verification waits for replication).
+        # (how long verification waits for replication), INVOKE_FLEET_CONCURRENCY (writers
+        # at once).
         "sandbox": {"path": "", "faults": ""},
         "playbooks": {"dir": ""},
         "audit": {"dir": "audit-logs", "key_file": ""},
         "actor": "",
         "target": "sandbox",
         "verify": {"wait_seconds": 60},
+        "fleet": {"concurrency": 4},
     }
 )

@@ -146,6 +146,8 @@ RUN_FLAG_HELP: Mapping[str, str] = {
     "(default: INVOKE_TARGET / target:, else the sandbox)",
     "save_plan": "with --dry-run: save the plan to this file, to approve by its hash and "
     "apply exactly with plan.apply",
+    "targets_file": "many targets in one run and one plan: a file with one target a line "
+    "(# comments skipped), or a CSV whose header names this task's flags",
 }
 
 #: the flag of the tasks with an ``every`` input

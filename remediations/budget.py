@@ -4,10 +4,15 @@ Every transport of a run (Exchange admin API, PSRP, Graph) draws on the same
 :class:`RetryBudget`: a throttled or failing read is retried with back-off,
 honouring ``Retry-After``, until the budget is spent; then it is an error, never
 an empty result.
+
+Concurrent writers share one budget too: a throttling answer to any of them sets a
+pause every worker honours (:meth:`RetryBudget.gate` before each request), so the
+run as a whole slows down instead of each worker hammering on alone.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,13 +35,31 @@ class RetryBudget:
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     _deadline: float | None = field(default=None, init=False, repr=False)
+    #: no worker sends before this clock time (set by a throttling answer)
+    _resume_at: float = field(default=0.0, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @property
     def remaining(self) -> float:
         """Seconds left to wait in this run."""
-        if self._deadline is None:
-            self._deadline = self.clock() + self.seconds
-        return max(0.0, self._deadline - self.clock())
+        with self._lock:
+            if self._deadline is None:
+                self._deadline = self.clock() + self.seconds
+            deadline = self._deadline
+        return max(0.0, deadline - self.clock())
+
+    @property
+    def spent(self) -> bool:
+        """Whether the run's time to wait is used up."""
+        return self.remaining <= 0.0
+
+    def gate(self) -> None:
+        """Wait out a pause another worker's throttling answer set (no pause: return at once)."""
+        with self._lock:
+            resume_at = self._resume_at
+        pause = resume_at - self.clock()
+        if pause > 0:
+            self.sleep(pause)
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
         """How long to wait before attempt ``attempt + 1`` (the server's word first)."""
@@ -49,5 +72,7 @@ class RetryBudget:
         pause = self.delay(attempt, retry_after)
         if pause > self.remaining:
             return False
-        self.sleep(pause)
+        with self._lock:
+            self._resume_at = max(self._resume_at, self.clock() + pause)
+        self.gate()
         return True

@@ -7,14 +7,17 @@ an audit event of the run.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from remediations.actions import Action
 from remediations.audit import AuditLog, AuditUnwritable
+from remediations.budget import RetryBudget
 from remediations.errors import (
     ApplyFailed,
     InputError,
@@ -22,14 +25,16 @@ from remediations.errors import (
     TransportError,
     VerifyMismatch,
 )
-from remediations.exchange.cmdlet import Transport
+from remediations.exchange.cmdlet import Cmdlet, Transport
 from remediations.interrupts import Interrupted, deferred, interruptible, pending
 from remediations.plan import Change, Plan, render_value, where_it_runs
+from remediations.progress import Progress
 
 __all__ = [
     "Outcome",
     "OutcomeKind",
     "VerifyWait",
+    "Writers",
     "apply_and_verify",
     "describe_changes",
     "interrupted",
@@ -56,6 +61,25 @@ class VerifyWait:
     max_delay: float = 8.0
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Writers:
+    """How a plan's writes go out (the ``fleet.concurrency`` setting).
+
+    Changes to different objects are sent by up to ``concurrency`` workers at once;
+    the changes of one object keep their order, in one worker (contact, then list,
+    then authentication), and consecutive ``Set-*`` of one object that touch different
+    parameters go as one call.  Objects a plan creates (``New-*``) are made before any
+    other change.  ``budget`` is the run's one :class:`RetryBudget`: a throttling
+    answer to any worker pauses them all, and a spent budget stops the run cleanly.
+    ``concurrency=1`` sends every change in plan order, one by one, as before.
+    """
+
+    concurrency: int = 1
+    budget: RetryBudget | None = None
+    #: where a long apply shows how far it got (a bar on a terminal), or None
+    progress: Progress | None = None
 
 
 OutcomeKind = Literal[
@@ -131,6 +155,7 @@ def run_action(
     preview: Callable[[Plan], None] = lambda plan: None,
     confirm: Callable[[Plan], bool] = lambda plan: True,
     verify_wait: VerifyWait | None = None,
+    writers: Writers | None = None,
 ) -> Outcome:
     """Run one action through the whole lifecycle, logging each step.
 
@@ -152,7 +177,7 @@ def run_action(
     log = audit.bind(run_id=outcome.run_id, action=action.name, dry_run=dry_run)
     with interruptible():
         try:
-            _run(action, wish, outcome, transport, log, preview, confirm, verify_wait)
+            _run(action, wish, outcome, transport, log, preview, confirm, verify_wait, writers)
         except Interrupted as exc:
             raise interrupted(outcome, log, exc, end_event="run-end") from None
         except AuditUnwritable as exc:
@@ -169,6 +194,7 @@ def _run(
     preview: Callable[[Plan], None],
     confirm: Callable[[Plan], bool],
     verify_wait: VerifyWait | None = None,
+    writers: Writers | None = None,
 ) -> None:
     log.event("run-start", wish=wish_json(wish))
     try:
@@ -192,7 +218,9 @@ def _run(
         outcome.outcome = "cancelled"
         log.event("run-end", outcome="cancelled")
         return
-    apply_and_verify(action, wish, plan, outcome, transport, log, verify_wait=verify_wait)
+    apply_and_verify(
+        action, wish, plan, outcome, transport, log, verify_wait=verify_wait, writers=writers
+    )
     log.event("run-end", outcome="applied")
 
 
@@ -269,11 +297,25 @@ def prepare(action: Action, wish: Any, transport: Transport) -> Plan:
 def log_plan(plan: Plan, outcome: Outcome, log: AuditLog) -> None:
     """Record a plan on the outcome and as one audit event per change and note."""
     outcome.plan = plan
+    items: list[tuple[str, dict[str, Any]]] = []
     for index, change in enumerate(plan.changes):
         outcome.status[index] = "planned"
-        log.event("change-planned", outcome="planned", **_change_fields(change))
-    for note in plan.notes:
-        log.event("note", note=note)
+        items.append(("change-planned", {"outcome": "planned", **_change_fields(change)}))
+    items.extend(("note", {"note": note}) for note in plan.notes)
+    _log_all(log, items)
+
+
+#: from this many events on, a run's events of one kind are written with one fsync
+LOG_BATCH_AT = 20
+
+
+def _log_all(log: AuditLog, items: list[tuple[str, dict[str, Any]]]) -> None:
+    """Log events in order: a long list as one durable append, a short one line by line."""
+    if len(items) >= LOG_BATCH_AT:
+        log.events(items)
+        return
+    for event, fields in items:
+        log.event(event, **fields)
 
 
 def apply_and_verify(
@@ -286,24 +328,43 @@ def apply_and_verify(
     *,
     end_event: str = "run-end",
     verify_wait: VerifyWait | None = None,
+    writers: Writers | None = None,
 ) -> None:
     """Apply the plan's cmdlets in order, then read again and check every change.
 
     ``end_event`` names the event a failure ends with (a playbook step: "step-end");
     ``verify_wait`` how long a read that does not yet show the change is retried
-    (default: :class:`VerifyWait`, 60 seconds).
+    (default: :class:`VerifyWait`, 60 seconds); ``writers`` how many objects are
+    written at once (default: one change at a time, in plan order).
 
     Raises:
         ApplyFailed: a write failed; the outcome says what was and was not changed.
         VerifyMismatch: the tenant does not hold what the plan said.
     """
-    _apply(plan, outcome, transport, log, end_event)
+    writers = writers or Writers()
+    objects = {c.target.lower() for c in plan.changes if not c.cmdlet.name.startswith("New-")}
+    progress = writers.progress
+    if progress is not None:
+        progress.start("Applying", len(plan.changes))
+    try:
+        if writers.concurrency > 1 and len(objects) > 1:
+            _ConcurrentApply(plan, outcome, transport, log, end_event, writers).run()
+        else:
+            _apply(plan, outcome, transport, log, end_event, progress)
+    finally:
+        if progress is not None:
+            progress.stop()
     _verify(action, wish, plan, outcome, transport, log, end_event, verify_wait or VerifyWait())
     outcome.outcome = "applied"
 
 
 def _apply(
-    plan: Plan, outcome: Outcome, transport: Transport, log: AuditLog, end_event: str
+    plan: Plan,
+    outcome: Outcome,
+    transport: Transport,
+    log: AuditLog,
+    end_event: str,
+    progress: Progress | None = None,
 ) -> None:
     """Announce, send and record each change; a signal waits for the cmdlet in flight."""
     for index, change in enumerate(plan.changes):
@@ -323,6 +384,186 @@ def _apply(
                 raise _fail(outcome, log, exc, end_event) from exc
             outcome.status[index] = "applied"
             log.event("change-applied", outcome="applied", **fields)
+            if progress is not None:
+                progress.advance()
+
+
+class _ConcurrentApply:
+    """The plan's writes by up to ``writers.concurrency`` workers, one object per worker.
+
+    Every audit event is written by this run's one log, one at a time, each change
+    announced before it is sent and recorded after; a signal (noted, never acted on in
+    a worker) or a failure stops workers from starting more, the cmdlets in flight
+    finish, then the run ends saying what was and was not changed.
+    """
+
+    def __init__(
+        self,
+        plan: Plan,
+        outcome: Outcome,
+        transport: Transport,
+        log: AuditLog,
+        end_event: str,
+        writers: Writers,
+    ) -> None:
+        self.plan = plan
+        self.outcome = outcome
+        self.transport = transport
+        self.log = log
+        self.end_event = end_event
+        self.writers = writers
+        self.stop = threading.Event()
+        self.failure: TransportError | None = None
+        self.fatal: BaseException | None = None
+        self._lock = threading.Lock()
+        self._commit = _GroupCommit(log)
+
+    def run(self) -> None:
+        creates = [i for i, c in enumerate(self.plan.changes) if c.cmdlet.name.startswith("New-")]
+        rest = [i for i, c in enumerate(self.plan.changes) if not c.cmdlet.name.startswith("New-")]
+        with deferred():
+            for phase in (creates, rest):
+                if phase and not self.stop.is_set():
+                    self._phase(phase)
+            for index in range(len(self.plan.changes)):
+                if self.outcome.status.get(index) == "planned":
+                    self.outcome.status[index] = "not-applied"
+            if self.fatal is not None:
+                raise self.fatal
+            if self.failure is not None:
+                raise _fail(self.outcome, self.log, self.failure, self.end_event) from self.failure
+
+    def _phase(self, indexes: list[int]) -> None:
+        lanes: dict[str, list[int]] = {}
+        for index in indexes:
+            lanes.setdefault(self.plan.changes[index].target.lower(), []).append(index)
+        workers = min(self.writers.concurrency, len(lanes))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="writer") as pool:
+            futures: list[Future[None]] = [pool.submit(self._lane, lane) for lane in lanes.values()]
+            waiting = set(futures)
+            while waiting:
+                done, waiting = wait(waiting, timeout=0.05, return_when=FIRST_EXCEPTION)
+                if pending() is not None:
+                    self.stop.set()  # Ctrl-C: finish what is in flight, start nothing more
+                for future in done:
+                    exc = future.exception()
+                    if exc is not None and self.fatal is None:
+                        self.fatal = exc  # the log could not be written, or a bug
+                        self.stop.set()
+
+    def _lane(self, lane: list[int]) -> None:
+        position = 0
+        while position < len(lane) and not self.stop.is_set():
+            group = [lane[position]]
+            cmdlet = self.plan.changes[lane[position]].cmdlet
+            while position + len(group) < len(lane):
+                joined = _join(cmdlet, self.plan.changes[lane[position + len(group)]].cmdlet)
+                if joined is None:
+                    break
+                cmdlet = joined
+                group.append(lane[position + len(group)])
+            position += len(group)
+            self._send(group, cmdlet)
+
+    def _send(self, group: list[int], cmdlet: Cmdlet) -> None:
+        changes = [self.plan.changes[i] for i in group]
+        extra = {"sent_as": cmdlet.to_json()} if len(group) > 1 else {}
+        if pending() is not None:  # Ctrl-C noted: start nothing more
+            self.stop.set()
+        if self.stop.is_set():
+            return
+        # announced, durably, before it is sent (one fsync for every worker waiting)
+        self._commit.write(
+            [
+                ("change-applying", {"outcome": "applying", **_change_fields(c), **extra})
+                for c in changes
+            ]
+        )
+        try:
+            if self.writers.budget is not None:
+                self.writers.budget.gate()
+            self.transport.send(cmdlet)
+        except TransportError as exc:
+            with self._lock:
+                self.stop.set()
+                if self.failure is None:
+                    self.failure = exc
+                for index in group:
+                    self.outcome.status[index] = "failed"
+            self._commit.write(
+                [
+                    ("change-failed", {"outcome": "failed", "error": str(exc), **_change_fields(c)})
+                    for c in changes
+                ]
+            )
+            return
+        with self._lock:
+            for index in group:
+                self.outcome.status[index] = "applied"
+        self._commit.write(
+            [("change-applied", {"outcome": "applied", **_change_fields(c)}) for c in changes]
+        )
+        if self.writers.progress is not None:
+            self.writers.progress.advance(len(group))
+
+
+class _GroupCommit:
+    """Concurrent workers' events, each durable before ``write`` returns, fsynced together.
+
+    A worker queues its events, then whoever holds the flush turn appends everything
+    queued so far as one write and one fsync; a worker whose events that append
+    carried returns at once.  The log's order is the order events were queued.
+    """
+
+    def __init__(self, log: AuditLog) -> None:
+        self.log = log
+        self._queue: list[tuple[str, dict[str, Any]]] = []
+        self._queued = 0
+        self._flushed = 0
+        self._error: BaseException | None = None
+        self._lock = threading.Lock()
+        self._turn = threading.Lock()
+
+    def write(self, items: list[tuple[str, dict[str, Any]]]) -> None:
+        """Queue ``items`` and return once they are on disk."""
+        with self._lock:
+            self._queue.extend(items)
+            self._queued += 1
+            ticket = self._queued
+        with self._turn:
+            if self._error is not None:
+                raise self._error
+            if self._flushed >= ticket:
+                return
+            with self._lock:
+                batch, self._queue = self._queue, []
+                upto = self._queued
+            try:
+                if len(batch) == 1:
+                    self.log.event(batch[0][0], **batch[0][1])
+                else:
+                    self.log.events(batch)
+            except BaseException as exc:
+                self._error = exc
+                raise
+            self._flushed = upto
+
+
+def _join(first: Cmdlet, second: Cmdlet) -> Cmdlet | None:
+    """Two Set-* of one object as one call, when they set different parameters."""
+    if first.name != second.name or not first.name.startswith("Set-"):
+        return None
+    if str(first.get("Identity")).lower() != str(second.get("Identity")).lower():
+        return None
+    have = {name.lower(): value for name, value in first.params}
+    extra = []
+    for name, value in second.params:
+        if name.lower() in have:
+            if have[name.lower()] != value and name.lower() != "identity":
+                return None
+            continue
+        extra.append((name, value))
+    return Cmdlet(first.name, (*first.params, *extra))
 
 
 def _fail(
@@ -384,10 +625,12 @@ def _verify(
         delay = min(delay * 2, wait.max_delay)
         attempt += 1
     missing = {id(change) for change, _ in mismatches}
+    verified: list[tuple[str, dict[str, Any]]] = []
     for index, change in enumerate(plan.changes):
         if id(change) not in missing:
             outcome.status[index] = "verified"
-            log.event("change-verified", outcome="verified", **_change_fields(change))
+            verified.append(("change-verified", {"outcome": "verified", **_change_fields(change)}))
+    _log_all(log, verified)
     for change, actual in mismatches:
         log.event(
             "verify-failed", outcome="mismatch", actual=_plain(actual), **_change_fields(change)

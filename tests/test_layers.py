@@ -29,6 +29,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "remediations.terminal",
             "remediations.yaml_loader",
             "remediations.budget",
+            "remediations.progress",
             "remediations.interrupts",
             "remediations.endpoints",
             "remediations.action_inputs",
@@ -58,7 +59,13 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     (
         "the verbs: actions, audit log, permissions",
-        ("remediations.actions", "remediations.audit", "remediations.permissions"),
+        (
+            "remediations.actions",
+            "remediations.audit",
+            "remediations.permissions",
+            # many targets of one action, and the batched reads they go through
+            "remediations.fleet",
+        ),
     ),
     ("the lifecycle: engine", ("remediations.engine",)),
     ("playbooks", ("remediations.playbooks",)),

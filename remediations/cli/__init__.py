@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from remediations.errors import ExitStatus, InputError, RemediationError
+from remediations.progress import open_progress
 from remediations.terminal import STDERR, STDOUT, printable
 
 if TYPE_CHECKING:
@@ -59,6 +60,7 @@ class Settings:
         default_sandbox: bool = False,
         verify_wait_seconds: Any = None,
         audit_key_file: Path | None = None,
+        concurrency: Any = None,
     ) -> None:
         self.sandbox_path = sandbox_path
         self.audit_dir = audit_dir
@@ -68,6 +70,14 @@ class Settings:
         self.default_sandbox = default_sandbox
         self.verify_wait_seconds = verify_wait_seconds
         self.audit_key_file = audit_key_file
+        self.concurrency = concurrency
+
+    def writers(self, budget: Any = None, progress: Any = None) -> Any:
+        """How many objects a run writes at once (``fleet.concurrency``), its budget and
+        where it shows its progress."""
+        from remediations.engine import Writers
+
+        return Writers(concurrency=_concurrency(self.concurrency), budget=budget, progress=progress)
 
     def verify_wait(self) -> Any:
         """How long verification waits for replication (``verify.wait_seconds``)."""
@@ -106,7 +116,7 @@ def resolve_setting(raw: str | Path, project: Path | None) -> Path:
 
 def settings_from(config: Any) -> Settings:
     """Read ``sandbox.path``, ``sandbox.faults``, ``audit.dir``, ``actor``, ``target``,
-    ``verify.wait_seconds``.
+    ``verify.wait_seconds``, ``fleet.concurrency``.
 
     Relative paths resolve against the project folder, so every command finds the
     same tenant and log from any subdirectory.
@@ -126,7 +136,28 @@ def settings_from(config: Any) -> Settings:
         audit_key_file=(
             resolve_setting(str(audit["key_file"]), project) if audit.get("key_file") else None
         ),
+        concurrency=(config.get("fleet") or {}).get("concurrency"),
     )
+
+
+#: writers at once by default: well under Exchange Online's limit of concurrent requests
+DEFAULT_CONCURRENCY = 4
+MAX_CONCURRENCY = 16
+
+
+def _concurrency(raw: Any) -> int:
+    if raw is None or raw == "":
+        return DEFAULT_CONCURRENCY
+    try:
+        value = int(str(raw))
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_CONCURRENCY:
+        raise InputError(
+            f"fleet.concurrency is {raw!r}; give a whole number of writers from 1 to "
+            f"{MAX_CONCURRENCY} (default {DEFAULT_CONCURRENCY})."
+        )
+    return value
 
 
 def _wait_seconds(raw: Any) -> float:
@@ -163,7 +194,12 @@ def open_transport(settings: Settings, *, err: TextIO = STDERR) -> Any:
 
 
 def open_run_target(
-    config: Any, name: str | None = None, *, dry_run: bool = False, err: TextIO = STDERR
+    config: Any,
+    name: str | None = None,
+    *,
+    dry_run: bool = False,
+    err: TextIO = STDERR,
+    budget: Any = None,
 ) -> Target:
     """The run's one :class:`Target`: ``--target``, else ``target:``/``INVOKE_TARGET``.
 
@@ -179,6 +215,7 @@ def open_run_target(
         dry_run=dry_run,
         err=err,
         resolve=lambda path: resolve_setting(path, project),
+        budget=budget,
     )
 
 
@@ -235,6 +272,7 @@ def run_action_task(
     audit_sink: Any = None,
     save_plan: str = "",
     emit_json: Callable[[dict[str, Any]], None] | None = None,
+    targets_file: str = "",
 ) -> int:
     """Run one remediation from flags; return the exit status (0, 1, 2, 130 or 143).
 
@@ -246,7 +284,8 @@ def run_action_task(
     saying so (exit 2).  ``audit_sink`` replaces the audit file writer (tests: a disk
     that fills up).  ``save_plan`` (with ``dry_run``) writes the plan for ``plan.apply``.
     ``emit_json`` (with ``as_json``) receives the run's JSON document instead of ``out``
-    (``diagnose --fix`` gathers them into its own).
+    (``diagnose --fix`` gathers them into its own).  ``targets_file`` (``--targets-file``)
+    names many targets, one plan for all (:mod:`remediations.fleet`).
     """
     from remediations.actions import ACTIONS, parse_wish
     from remediations.engine import run_action
@@ -255,14 +294,18 @@ def run_action_task(
     settings = settings_from(config)
     target_field = getattr(action.wish_type, "all_targets_field", None)
     try:
-        missing = [k for k, v in values.items() if v is None and k != target_field]
-        for key in missing:
-            raise InputError(f"--{key.replace('_', '-')} is required for {action_name}.")
         if save_plan and not dry_run:
             raise InputError("--save-plan needs --dry-run: a plan is saved to be applied later.")
-        wish = parse_wish(
-            action, {k: v for k, v in values.items() if v is not None}, all_targets=True
-        )
+        progress = open_progress(err, enabled=not as_json)
+        if targets_file:
+            wish, action = _fleet(action, values, targets_file, all_targets, progress)
+        else:
+            missing = [k for k, v in values.items() if v is None and k != target_field]
+            for key in missing:
+                raise InputError(f"--{key.replace('_', '-')} is required for {action_name}.")
+            wish = parse_wish(
+                action, {k: v for k, v in values.items() if v is not None}, all_targets=True
+            )
         every = bool(getattr(wish, "all_targets", False))
         if all_targets and not every:
             flag = f"--{str(target_field).replace('_', '-')}"
@@ -273,7 +316,13 @@ def run_action_task(
         # Every target without --all: the same run as a dry run, so nothing can change.
         held = every and not all_targets and not dry_run
         verify_wait = settings.verify_wait()
-        run_target = open_run_target(config, target, dry_run=dry_run or held, err=err)
+        from remediations.budget import RetryBudget
+
+        budget = RetryBudget()  # one per run: every transport and writer waits on it
+        writers = settings.writers(budget, progress)
+        run_target = open_run_target(
+            config, target, dry_run=dry_run or held, err=err, budget=budget
+        )
     except InputError as exc:
         return report_error(exc, as_json=as_json, out=out, err=err, emit=emit_json)
     announce_target(run_target, out, as_json=as_json)
@@ -304,6 +353,7 @@ def run_action_task(
             preview=preview,
             confirm=confirm,
             verify_wait=verify_wait,
+            writers=writers,
         )
     except RemediationError as exc:
         code = report_error(exc, as_json=as_json, out=out, err=err, audit=audit, emit=emit_json)
@@ -351,6 +401,20 @@ def run_action_task(
         out.write(printable(render_result(outcome, audit_path=audit.path)))
         out.write(saved + render_head(audit))
     return ExitStatus.BAD_INPUT if confirm.refused else ExitStatus.OK
+
+
+def _fleet(
+    action: Any, values: Mapping[str, Any], path: str, all_targets: bool, progress: Any
+) -> Any:
+    """The wish and action of a run over every target a ``--targets-file`` names."""
+    from remediations.fleet import FleetAction, read_targets_file
+
+    if all_targets:
+        raise InputError(
+            "--all asks for every object with the cause and --targets-file names the targets; "
+            "give one of them."
+        )
+    return read_targets_file(path, action, values), FleetAction(action, progress=progress)
 
 
 def _target_count(plan: Any) -> str:
@@ -454,6 +518,8 @@ def render_preview(plan: Any, *, transport: Any) -> str:
     lines = [f"{plan.action} on {transport.tenant} ({transport.name})"]
     if plan.is_noop:
         lines.append("No change needed: already as wished.")
+    elif len(plan.changes) > PREVIEW_ROWS:
+        lines.extend(_summary_lines(plan, transport.name))
     else:
         count = len(plan.changes)
         lines.append(f"Plan ({count} change{'s' if count != 1 else ''}):")
@@ -461,6 +527,35 @@ def render_preview(plan: Any, *, transport: Any) -> str:
         lines.extend(render_lines(plan.changes, transport.name))
     lines.extend(f"Note: {note}" for note in plan.notes)
     return "\n".join(lines) + "\n"
+
+
+#: a plan with more changes than this is previewed as counts and its first rows
+PREVIEW_ROWS = 20
+_FIRST_ROWS = 10
+
+
+def _summary_lines(plan: Any, transport_name: str) -> list[str]:
+    """A long plan: counts by kind of change, then the first rows and their PowerShell."""
+    from collections import Counter
+    from dataclasses import replace
+
+    count = len(plan.changes)
+    objects = len({c.target.lower() for c in plan.changes})
+    kinds = Counter((c.cmdlet.name, c.attribute) for c in plan.changes)
+    lines = [f"Plan ({count:,} changes to {objects:,} objects), by kind of change:"]
+    width = len(f"{max(kinds.values()):,}")
+    lines.extend(
+        f"  {n:>{width},}  {name} {attribute}" for (name, attribute), n in kinds.most_common()
+    )
+    first = replace(plan, changes=plan.changes[:_FIRST_ROWS])
+    lines.append(f"The first {_FIRST_ROWS}:")
+    lines.append(first.render_diff())
+    lines.extend(render_lines(first.changes, transport_name))
+    lines.append(
+        f"... and {count - _FIRST_ROWS:,} more: the whole plan is in --json, the audit log "
+        "(one change-planned event each) and a plan saved with --save-plan."
+    )
+    return lines
 
 
 def render_lines(changes: Any, transport_name: str) -> list[str]:

@@ -227,11 +227,16 @@ def _apply_action_plan(
     from remediations.audit.plans import PinnedAction
     from remediations.cli import render_preview
     from remediations.engine import new_run_id, run_action
+    from remediations.fleet import fleet_from_json
 
     action = ACTIONS[saved.action]
     # a plan made without a target flag covers every object it lists: approving it is --all
     given = {k: v for k, v in saved.doc["wish"].items() if v is not None}
-    wish = parse_wish(action, given, source=f"plan {saved.path}", all_targets=True)
+    fleet = fleet_from_json(action, given)  # a plan made with --targets-file
+    if fleet is not None:
+        action, wish = fleet
+    else:
+        wish = parse_wish(action, given, source=f"plan {saved.path}", all_targets=True)
     transport = run_target.transport
     run_id = new_run_id()
     log = audit.bind(plan_hash=saved.hash)
@@ -342,6 +347,7 @@ def _rollback_units(events: list[dict[str, Any]], run_id: str) -> list[tuple[str
     from remediations.actions import ACTIONS, parse_wish
     from remediations.audit.rollback import RollbackAction, applied_changes
     from remediations.errors import InputError
+    from remediations.fleet import fleet_from_json
 
     first = events[0]
     if not first.get("playbook"):
@@ -351,6 +357,10 @@ def _rollback_units(events: list[dict[str, Any]], run_id: str) -> list[tuple[str
             raise InputError(f"Run {run_id} ran {name!r}, which rollback cannot read again.")
         original = ACTIONS[name]
         given = {k: v for k, v in (start.get("wish") or {}).items() if v is not None}
+        fleet = fleet_from_json(original, given)  # a run with --targets-file
+        if fleet is not None:
+            fleet_action, wish = fleet
+            return [("", RollbackAction(fleet_action, wish, applied_changes(events)))]
         wish = parse_wish(original, given, all_targets=True)
         return [("", RollbackAction(original, wish, applied_changes(events)))]
     units = []

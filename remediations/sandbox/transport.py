@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +81,9 @@ class SandboxTransport:
         self.faults = faults or Faults()
         self.calls = 0
         self.writes = 0
+        #: a fork's reads meet the faults and latency of the transport it was forked from
+        self._live: SandboxTransport | None = None
+        self._count_lock = threading.Lock()
         #: (when, the tenant just before that write) for writes younger than replication_ms
         self._unreplicated: list[tuple[float, SandboxTransport]] = []
 
@@ -90,19 +94,10 @@ class SandboxTransport:
 
     def send(self, cmdlet: Cmdlet) -> CmdletResult:
         """Run one cmdlet with Exchange's semantics, in its own transaction."""
-        self.calls += 1
-        if cmdlet.is_write:
-            self.writes += 1
-        if self.faults.latency_ms:
-            time.sleep(self.faults.latency_ms / 1000)
-        if self.faults.throttle_call == self.calls:
-            raise Throttled(facts.THROTTLED, cmdlet=cmdlet)
-        if self.faults.fail_call == self.calls or (
-            cmdlet.is_write and self.faults.fail_write == self.writes
-        ):
-            raise BackendUnavailable(
-                f"The sandbox did not answer {cmdlet.name} (injected fault).", cmdlet=cmdlet
-            )
+        if self._live is not None and not cmdlet.is_write:
+            self._live.meet_faults(cmdlet)
+        else:
+            self.meet_faults(cmdlet)
         if self.faults.replication_ms:
             stale = self._replica(cmdlet)
             if stale is not None:
@@ -112,6 +107,25 @@ class SandboxTransport:
             if cmdlet.is_write:
                 state.journal(cmdlet.to_json())
         return result
+
+    def meet_faults(self, cmdlet: Cmdlet) -> None:
+        """Count the call, wait the injected latency, raise the injected fault if it is due.
+
+        Concurrent writers share one count: the Nth call is the Nth whichever thread sends it.
+        """
+        with self._count_lock:
+            self.calls += 1
+            if cmdlet.is_write:
+                self.writes += 1
+            calls, writes = self.calls, self.writes
+        if self.faults.latency_ms:
+            time.sleep(self.faults.latency_ms / 1000)
+        if self.faults.throttle_call == calls:
+            raise Throttled(facts.THROTTLED, cmdlet=cmdlet)
+        if self.faults.fail_call == calls or (cmdlet.is_write and self.faults.fail_write == writes):
+            raise BackendUnavailable(
+                f"The sandbox did not answer {cmdlet.name} (injected fault).", cmdlet=cmdlet
+            )
 
     def _replica(self, cmdlet: Cmdlet) -> SandboxTransport | None:
         """With ``replication_ms``: what a read sees (the tenant before the oldest write still
@@ -131,9 +145,13 @@ class SandboxTransport:
         """A copy of this tenant in memory, never saved: for planning ahead.
 
         A playbook plans step 2 against the state step 1 would leave by sending
-        step 1's cmdlets to a fork.
+        step 1's cmdlets to a fork.  Its reads meet this transport's injected faults and
+        latency (counted with this one's calls), as the same reads of the live tenant would,
+        so a dry run plans under the conditions a real run meets; its writes are local.
         """
-        return SandboxTransport(self.path, store=self.store.copy())
+        copy = SandboxTransport(self.path, store=self.store.copy())
+        copy._live = self
+        return copy
 
     def close(self) -> None:
         """Close the store (every write is already committed)."""
