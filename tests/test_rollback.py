@@ -39,11 +39,7 @@ def rollback(config: dict[str, Any], run_id: str, **kw: Any) -> CliResult:
     return CliResult(code, out.getvalue(), err.getvalue())
 
 
-# A license taken away has no inverse (remediations.audit.rollback): see the test below.
-UNDOABLE = [(c, i) for c, i in zip(DEMO_CASES, IDS, strict=True) if c.action != "remove-license"]
-
-
-@pytest.mark.parametrize("case", [c for c, _ in UNDOABLE], ids=[i for _, i in UNDOABLE])
+@pytest.mark.parametrize("case", DEMO_CASES, ids=IDS)
 def test_rollback_after_each_action_restores_the_whole_tenant(
     case: Case,
     config: dict[str, Any],
@@ -76,22 +72,28 @@ def test_rollback_after_each_action_restores_the_whole_tenant(
     assert again.json()["outcome"] == "no-change"
 
 
-def test_rollback_of_a_removed_license_changes_nothing_and_says_so(
+def test_rollback_of_a_removed_license_assigns_it_again(
     config: dict[str, Any], tenant_path: Path, run_task: Callable[..., CliResult]
 ) -> None:
-    """remove-license has no inverse here: the rollback is a no-change run with a note."""
+    """remove-license is undone by assigning the same SKU again, previewed as Graph PowerShell
+    takes it (a hashtable per SKU) and as the Graph request."""
     (case,) = [c for c in DEMO_CASES if c.action == "remove-license"]
+    before = tenant(tenant_path)
     ran = run_task(case.action, case.wish, as_json=True)
     assert ran.code == 0, ran.err
-    after = tenant(tenant_path)
+    (removed,) = ran.json()["changes"]
     undone = rollback(config, ran.json()["run_id"], as_json=True)
     assert undone.code == 0, undone.err
-    assert undone.json()["outcome"] == "no-change"
-    assert undone.json()["notes"] == [
-        "Not undone: alex.kim@contoso.com AssignedLicenses: Set-MgUserLicense has no inverse "
-        "this toolkit can send."
-    ]
-    assert tenant(tenant_path) == after
+    (change,) = undone.json()["changes"]
+    assert (change["before"], change["after"]) == (removed["after"], removed["before"])
+    (sku,) = change["cmdlet"]["parameters"]["AddLicenses"]
+    assert change["powershell"] == (
+        f"Set-MgUserLicense -UserId 'alex.kim@contoso.com' -AddLicenses @(@{{SkuId='{sku}'}}) "
+        "-RemoveLicenses @()"
+    )
+    assert change["runs_in"] == "microsoft-graph"
+    assert '"addLicenses": [{"disabledPlans": [], "skuId": "' + sku in change["graph_request"]
+    assert tenant(tenant_path) == before
 
 
 def test_rollback_refuses_per_object_what_changed_since(

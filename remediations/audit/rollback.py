@@ -13,8 +13,10 @@ is left alone and a note says why.  The inverse of each cmdlet:
 - ``Set-X -Attr @{Add=..; Remove=..}`` -> the same with Add and Remove swapped;
 - ``Set-X -Attr <value>`` -> ``Set-X -Attr <before>`` (other parameters kept).
 
-Anything else (a removed object, a license taken away) has no inverse here and
-is named in a note.
+- ``Set-MgUserLicense -RemoveLicenses <skus>`` -> ``-AddLicenses <skus>`` (the same
+  SKUs assigned again, every service plan on: plans disabled before are not known).
+
+Anything else (a removed object) has no inverse here and is named in a note.
 """
 
 from __future__ import annotations
@@ -91,6 +93,14 @@ def inverse_cmdlet(change: Mapping[str, Any]) -> Cmdlet | str:
     logged = Cmdlet.from_json(cmdlets[0])  # the log sorts parameters: Identity first again
     sent = Cmdlet(logged.name, tuple(sorted(logged.params, key=lambda p: p[0] != "Identity")))
     verb, _, noun = sent.name.partition("-")
+    if sent.name.lower() == "set-mguserlicense":  # give back what was taken, take what was given
+        wire = cmdlets[0]["parameters"]
+        return Cmdlet.of(
+            sent.name,
+            UserId=str(sent.get("UserId")),
+            AddLicenses=tuple(str(v) for v in wire.get("RemoveLicenses") or ()),
+            RemoveLicenses=tuple(str(v) for v in wire.get("AddLicenses") or ()),
+        )
     if verb == "New":
         identity = sent.get("Name") or change.get("target")
         return Cmdlet.of(f"Remove-{noun}", Identity=str(identity), Confirm=False)

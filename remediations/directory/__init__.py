@@ -32,6 +32,7 @@ __all__ = [
     "Sku",
     "User",
     "license_removal_request",
+    "license_request",
 ]
 
 
@@ -132,6 +133,28 @@ class GraphRequest:
         )
 
 
+def license_request(
+    user: str, *, add: tuple[str, ...] = (), remove: tuple[str, ...] = ()
+) -> GraphRequest:
+    """``assignLicense`` adding and removing licenses (SKU GUIDs), as request and PowerShell."""
+    if not add:
+        return license_removal_request(user, remove)
+    tables = ",".join(f"@{{SkuId={ps_quote(s)}}}" for s in add)
+    removing = ",".join(ps_quote(s) for s in remove)
+    return GraphRequest(
+        method="POST",
+        path=f"/users/{user}/assignLicense",
+        body={
+            "addLicenses": [{"skuId": s, "disabledPlans": []} for s in add],
+            "removeLicenses": list(remove),
+        },
+        powershell=(
+            f"Set-MgUserLicense -UserId {ps_quote(user)} -AddLicenses @({tables}) "
+            f"-RemoveLicenses @({removing})"
+        ),
+    )
+
+
 def license_removal_request(user: str, sku_ids: tuple[str, ...]) -> GraphRequest:
     """``assignLicense`` removing ``sku_ids`` (GUIDs), with the ``-AddLicenses @()`` it needs."""
     removing = ",".join(ps_quote(s) for s in sku_ids) or "@()"
@@ -170,6 +193,13 @@ class Directory(Protocol):
 
     def remove_licenses(self, user: str, sku_ids: tuple[str, ...]) -> None:
         """Remove licenses (by SKU GUID) from a user; a write."""
+        ...
+
+    def add_licenses(self, user: str, sku_ids: tuple[str, ...]) -> None:
+        """Assign licenses (by SKU GUID, every service plan on) to a user; a write.
+
+        Only a rollback sends it: it gives back what a remove-license run took.
+        """
         ...
 
     def domains(self) -> tuple[Domain, ...]:

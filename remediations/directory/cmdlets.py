@@ -29,7 +29,7 @@ from remediations.directory import (
     Domain,
     GraphRequest,
     User,
-    license_removal_request,
+    license_request,
 )
 from remediations.errors import CmdletError, InputError
 from remediations.exchange import facts
@@ -77,8 +77,10 @@ def runs_in(cmdlet: Cmdlet) -> str:
 def graph_request(cmdlet: Cmdlet) -> GraphRequest | None:
     """A directory write as its Graph request (``POST /users/{id}/assignLicense``); else None."""
     if cmdlet.name.lower() == "set-mguserlicense":
-        return license_removal_request(
-            str(cmdlet.get("UserId")), _strings(cmdlet.get("RemoveLicenses"))
+        return license_request(
+            str(cmdlet.get("UserId")),
+            add=_strings(cmdlet.get("AddLicenses")),
+            remove=_strings(cmdlet.get("RemoveLicenses")),
         )
     return None
 
@@ -110,13 +112,13 @@ class DirectoryCmdlets:
                 _selected(_user(directory.user(str(cmdlet.get("UserId")))), cmdlet, default)
             )
         if name == "set-mguserlicense":
-            if _strings(cmdlet.get("AddLicenses")):
-                raise InputError(
-                    "Set-MgUserLicense -AddLicenses is not something this toolkit does; "
-                    "it only removes licenses (give -AddLicenses @())."
-                )
             user_id = _required(cmdlet, "UserId")
-            directory.remove_licenses(user_id, _strings(cmdlet.get("RemoveLicenses")))
+            removing = _strings(cmdlet.get("RemoveLicenses"))
+            adding = _strings(cmdlet.get("AddLicenses"))
+            if removing:
+                directory.remove_licenses(user_id, removing)
+            if adding:  # a rollback giving back what remove-license took
+                directory.add_licenses(user_id, adding)
             return CmdletResult()
         if name == "get-mgsubscribedsku":
             return CmdletResult(

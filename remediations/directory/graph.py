@@ -150,6 +150,29 @@ class GraphDirectory:
             write=True,
         )
 
+    def add_licenses(self, user: str, sku_ids: tuple[str, ...]) -> None:
+        """``POST /users/{id}/assignLicense`` with ``addLicenses`` (SKU GUIDs, no plan disabled)."""
+        if self.dry_run:
+            raise DryRunWrite(
+                f"A dry run does not send writes; assignLicense for {user} was refused "
+                "and nothing changed."
+            )
+        try:
+            guids = [uuid.UUID(s) for s in sku_ids]
+        except ValueError:
+            raise InputError(
+                f"license {', '.join(sku_ids)} is not a SKU GUID; give the skuId "
+                "(subscribedSkus maps part numbers to GUIDs)."
+            ) from None
+        sdk = _sdk()
+        adding = [sdk.AssignedLicense(sku_id=g, disabled_plans=[]) for g in guids]
+        body = sdk.AssignLicensePostRequestBody(add_licenses=adding, remove_licenses=[])
+        self._call(
+            f"POST /users/{user}/assignLicense",
+            lambda c: c.users.by_user_id(user).assign_license.post(body),
+            write=True,
+        )
+
     def domains(self) -> tuple[Domain, ...]:
         """``GET /domains``, every page."""
         return tuple(_domain(d) for d in self._every_page("GET /domains", lambda c: c.domains))
@@ -369,6 +392,7 @@ def _sdk() -> SimpleNamespace:
                 from msgraph.generated.groups.item.group_item_request_builder import (
                     GroupItemRequestBuilder,
                 )
+                from msgraph.generated.models.assigned_license import AssignedLicense
                 from msgraph.generated.users.item.assign_license.assign_license_post_request_body import (  # noqa: E501
                     AssignLicensePostRequestBody,
                 )
@@ -393,6 +417,7 @@ def _sdk() -> SimpleNamespace:
             GraphRequestAdapter=GraphRequestAdapter,
             GraphServiceClient=GraphServiceClient,
             AssignLicensePostRequestBody=AssignLicensePostRequestBody,
+            AssignedLicense=AssignedLicense,
             UserItemRequestBuilder=UserItemRequestBuilder,
             UsersRequestBuilder=UsersRequestBuilder,
             GroupItemRequestBuilder=GroupItemRequestBuilder,

@@ -132,6 +132,15 @@ class SandboxDirectory:
             Cmdlet.of("Set-MgUserLicense", UserId=user, AddLicenses=(), RemoveLicenses=parts)
         )
 
+    def add_licenses(self, user: str, sku_ids: tuple[str, ...]) -> None:
+        """``Set-MgUserLicense -AddLicenses`` with the sandbox's part numbers."""
+        if not self._parts:
+            self.user(user)  # learn the part numbers behind the GUIDs
+        parts = tuple(self._parts.get(s.lower(), s) for s in sku_ids)
+        self.transport.send(
+            Cmdlet.of("Set-MgUserLicense", UserId=user, AddLicenses=parts, RemoveLicenses=())
+        )
+
     def domains(self) -> tuple[Domain, ...]:
         """``Get-MgDomain``: every domain."""
         return tuple(_domain(o) for o in self.transport.send(Cmdlet.of("Get-MgDomain")).objects)

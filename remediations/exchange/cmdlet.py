@@ -85,6 +85,11 @@ class Cmdlet:
         for name, value in self.params:
             if isinstance(value, bool):
                 parts.append(f"-{name}:{'$true' if value else '$false'}")
+            elif (self.name.lower(), name.lower()) in _HASHTABLE_ARRAYS and value:
+                key = _HASHTABLE_ARRAYS[self.name.lower(), name.lower()]
+                items = value if isinstance(value, tuple) else (str(value),)
+                tables = ",".join(f"@{{{key}={ps_quote(str(v))}}}" for v in items)
+                parts.append(f"-{name} @({tables})")
             else:
                 parts.append(f"-{name} {_ps_value(value)}")
         return " ".join(parts)
@@ -126,6 +131,12 @@ def ps_quote(text: str) -> str:
     for quote in _PS_SINGLE_QUOTES:
         text = text.replace(quote, quote * 2)
     return f"'{text}'"
+
+
+#: Parameters whose values are hashtables, one per value, keyed as shown: Set-MgUserLicense's
+#: -AddLicenses takes IMicrosoftGraphAssignedLicense[] (``@(@{SkuId='...'})``), where
+#: -RemoveLicenses takes plain SKU GUIDs [doc: Set-MgUserLicense, Microsoft Graph PowerShell].
+_HASHTABLE_ARRAYS = {("set-mguserlicense", "addlicenses"): "SkuId"}
 
 
 def _ps_value(value: ParamValue) -> str:

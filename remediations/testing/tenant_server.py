@@ -390,7 +390,11 @@ class _Handler(BaseHTTPRequestHandler):
                             "Request_BadRequest",
                             f"{facts.GRAPH_LICENSE_INHERITED[:-1]}: {sku} (group {groups[0]}).",
                         )
-                directory.remove_licenses(user, removing)
+                if removing:
+                    directory.remove_licenses(user, removing)
+                adding = tuple(str(s.get("skuId")) for s in body.get("addLicenses"))
+                if adding:
+                    directory.add_licenses(user, adding)
                 return 200, self._user(user)
             case ("GET", ["subscribedSkus"]):
                 return self._collection("subscribedSkus", _subscribed_skus(server))

@@ -215,3 +215,27 @@ def test_a_playbook_plan_on_a_real_target_applies_step_by_step_and_rolls_back(
     assert undone.code == 0, undone.err
     assert [r["outcome"] for r in undone.json()["runs"]] == ["applied"]
     assert tenant(served_path) == before
+
+
+def test_rollback_of_a_removed_license_assigns_it_again_through_graph(
+    lab: dict[str, Any], server: LoopbackTenant, served_path: Path, audit_dir: Path
+) -> None:
+    """remove-license on a real target is undone by one ``assignLicense`` with
+    ``addLicenses`` (msgraph-sdk against the loopback Graph), and the served tenant is whole."""
+    before = tenant(served_path)
+    ran = call(
+        run_action_task, lab, "remove-license",
+        {"user": "alex.kim@contoso.com", "even_if_active": True}, dry_run=False, as_json=True,
+        ticket="CHG-10", yes=True, interactive=False,
+    )  # fmt: skip
+    assert ran.code == 0, ran.err
+    assert tenant(served_path) != before
+    server.requests.clear()
+    undone = call(rollback_task, lab, ran.json()["run_id"], yes=True, as_json=True)
+    assert undone.code == 0, undone.err
+    assert undone.json()["outcome"] == "applied"
+    (write,) = server.writes()
+    assert write.path == "/v1.0/users/alex.kim%40contoso.com/assignLicense"
+    assert write.body["removeLicenses"] == []
+    assert [lic["disabledPlans"] for lic in write.body["addLicenses"]] == [[]]
+    assert tenant(served_path) == before
