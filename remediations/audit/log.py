@@ -22,13 +22,14 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import structlog
-from structlog.typing import EventDict
-
+from remediations.audit._structlog import structlog
 from remediations.errors import ChainError, InputError, RemediationError
 from remediations.interrupts import deferred
+
+if TYPE_CHECKING:
+    from structlog.typing import EventDict
 
 __all__ = [
     "AUDIT_FILE",
