@@ -131,42 +131,31 @@ class GraphDirectory:
 
     def remove_licenses(self, user: str, sku_ids: tuple[str, ...]) -> None:
         """``POST /users/{id}/assignLicense`` with ``removeLicenses`` (SKU GUIDs)."""
-        if self.dry_run:
-            raise DryRunWrite(
-                f"A dry run does not send writes; assignLicense for {user} was refused "
-                "and nothing changed."
-            )
-        try:
-            guids = [uuid.UUID(s) for s in sku_ids]
-        except ValueError:
-            raise InputError(
-                f"license {', '.join(sku_ids)} is not a SKU GUID; give the skuId "
-                "(subscribedSkus maps part numbers to GUIDs)."
-            ) from None
-        body = _sdk().AssignLicensePostRequestBody(add_licenses=[], remove_licenses=guids)
-        self._call(
-            f"POST /users/{user}/assignLicense",
-            lambda c: c.users.by_user_id(user).assign_license.post(body),
-            write=True,
-        )
+        self._assign_license(user, add=(), remove=sku_ids)
 
     def add_licenses(self, user: str, sku_ids: tuple[str, ...]) -> None:
         """``POST /users/{id}/assignLicense`` with ``addLicenses`` (SKU GUIDs, no plan disabled)."""
+        self._assign_license(user, add=sku_ids, remove=())
+
+    def _assign_license(self, user: str, *, add: tuple[str, ...], remove: tuple[str, ...]) -> None:
         if self.dry_run:
             raise DryRunWrite(
                 f"A dry run does not send writes; assignLicense for {user} was refused "
                 "and nothing changed."
             )
         try:
-            guids = [uuid.UUID(s) for s in sku_ids]
+            adding = [uuid.UUID(s) for s in add]
+            removing = [uuid.UUID(s) for s in remove]
         except ValueError:
             raise InputError(
-                f"license {', '.join(sku_ids)} is not a SKU GUID; give the skuId "
+                f"license {', '.join(add + remove)} is not a SKU GUID; give the skuId "
                 "(subscribedSkus maps part numbers to GUIDs)."
             ) from None
         sdk = _sdk()
-        adding = [sdk.AssignedLicense(sku_id=g, disabled_plans=[]) for g in guids]
-        body = sdk.AssignLicensePostRequestBody(add_licenses=adding, remove_licenses=[])
+        body = sdk.AssignLicensePostRequestBody(
+            add_licenses=[sdk.AssignedLicense(sku_id=g, disabled_plans=[]) for g in adding],
+            remove_licenses=removing,
+        )
         self._call(
             f"POST /users/{user}/assignLicense",
             lambda c: c.users.by_user_id(user).assign_license.post(body),
