@@ -17,6 +17,22 @@ from remediations.testing import LoopbackTenant
 TOKEN = "loopback-token"
 
 
+def online_target(server: LoopbackTenant, **extra: Any) -> dict[str, Any]:
+    """A ``kind: exchange-online`` target on the loopback server: admin API and Graph, signed
+    in with the tokens in ``TEST_EXO_TOKEN`` / ``TEST_GRAPH_TOKEN``."""
+    return {
+        "kind": "exchange-online",
+        "tenant": server.tenant,
+        "credential": {
+            "kind": "token",
+            "exchange_token_env": "TEST_EXO_TOKEN",
+            "graph_token_env": "TEST_GRAPH_TOKEN",
+        },
+        "endpoints": {"exchange": server.url, "graph": server.url},
+        **extra,
+    }
+
+
 def tenant_view(path: Path) -> dict[str, Any]:
     """The tenant at ``path`` as Exchange shows it, read through a fresh sandbox transport.
 

@@ -21,7 +21,7 @@ from remediations.playbooks.runner import NOT_PLANNED_AHEAD
 from remediations.testing import LoopbackTenant
 from tests.conftest import CliResult
 
-from .conftest import TOKEN, tenant_view
+from .conftest import TOKEN, online_target, tenant_view
 
 FOLDER = {"folder": "\\Support\\Escalations"}
 ALLOW = {"recipient": "Finance Approvers", "sender": "partner@fabrikam.com"}
@@ -37,18 +37,7 @@ def lab_config(
     return {
         **config,
         "target": "lab",
-        "targets": {
-            "lab": {
-                "kind": "exchange-online",
-                "tenant": server.tenant,
-                "credential": {
-                    "kind": "token",
-                    "exchange_token_env": "TEST_EXO_TOKEN",
-                    "graph_token_env": "TEST_GRAPH_TOKEN",
-                },
-                "endpoints": {"exchange": server.url, "graph": server.url},
-            }
-        },
+        "targets": {"lab": online_target(server)},
     }
 
 

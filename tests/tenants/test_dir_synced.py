@@ -21,7 +21,7 @@ from remediations.target import open_target
 from remediations.testing import Fault, LoopbackTenant
 from remediations.testing.psrp_server import LoopbackExchangeServer
 
-from .conftest import TOKEN, tenant_view
+from .conftest import TOKEN, online_target, tenant_view
 
 PASSWORD = "loopback-password"
 WISH = {"group": "partners@contoso.com"}
@@ -48,17 +48,7 @@ def endpoint(onprem_path: Path) -> Iterator[LoopbackExchangeServer]:
 def hybrid(server: LoopbackTenant, endpoint: LoopbackExchangeServer, onprem: str) -> dict[str, Any]:
     return {
         "targets": {
-            "cloud": {
-                "kind": "exchange-online",
-                "tenant": server.tenant,
-                "credential": {
-                    "kind": "token",
-                    "exchange_token_env": "TEST_EXO_TOKEN",
-                    "graph_token_env": "TEST_GRAPH_TOKEN",
-                },
-                "endpoints": {"exchange": server.url, "graph": server.url},
-                "onprem": onprem,
-            },
+            "cloud": online_target(server, onprem=onprem),
             "hq": {
                 "kind": "exchange-onprem",
                 "endpoint": endpoint.url,

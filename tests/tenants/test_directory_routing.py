@@ -39,7 +39,7 @@ from remediations.testing import Fault, LoopbackTenant
 from tests.conftest import CliResult
 from tests.playbooks.conftest import LEAVER_TENANT
 
-from .conftest import TOKEN, tenant_view
+from .conftest import TOKEN, online_target, tenant_view
 
 LEAVER = {"user": "Jordan Lee"}
 
@@ -48,18 +48,7 @@ def lab_settings(server: LoopbackTenant, config: dict[str, Any]) -> dict[str, An
     """``config`` plus the target ``lab``: admin API and Graph on the loopback server."""
     return {
         **config,
-        "targets": {
-            "lab": {
-                "kind": "exchange-online",
-                "tenant": server.tenant,
-                "credential": {
-                    "kind": "token",
-                    "exchange_token_env": "TEST_EXO_TOKEN",
-                    "graph_token_env": "TEST_GRAPH_TOKEN",
-                },
-                "endpoints": {"exchange": server.url, "graph": server.url},
-            }
-        },
+        "targets": {"lab": online_target(server)},
     }
 
 

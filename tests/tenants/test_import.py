@@ -19,6 +19,7 @@ from remediations.sandbox import SandboxTransport, reset_sandbox
 from remediations.testing import LoopbackTenant
 from remediations.testing.tenant_server import Fault
 from tests.diagnose.test_check import ndr_file
+from tests.tenants.conftest import online_target
 
 CANARY = "canary-7f3e9d1c-SECRET-token"
 
@@ -40,18 +41,7 @@ def lab_config(
     monkeypatch.setenv("TEST_GRAPH_TOKEN", CANARY)
     return {
         **config,
-        "targets": {
-            "lab": {
-                "kind": "exchange-online",
-                "tenant": canary_server.tenant,
-                "credential": {
-                    "kind": "token",
-                    "exchange_token_env": "TEST_EXO_TOKEN",
-                    "graph_token_env": "TEST_GRAPH_TOKEN",
-                },
-                "endpoints": {"exchange": canary_server.url, "graph": canary_server.url},
-            }
-        },
+        "targets": {"lab": online_target(canary_server)},
     }
 
 

@@ -28,7 +28,7 @@ from remediations.target import Target, open_target
 from remediations.testing import LoopbackTenant
 from remediations.testing.tenant_server import Fault
 
-from .conftest import TOKEN, tenant_view
+from .conftest import TOKEN, online_target, tenant_view
 
 SHIPPED = Path(__file__).parents[2] / "remediations" / "playbooks" / "shipped"
 SENDERS = ["partner@fabrikam.com", "buyer@fabrikam.com"]
@@ -38,18 +38,7 @@ PARAMS = {"group": "Finance Approvers", "senders": SENDERS}
 def _config(server: LoopbackTenant) -> dict[str, Any]:
     return {
         "target": "lab",
-        "targets": {
-            "lab": {
-                "kind": "exchange-online",
-                "tenant": server.tenant,
-                "credential": {
-                    "kind": "token",
-                    "exchange_token_env": "TEST_EXO_TOKEN",
-                    "graph_token_env": "TEST_GRAPH_TOKEN",
-                },
-                "endpoints": {"exchange": server.url, "graph": server.url},
-            }
-        },
+        "targets": {"lab": online_target(server)},
     }
 
 

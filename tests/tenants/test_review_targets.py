@@ -24,7 +24,7 @@ from remediations.testing import LoopbackTenant
 from tests.conftest import CliResult
 from tests.test_rollback import tenant
 
-from .conftest import TOKEN
+from .conftest import TOKEN, online_target
 
 ALLOW = {"recipient": "Finance Approvers", "sender": "partner@fabrikam.com"}
 GROUP = "finance-approvers@contoso.com"
@@ -35,23 +35,12 @@ def lab(
     server: LoopbackTenant, config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> dict[str, Any]:
     """The test's settings with the default target ``lab``: the loopback server."""
-    monkeypatch.setenv("REVIEW_EXO_TOKEN", TOKEN)
-    monkeypatch.setenv("REVIEW_GRAPH_TOKEN", TOKEN)
+    monkeypatch.setenv("TEST_EXO_TOKEN", TOKEN)
+    monkeypatch.setenv("TEST_GRAPH_TOKEN", TOKEN)
     return {
         **config,
         "target": "lab",
-        "targets": {
-            "lab": {
-                "kind": "exchange-online",
-                "tenant": server.tenant,
-                "credential": {
-                    "kind": "token",
-                    "exchange_token_env": "REVIEW_EXO_TOKEN",
-                    "graph_token_env": "REVIEW_GRAPH_TOKEN",
-                },
-                "endpoints": {"exchange": server.url, "graph": server.url},
-            }
-        },
+        "targets": {"lab": online_target(server)},
     }
 
 

@@ -37,7 +37,7 @@ from remediations.target import (
 )
 from remediations.testing import LoopbackTenant
 
-from .conftest import TOKEN, tenant_view
+from .conftest import TOKEN, online_target, tenant_view
 
 ISSUE_EXAMPLE = """
 target: northwind
@@ -194,18 +194,7 @@ def test_a_dry_run_sandbox_target_refuses_writes(tenant_path: Path) -> None:
 def _loopback_config(server: LoopbackTenant) -> dict[str, Any]:
     return {
         "target": "lab",
-        "targets": {
-            "lab": {
-                "kind": "exchange-online",
-                "tenant": server.tenant,
-                "credential": {
-                    "kind": "token",
-                    "exchange_token_env": "TEST_EXO_TOKEN",
-                    "graph_token_env": "TEST_GRAPH_TOKEN",
-                },
-                "endpoints": {"exchange": server.url, "graph": server.url},
-            }
-        },
+        "targets": {"lab": online_target(server)},
     }
 
 
