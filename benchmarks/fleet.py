@@ -1,7 +1,7 @@
 """Fleet benchmark: one fix over thousands of groups against the naive way.
 Prints figures side by side with their targets; asserts nothing.
 
-    python benchmarks/fleet.py [--groups 2000] [--latency-ms 20] [--concurrency 4]
+    python benchmarks/fleet.py [--groups 2000] [--latency-ms 20] [--concurrency N]
                                [--skip-adminapi]
 
 Two fleet fixes, each on a fresh sandbox of ``--groups`` distribution groups that
@@ -13,9 +13,10 @@ require authenticated senders, every call to it waiting ``--latency-ms`` first
   and the authentication, as one call);
 * **open** every group (no accept list): ``open-group-to-external --targets-file``.
 
-"ours" is the run as the task makes it (batched reads, ``--concurrency`` writers,
-audit log, verification); "naive" is one ``Get-DistributionGroup`` and one
-``Set-DistributionGroup`` per group, in sequence, through the same transport, with
+"ours" is the run as the task makes it (batched reads, ``--concurrency`` writers, by
+default the ``fleet.concurrency`` setting's default; audit log, verification);
+"naive" is one ``Get-DistributionGroup`` and one ``Set-DistributionGroup`` per group,
+in sequence, through the same transport, with
 no audit log and no verification.  Target: ours at least 10x faster.  Then the
 calls per changed object, a rerun (target: 0 writes, a handful of reads), and the
 same fleet fix through the admin-API transport against the loopback server (every
@@ -47,6 +48,7 @@ if str(ROOT) not in sys.path:
 
 from remediations.actions import ACTIONS, parse_wish  # noqa: E402
 from remediations.audit import AuditLog  # noqa: E402
+from remediations.cli import DEFAULT_CONCURRENCY  # noqa: E402
 from remediations.engine import VerifyWait, Writers, run_action  # noqa: E402
 from remediations.exchange.cmdlet import AddRemove, Cmdlet, CmdletResult, Transport  # noqa: E402
 from remediations.fleet import FleetAction, FleetTarget, FleetWish  # noqa: E402
@@ -279,7 +281,7 @@ def main(argv: list[str] | None = None, *, quick: bool = False) -> list[Row]:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
     parser.add_argument("--groups", type=int, default=30 if quick else 2000)
     parser.add_argument("--latency-ms", type=int, default=20)
-    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY)
     parser.add_argument("--skip-adminapi", action="store_true")
     args = parser.parse_args(argv)
     rows = run(args.groups, args.latency_ms, args.concurrency, with_adminapi=not args.skip_adminapi)
