@@ -51,6 +51,8 @@ __all__ = [
 APPLICATION_ID = 0x4E445235
 #: how long a cmdlet waits for another run's write to finish before it gives up
 BUSY_TIMEOUT_S = 30.0
+#: the log's data (and its length) to disk, as SQLite syncs it (fdatasync where there is one)
+_datasync = getattr(os, "fdatasync", os.fsync)
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _REWRITE = "run 'invoke sandbox.reset' or 'invoke sandbox.load FILE' to write a new one"
 
@@ -102,7 +104,7 @@ class TenantStore:
             try:
                 if self._wal is None:
                     self._wal = os.open(str(self.path) + "-wal", os.O_RDONLY)
-                os.fsync(self._wal)
+                _datasync(self._wal)
             except OSError as exc:
                 from remediations.errors import BackendUnavailable
 
