@@ -4,8 +4,8 @@ The remediation tasks (``tasks.py`` builds one per action from :func:`task_flags
 :data:`ACTION_DOCS`: its flags, their order, kinds, defaults and help, its docstring),
 the checks of a wish from flags or a playbook step (``actions.parse_wish``) and playbook
 validation (``playbooks.schema``) all read this table; ``tests/test_action_inputs.py``
-checks that every task's flags and help, and every action's ``Wish`` dataclass, agree
-with it.
+and ``tests/test_task_flags.py`` check that every task's flags, their kinds, defaults and
+help, and every action's ``Wish`` dataclass, agree with it.
 
 This module imports nothing of the package (``tasks.py`` reads it at import, and
 ``invoke --list`` stays light).
