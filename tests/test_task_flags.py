@@ -91,7 +91,7 @@ def test_the_run_flags_keep_their_short_flags(name: str) -> None:
     assert "t" in args["ticket"].names
 
 
-def _word(spec: Input) -> list[str]:
+def _words(spec: Input) -> list[str]:
     flag = spec.flag
     if spec.kind == "bool":
         return [flag]
@@ -105,11 +105,11 @@ def test_every_flag_given_reaches_the_task_under_its_input_name(name: str) -> No
     args = list(_arguments(name).values())
     parser = Parser(contexts=[ParserContext(name=name, args=args)])
     specs = task_flags(name)
-    argv = [name, *(word for spec in specs for word in _word(spec))]
+    argv = [name, *(word for spec in specs for word in _words(spec))]
     given = parser.parse_argv(argv)[0].as_kwargs
     for spec in specs:
         expected: Any = {"bool": True, "list": [f"{spec.name}-1", f"{spec.name}-2"]}.get(
-            spec.kind, _word(spec)[-1]
+            spec.kind, _words(spec)[-1]
         )
         assert given[spec.name] == expected, spec.name
     # and the task's body takes exactly these keywords
