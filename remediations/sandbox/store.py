@@ -72,6 +72,7 @@ class TenantStore:
         #: held by the one thread whose fsync is under way (group commit)
         self._sync_turn = threading.Lock()
         self._wal: int | None = None
+        self._file = path.resolve() if path is not None else None
         #: fsyncs of the write-ahead log so far (a group commit covers several writes)
         self.syncs = 0
 
@@ -95,7 +96,7 @@ class TenantStore:
     def _sync(self, ticket: int) -> None:
         """Return once commit number ``ticket`` is on disk: one fsync covers every commit
         made before it began, so a writer finding its commit covered returns at once."""
-        if self.path is None:
+        if self._file is None:
             return  # a copy in memory: nothing to make durable
         with self._sync_turn:
             if self._durable >= ticket:
@@ -103,7 +104,7 @@ class TenantStore:
             upto = self._committed  # every commit counted here has finished its COMMIT
             try:
                 if self._wal is None:
-                    self._wal = os.open(str(self.path) + "-wal", os.O_RDONLY)
+                    self._wal = _open_log(self._file)
                 _datasync(self._wal)
             except OSError as exc:
                 from remediations.errors import BackendUnavailable
@@ -166,6 +167,15 @@ class TenantStore:
                 f"{BUSY_TIMEOUT_S:.0f} s; try again when it has finished."
             )
         return InputError(f"The sandbox tenant file {where} is damaged ({exc}); {_REWRITE}.")
+
+
+def _open_log(database: Path) -> int:
+    """A descriptor to sync a commit with: the write-ahead log, or (no log: the database is
+    not in WAL mode, and commits write the file itself) the database file."""
+    try:
+        return os.open(str(database) + "-wal", os.O_RDONLY)
+    except FileNotFoundError:
+        return os.open(database, os.O_RDONLY)
 
 
 def check_location(path: Path) -> None:
