@@ -8,10 +8,11 @@ renaming or re-addressing a recipient keeps its links.
 Behind the dicts: one row per recipient, user and transport rule
 (``objects``), group members one row each (``members``), and an index of
 every identity key (``keys``: Guid, name, alias, display name, folder path,
-every SMTP address, lower-cased), so a look-up by identity reads the rows it
-names instead of every recipient.  A :class:`SandboxState` remembers each row
-as it read it; :meth:`SandboxState.flush` writes back only the rows whose
-dict changed.  The file, its locking and its transactions are
+every SMTP address, lower-cased, each with its object's row number), so a
+look-up by identity reads the rows it names instead of every recipient.  A
+:class:`SandboxState` remembers each row as it read it;
+:meth:`SandboxState.flush` writes back only the rows whose dict changed.
+The file, its locking and its transactions are
 :mod:`remediations.sandbox.store`'s.
 """
 
@@ -25,8 +26,9 @@ from typing import Any
 
 __all__ = ["SCHEMA_VERSION", "SandboxState"]
 
-#: the store's schema (``PRAGMA user_version``); 1 was the single JSON document
-SCHEMA_VERSION = 2
+#: the store's schema (``PRAGMA user_version``); 1 was the single JSON document, 2 named
+#: each index key's object by kind and Guid (twice the size of a key naming its row)
+SCHEMA_VERSION = 3
 
 GROUP_TYPES = frozenset(
     {
@@ -46,12 +48,12 @@ CREATE TABLE objects (
     n INTEGER PRIMARY KEY,
     kind TEXT NOT NULL,
     id TEXT NOT NULL,
-    body TEXT NOT NULL,
-    UNIQUE (kind, id)
+    body TEXT NOT NULL
 );
-CREATE TABLE keys (key TEXT NOT NULL, field TEXT NOT NULL, kind TEXT NOT NULL, id TEXT NOT NULL);
-CREATE INDEX keys_by_key ON keys (key, kind);
-CREATE INDEX keys_by_object ON keys (kind, id);
+CREATE UNIQUE INDEX objects_by_id ON objects (kind, id);
+CREATE TABLE keys (key TEXT NOT NULL, field TEXT NOT NULL, n INTEGER NOT NULL);
+CREATE INDEX keys_by_key ON keys (key);
+CREATE INDEX keys_by_object ON keys (n);
 CREATE TABLE members (
     n INTEGER PRIMARY KEY,
     group_id TEXT NOT NULL,
@@ -63,9 +65,9 @@ CREATE TABLE journal (n INTEGER PRIMARY KEY, entry TEXT NOT NULL);
 """
 #: the indexes a bulk load drops and builds again after its rows (name -> DDL, as in SCHEMA)
 _BULK_INDEXES = {
-    line.split()[2]: line.rstrip(";")
+    line.split(" ON ")[0].split()[-1]: line.rstrip(";")
     for line in SCHEMA.splitlines()
-    if line.startswith("CREATE INDEX")
+    if line.startswith(("CREATE INDEX", "CREATE UNIQUE INDEX"))
 }
 
 #: identity fields a recipient answers to as an Exchange -Identity (DisplayName and the
@@ -76,8 +78,13 @@ _RECIPIENT, _USER, _RULE = "recipient", "user", "rule"
 _ID_KEY = {_RECIPIENT: "Guid", _USER: "Id", _RULE: "Guid"}
 
 
+# one encoder for every row (json.dumps would build one per call: a third of its time)
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    """``json.dumps(value, sort_keys=True, separators=(",", ":"))``: a row's stored form."""
+    return _ENCODER.encode(value)
 
 
 def new_connection() -> sqlite3.Connection:
@@ -166,8 +173,8 @@ class SandboxState:
         self._objects: dict[str, dict[str, dict[str, Any]]] = {_RECIPIENT: {}, _USER: {}}
         self._seen: dict[tuple[str, str], str] = {}
         self._all: set[str] = set()
-        # while loading (:meth:`bulk`): key -> [(order, field, kind, id)], and the new rows
-        self._bulk: dict[str, list[tuple[int, str, str, str]]] | None = None
+        # while loading (:meth:`bulk`): key -> [(order, field)], and the new rows in order
+        self._bulk: dict[str, list[tuple[int, str]]] | None = None
         self._pending: list[tuple[str, str]] = []
         rows = conn.execute("SELECT key, value FROM meta").fetchall()
         self.data: dict[str, Any] = {key: json.loads(value) for key, value in rows}
@@ -232,9 +239,8 @@ class SandboxState:
         if self._bulk is not None:
             return self._bulk_find(key.lower(), _RECIPIENT, frozenset(fields))
         rows = self.conn.execute(
-            "SELECT DISTINCT o.n, o.id FROM keys k "
-            "JOIN objects o ON o.kind = k.kind AND o.id = k.id "
-            "WHERE k.key = ? AND k.kind = ? AND k.field IN (SELECT value FROM json_each(?)) "
+            "SELECT DISTINCT o.n, o.id FROM keys k JOIN objects o ON o.n = k.n "
+            "WHERE k.key = ? AND o.kind = ? AND k.field IN (SELECT value FROM json_each(?)) "
             "ORDER BY o.n",
             (key.lower(), _RECIPIENT, json.dumps(list(fields))),
         ).fetchall()
@@ -249,8 +255,9 @@ class SandboxState:
                     return found[0]
             return None
         row = self.conn.execute(
-            "SELECT id FROM keys WHERE key = ? AND kind = ? AND field IN ('id', 'upn') "
-            "ORDER BY field LIMIT 1",
+            "SELECT o.id FROM keys k JOIN objects o ON o.n = k.n "
+            "WHERE k.key = ? AND o.kind = ? AND k.field IN ('id', 'upn') "
+            "ORDER BY k.field LIMIT 1",
             (key.lower(), _USER),
         ).fetchone()
         return self._get(_USER, row[0]) if row else None
@@ -396,10 +403,12 @@ class SandboxState:
         assert self._bulk is not None
         out: list[dict[str, Any]] = []
         seen: set[str] = set()
-        for _, field, found_kind, oid in self._bulk.get(key, ()):
-            if found_kind == kind and field in fields and oid not in seen:
-                seen.add(oid)
-                out.append(self._objects[kind][oid])
+        for order, field in self._bulk.get(key, ()):
+            if field in fields:
+                found_kind, oid = self._pending[order]
+                if found_kind == kind and oid not in seen:
+                    seen.add(oid)
+                    out.append(self._objects[kind][oid])
         return out
 
     def _write_pending(self) -> None:
@@ -420,21 +429,19 @@ class SandboxState:
             ),
         )
 
-        def rows() -> Iterator[tuple[str, str, str]]:
-            for kind, oid in self._pending:
-                yield kind, oid, self._body(objects[kind].pop(oid))
+        (first,) = self.conn.execute("SELECT coalesce(max(n), 0) + 1 FROM objects").fetchone()
 
-        self.conn.executemany("INSERT INTO objects (kind, id, body) VALUES (?, ?, ?)", rows())
+        def rows() -> Iterator[tuple[int, str, str, str]]:
+            for order, (kind, oid) in enumerate(self._pending):
+                yield first + order, kind, oid, self._body(objects[kind].pop(oid))
+
+        self.conn.executemany("INSERT INTO objects (n, kind, id, body) VALUES (?, ?, ?, ?)", rows())
         # The index keys are those the load was answered from (identities do not change
         # while a file loads: only links are added).
         bulk = self._bulk
         self.conn.executemany(
-            "INSERT INTO keys (key, field, kind, id) VALUES (?, ?, ?, ?)",
-            (
-                (key, field, kind, oid)
-                for key in list(bulk)
-                for _, field, kind, oid in sorted(bulk.pop(key))
-            ),
+            "INSERT INTO keys (key, field, n) VALUES (?, ?, ?)",
+            ((key, field, first + order) for key in list(bulk) for order, field in bulk.pop(key)),
         )
         for ddl in _BULK_INDEXES.values():
             self.conn.execute(ddl)
@@ -546,16 +553,16 @@ class SandboxState:
             order = len(self._pending)
             self._pending.append((kind, oid))
             for key, field in _index_keys(kind, obj):
-                self._bulk.setdefault(key, []).append((order, field, kind, oid))
+                self._bulk.setdefault(key, []).append((order, field))
             return
         seen = _dumps(obj)
         body = seen if "Members" not in obj else self._body(obj)
-        self.conn.execute(
+        n = self.conn.execute(
             "INSERT INTO objects (kind, id, body) VALUES (?, ?, ?)", (kind, oid, body)
-        )
+        ).lastrowid
         self.conn.executemany(
-            "INSERT INTO keys (key, field, kind, id) VALUES (?, ?, ?, ?)",
-            [(key, field, kind, oid) for key, field in sorted(_index_keys(kind, obj))],
+            "INSERT INTO keys (key, field, n) VALUES (?, ?, ?)",
+            [(key, field, n) for key, field in sorted(_index_keys(kind, obj))],
         )
         self._write_members(oid, [], list(obj.get("Members", ())))
         self._objects[kind][oid] = obj
@@ -571,16 +578,22 @@ class SandboxState:
         self._write_members(oid, list(old.get("Members", ())), list(obj.get("Members", ())))
 
     def _delete(self, kind: str, oid: str) -> None:
+        self.conn.execute(
+            "DELETE FROM keys WHERE n = (SELECT n FROM objects WHERE kind = ? AND id = ?)",
+            (kind, oid),
+        )
         self.conn.execute("DELETE FROM objects WHERE kind = ? AND id = ?", (kind, oid))
-        self.conn.execute("DELETE FROM keys WHERE kind = ? AND id = ?", (kind, oid))
         self._objects[kind].pop(oid, None)
         self._seen.pop((kind, oid), None)
 
     def _reindex(self, kind: str, oid: str, obj: dict[str, Any]) -> None:
-        self.conn.execute("DELETE FROM keys WHERE kind = ? AND id = ?", (kind, oid))
+        (n,) = self.conn.execute(
+            "SELECT n FROM objects WHERE kind = ? AND id = ?", (kind, oid)
+        ).fetchone()
+        self.conn.execute("DELETE FROM keys WHERE n = ?", (n,))
         self.conn.executemany(
-            "INSERT INTO keys (key, field, kind, id) VALUES (?, ?, ?, ?)",
-            [(key, field, kind, oid) for key, field in sorted(_index_keys(kind, obj))],
+            "INSERT INTO keys (key, field, n) VALUES (?, ?, ?)",
+            [(key, field, n) for key, field in sorted(_index_keys(kind, obj))],
         )
 
     def _write_members(self, group: str, old: list[str], new: list[str]) -> None:

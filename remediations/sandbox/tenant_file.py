@@ -98,7 +98,10 @@ or mail user.  :func:`export_tenant` writes a tenant back in this format.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -201,7 +204,26 @@ def load_tenant_file(path: Path) -> SandboxState:
     """
     # parsed in a function of its own, so that the file's bytes and text are let go
     # before the tenant is built (tens of MB for 50,000 recipients)
-    return tenant_from_mapping(_read(path), source=str(path))
+    with _collector_paused():
+        return tenant_from_mapping(_read(path), source=str(path))
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cycle collector while a tenant is parsed and built.
+
+    A tenant of 50,000 recipients is a million new dicts, lists and strings, none
+    of them in a reference cycle; the collector would walk them again every few
+    thousand allocations (a fifth of the load's time) to free nothing.
+    Reference counting still frees everything as usual.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _read(path: Path) -> Any:
@@ -310,7 +332,7 @@ def tenant_from_mapping(data: Any, *, source: str = "<tenant>") -> SandboxState:
     state.conn.execute("BEGIN")  # one transaction: a large tenant loads in one write
     try:
         # Built in memory and written at the end in a few executemany calls (state.bulk).
-        with state.bulk():
+        with _collector_paused(), state.bulk():
             guids = [
                 _add_recipient(state, entry, f"{source}: recipients[{index}]")
                 for index, entry in enumerate(entries)
