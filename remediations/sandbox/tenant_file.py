@@ -522,6 +522,14 @@ def _add_user(state: SandboxState, rec: dict[str, Any], entry: Any, where: str) 
         raise InputError(f"{where} must be a mapping.")
     _check_keys(entry, _USER_KEYS, where)
     upn = entry.get("upn") or rec["PrimarySmtpAddress"]
+    if not isinstance(upn, str) or "@" not in upn:
+        raise InputError(f"{where}: upn must be a user principal name like alex@contoso.com.")
+    other = state.find_user(upn)
+    if other is not None:
+        raise InputError(
+            f"{where}: the user principal name {upn!r} is already {other['DisplayName']!r}'s; "
+            "every user has one of its own."
+        )
     rec["UserPrincipalName"] = upn
     user_id = stable_guid(state.organization, "User", upn)
     rec["ExternalDirectoryObjectId"] = user_id

@@ -163,6 +163,19 @@ def test_an_address_listed_twice_by_one_recipient(tmp_path: Path) -> None:
         )
 
 
+def test_two_users_with_one_user_principal_name(
+    invoke_cli: Invoke, tenant_path: Path, tmp_path: Path
+) -> None:
+    """Two mailboxes whose users share a UPN (in any case): the second entry and UPN named."""
+    file = tmp_path / "t.yaml"
+    file.write_text(
+        "organization: contoso.com\nrecipients:\n"
+        "  - {kind: mailbox, name: A, address: a@contoso.com, user: {upn: x@contoso.com}}\n"
+        "  - {kind: mailbox, name: B, address: b@contoso.com, user: {upn: X@contoso.com}}\n"
+    )
+    load_fails(invoke_cli, tenant_path, file, "recipients[1] (B): user", "'X@contoso.com'", "'A'")
+
+
 def test_a_duplicate_yaml_key(invoke_cli: Invoke, tenant_path: Path, tmp_path: Path) -> None:
     """YAML would keep the last value; a tenant file refuses the key, with its line."""
     file = tmp_path / "t.yaml"
