@@ -258,7 +258,7 @@ class SandboxState:
     def find(self, key: str, fields: Iterable[str] = IDENTITY_FIELDS) -> list[dict[str, Any]]:
         """Recipients with ``key`` (any case) as one of ``fields``, in their stable order."""
         if self._bulk is not None:
-            return self._bulk_find(key.lower(), _RECIPIENT, frozenset(fields))
+            return self._bulk_find(key.lower(), _RECIPIENT, tuple(fields))
         rows = self.conn.execute(
             "SELECT DISTINCT o.n, o.id FROM keys k JOIN objects o ON o.n = k.n "
             "WHERE k.key = ? AND o.kind = ? AND k.field IN (SELECT value FROM json_each(?)) "
@@ -270,11 +270,9 @@ class SandboxState:
     def find_user(self, key: str) -> dict[str, Any] | None:
         """The directory user whose Id, UPN or mail is ``key`` (any case)."""
         if self._bulk is not None:
-            for field in ("id", "upn"):
-                found = self._bulk_find(key.lower(), _USER, frozenset({field}))
-                if found:
-                    return found[0]
-            return None
+            low = key.lower()
+            found = self._bulk_find(low, _USER, ("id",)) or self._bulk_find(low, _USER, ("upn",))
+            return found[0] if found else None
         row = self.conn.execute(
             "SELECT o.id FROM keys k JOIN objects o ON o.n = k.n "
             "WHERE k.key = ? AND o.kind = ? AND k.field IN ('id', 'upn') "
@@ -420,11 +418,14 @@ class SandboxState:
             self._bulk = None
             self._pending = []
 
-    def _bulk_find(self, key: str, kind: str, fields: frozenset[str]) -> list[dict[str, Any]]:
+    def _bulk_find(self, key: str, kind: str, fields: tuple[str, ...]) -> list[dict[str, Any]]:
         assert self._bulk is not None
+        found = self._bulk.get(key)
+        if found is None:  # most look-ups of a load: the check that a name is new
+            return []
         out: list[dict[str, Any]] = []
         seen: set[str] = set()
-        for order, field in _entries(self._bulk.get(key)):
+        for order, field in _entries(found):
             if field in fields:
                 found_kind, oid = self._pending[order]
                 if found_kind == kind and oid not in seen:

@@ -542,25 +542,26 @@ def _add_user(state: SandboxState, rec: dict[str, Any], entry: Any, where: str) 
         isinstance(g, dict) and set(g) == {"sku", "group"} for g in group_licenses
     ):
         raise InputError(f"{where}: group_licenses is a list of {{sku, group}} mappings.")
-    state.add_user(
-        {
-            "Id": user_id,
-            "UserPrincipalName": upn,
-            "DisplayName": rec["DisplayName"],
-            "GivenName": None,
-            "Surname": None,
-            "Mail": rec["PrimarySmtpAddress"],
-            "AccountEnabled": bool(entry.get("account_enabled", True)),
-            "AssignedLicenses": list(dict.fromkeys(direct)),
-            "LicenseAssignmentStates": [{"SkuId": s, "AssignedByGroup": None} for s in direct],
-            "OnPremisesSyncEnabled": bool(entry.get("synced", False)),
-            # resolved once every recipient exists (_link_recipient)
-            "_group_licenses": group_licenses,
-        }
-    )
+    user = {
+        "Id": user_id,
+        "UserPrincipalName": upn,
+        "DisplayName": rec["DisplayName"],
+        "GivenName": None,
+        "Surname": None,
+        "Mail": rec["PrimarySmtpAddress"],
+        "AccountEnabled": bool(entry.get("account_enabled", True)),
+        "AssignedLicenses": list(dict.fromkeys(direct)),
+        "LicenseAssignmentStates": [{"SkuId": s, "AssignedByGroup": None} for s in direct],
+        "OnPremisesSyncEnabled": bool(entry.get("synced", False)),
+    }
+    if group_licenses:
+        user["_group_licenses"] = group_licenses  # resolved once every recipient exists
+    state.add_user(user)
 
 
 def _refs(state: SandboxState, values: Any, where: str) -> list[str]:
+    if values == []:  # most recipients name no one
+        return []
     guids = []
     for value in _strings(values, where):
         found = candidates(state, value, None)
@@ -600,7 +601,7 @@ def _link_recipient(state: SandboxState, guid: str, entry: dict[str, Any], where
         rec["ManagedBy"] = _refs(state, entry.get("managed_by", []), f"{where}: managed_by")
     elif "members" in entry or "member_count" in entry or "managed_by" in entry:
         raise InputError(f"{where}: only groups have members and managed_by.")
-    if "UserPrincipalName" in rec:
+    if "UserPrincipalName" in rec and entry["user"].get("group_licenses"):
         _link_group_licenses(state, rec, f"{where} ({rec['Name']}): user: group_licenses")
 
 
