@@ -461,14 +461,17 @@ class SandboxState:
         # The index keys are those the load was answered from (identities do not change
         # while a file loads: only links are added).
         bulk = self._bulk
-        self.conn.executemany(
-            "INSERT INTO keys (key, field, n) VALUES (?, ?, ?)",
-            (
-                (key, field, first + order)
-                for key in list(bulk)
-                for order, field in _entries(bulk.pop(key))
-            ),
-        )
+
+        def keys() -> Iterator[tuple[str, str, int]]:
+            for key in list(bulk):
+                found = bulk.pop(key)
+                if isinstance(found, int):  # most keys name one object (no generator each)
+                    yield key, _FIELDS[found & 15], first + (found >> 4)
+                else:
+                    for order, field in _entries(found):
+                        yield key, field, first + order
+
+        self.conn.executemany("INSERT INTO keys (key, field, n) VALUES (?, ?, ?)", keys())
         for ddl in _BULK_INDEXES.values():
             self.conn.execute(ddl)
 
