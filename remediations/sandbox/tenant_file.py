@@ -108,8 +108,8 @@ from typing import Any
 from remediations.errors import InputError
 from remediations.exchange import facts
 from remediations.sandbox.cmdlets import candidates, stable_guid
-from remediations.sandbox.directory import check_connectors_section, check_dns_section
 from remediations.sandbox.state import ALL_GROUP_TYPES, SandboxState
+from remediations.sandbox.tenant_sections import check_connectors_section, check_dns_section
 
 __all__ = ["DEMO_TENANT", "export_tenant", "load_tenant_file", "tenant_from_mapping"]
 
