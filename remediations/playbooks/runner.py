@@ -34,13 +34,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from remediations.audit import AuditLog, AuditUnwritable, read_events
 from remediations.engine import (
     STOPPERS,
     Outcome,
     VerifyWait,
+    Writers,
     apply_and_verify,
     describe_changes,
     log_plan,
@@ -60,6 +61,7 @@ from remediations.exchange.cmdlet import Transport
 from remediations.interrupts import Interrupted, interruptible
 from remediations.plan import Change, Plan, render_value
 from remediations.playbooks.binding import BoundPlaybook, BoundStep, bind_parameters
+from remediations.playbooks.fleet import FLEET_AT, EntryFailed, FleetPlan, FleetStep, runs_as_fleet
 from remediations.playbooks.schema import Playbook, PlaybookError
 
 __all__ = [
@@ -266,12 +268,17 @@ def run_playbook(
     confirm: Callable[[PlaybookOutcome], bool] = lambda outcome: True,
     planning_copy: Callable[[], Transport] | None = None,
     verify_wait: VerifyWait | None = None,
+    writers: Writers | None = None,
+    fleet_at: int | None = FLEET_AT,
 ) -> PlaybookOutcome:
     """Plan every step, preview the whole plan, then apply and verify step by step.
 
     ``planning_copy`` gives an in-memory copy of the target to plan ahead on (None: plan
     each step against the live state); ``verify_wait`` how long each step's verification
-    waits for replication.
+    waits for replication; ``writers`` how a fleet step's writes go out (the run's
+    ``fleet.concurrency`` and retry budget; default one at a time).  A ``for_each`` step
+    of at least ``fleet_at`` entries runs as one fleet step
+    (:mod:`remediations.playbooks.fleet`); None runs every entry on its own.
 
     Returns:
         The outcome: ``planned`` (dry run), ``no-change``, ``applied`` or ``cancelled``.
@@ -315,10 +322,12 @@ def run_playbook(
         playbook_version=playbook.version,
         dry_run=dry_run,
     )
+    units = _units(outcome.steps, fleet_at)
     with interruptible():
         try:
             _run(
                 outcome,
+                units,
                 bound,
                 transport,
                 log,
@@ -327,6 +336,7 @@ def run_playbook(
                 confirm,
                 planning_copy,
                 verify_wait,
+                writers,
             )
         except Interrupted as exc:
             raise _interrupted(outcome, log, exc) from None
@@ -335,8 +345,38 @@ def run_playbook(
     return outcome
 
 
+@dataclass(slots=True)
+class _Unit:
+    """What is planned and applied as one: one step, or every entry of a fleet step."""
+
+    start: int
+    count: int = 1
+    fleet: FleetStep | None = None
+    planned: FleetPlan | None = None
+
+
+def _units(steps: list[StepResult], fleet_at: int | None) -> list[_Unit]:
+    """The run's steps in order, the entries of each large ``for_each`` step as one unit."""
+    units: list[_Unit] = []
+    index = 0
+    while index < len(steps):
+        step = steps[index].bound.step
+        end = index + 1
+        if step.for_each is not None:
+            while end < len(steps) and steps[end].bound.step is step:
+                end += 1
+        entries = [r.bound for r in steps[index:end]]
+        if step.for_each is not None and runs_as_fleet(entries, fleet_at):
+            units.append(_Unit(start=index, count=end - index, fleet=FleetStep(entries)))
+        else:
+            units.extend(_Unit(start=i) for i in range(index, end))
+        index = end
+    return units
+
+
 def _run(
     outcome: PlaybookOutcome,
+    units: list[_Unit],
     bound: BoundPlaybook,
     transport: Transport,
     log: AuditLog,
@@ -345,6 +385,7 @@ def _run(
     confirm: Callable[[PlaybookOutcome], bool],
     planning_copy: Callable[[], Transport] | None = None,
     verify_wait: VerifyWait | None = None,
+    writers: Writers | None = None,
 ) -> None:
     log.event(
         "playbook-start",
@@ -353,7 +394,7 @@ def _run(
         steps=[r.bound.id for r in outcome.steps],
         resume_of=outcome.resume_of,
     )
-    _plan_all(outcome, transport, log, planning_copy)
+    _plan_all(outcome, units, transport, log, planning_copy)
     if resume is not None:
         _credit_prior(outcome, resume)
     preview(outcome)
@@ -365,8 +406,11 @@ def _run(
         outcome.outcome = "cancelled"
         log.event("playbook-end", outcome="cancelled", **_summary(outcome))
         return
-    for index, result in enumerate(outcome.steps):
-        _apply_step(outcome, index, result, transport, log, verify_wait)
+    for unit in units:
+        if unit.fleet is None:
+            _apply_step(outcome, unit.start, outcome.steps[unit.start], transport, log, verify_wait)
+        else:
+            _apply_fleet(outcome, unit, transport, log, verify_wait, writers)
     if resume is not None:
         _credit_prior(outcome, resume)
     outcome.outcome = "applied" if outcome.ids("verified") else "no-change"
@@ -472,6 +516,7 @@ def _step_log(log: AuditLog, result: StepResult, phase: str) -> AuditLog:
 
 def _plan_all(
     outcome: PlaybookOutcome,
+    units: list[_Unit],
     transport: Transport,
     log: AuditLog,
     planning_copy: Callable[[], Transport] | None = None,
@@ -482,7 +527,17 @@ def _plan_all(
     if not outcome.planned_ahead:
         outcome.notes.append(NOT_PLANNED_AHEAD)
     try:
-        for index, result in enumerate(outcome.steps):
+        # Until a planned change is made on the copy, the copy shows the live state: a
+        # fleet step planned on it needs no second pass over the live tenant for refusals.
+        copied = False
+        for unit in units:
+            if unit.fleet is not None:
+                judge = planner is not transport and copied
+                _plan_fleet(outcome, unit, planner, transport if judge else planner, log)
+                copied = copied or bool(unit.planned and unit.planned.plan.changes)
+                continue
+            index = unit.start
+            result = outcome.steps[index]
             step = result.bound
             slog = _step_log(log, result, "plan")
             try:
@@ -499,6 +554,7 @@ def _plan_all(
             log_plan(plan, result.record, slog)
             if not outcome.planned_ahead:
                 continue
+            copied = copied or bool(plan.changes)
             for change in plan.changes:
                 try:
                     planner.send(change.cmdlet)
@@ -507,6 +563,112 @@ def _plan_all(
     finally:
         if planner is not transport:
             planner.close()
+
+
+def _plan_fleet(
+    outcome: PlaybookOutcome,
+    unit: _Unit,
+    planner: Transport,
+    transport: Transport,
+    log: AuditLog,
+) -> None:
+    """Plan every entry of a fleet step at once: one batched read pass, one merged plan.
+
+    ``transport`` is the live tenant whose refusals are judged too (``planner`` itself
+    when the copy holds no planned change yet: it then shows the live state).
+    """
+    assert unit.fleet is not None
+    try:
+        planned = unit.fleet.prepare(planner)
+        if planner is not transport:
+            unit.fleet.refusals(transport)
+    except EntryFailed as exc:
+        raise _refuse(outcome, unit.start + exc.index, log, exc.error) from exc.error
+    unit.planned = planned
+    batch = _Batch(log)
+    for result, share in zip(_results(outcome, unit), planned.shares, strict=True):
+        result.plan = share
+        result.status = "planned" if share.changes else "ok"
+        slog = batch.step(result, "plan")
+        slog.event("step-planned", **result.bound.to_json(), changes=len(share.changes))
+        log_plan(share, result.record, slog)
+    batch.flush()
+    if not outcome.planned_ahead:
+        return
+    for change, owner in zip(planned.plan.changes, planned.owner, strict=True):
+        try:
+            planner.send(change.cmdlet)
+        except TransportError as exc:
+            raise _refuse(outcome, unit.start + owner, log, exc) from exc
+
+
+def _results(outcome: PlaybookOutcome, unit: _Unit) -> list[StepResult]:
+    return outcome.steps[unit.start : unit.start + unit.count]
+
+
+class _Batch:
+    """Events of many entries of a fleet step, written with one append (one fsync).
+
+    ``step(result, phase)`` gives a log for one entry, as :func:`_step_log` does; its
+    events are kept until :meth:`flush`.
+    """
+
+    def __init__(self, log: AuditLog) -> None:
+        self.log = log
+        self.items: list[tuple[str, dict[str, Any]]] = []
+
+    def step(self, result: StepResult, phase: str) -> AuditLog:
+        step = result.bound
+        fields = {"step": step.id, "step_name": step.step.name, "action": step.step.action,
+                  "phase": phase}  # fmt: skip
+        return cast(AuditLog, _Buffered(self.items, fields))
+
+    def flush(self) -> None:
+        items, self.items = self.items, []
+        if len(items) == 1:
+            self.log.event(items[0][0], **items[0][1])
+        elif items:
+            self.log.events(items)
+
+
+class _Buffered:
+    """The two methods of an audit log the engine's ``log_plan`` uses, into a list."""
+
+    def __init__(self, items: list[tuple[str, dict[str, Any]]], fields: dict[str, Any]) -> None:
+        self.items = items
+        self.fields = fields
+
+    def event(self, event: str, **fields: Any) -> None:
+        self.items.append((event, {**self.fields, **fields}))
+
+    def events(self, items: list[tuple[str, dict[str, Any]]]) -> None:
+        for event, fields in items:
+            self.event(event, **fields)
+
+
+class _EntryLog:
+    """A fleet step's log for the engine: each change event carries its own entry's step.
+
+    The engine logs a change with its target and attribute; the entry whose share
+    holds that change is found by them (one change per attribute of an object in a
+    merged plan).  An event of the whole step (``verify-wait``, a failure's
+    ``step-end``) carries the step's number.
+    """
+
+    def __init__(self, log: AuditLog, owners: Mapping[tuple[str, str], str], step: str) -> None:
+        self.log = log
+        self.owners = owners
+        self.whole = step
+
+    def _fields(self, fields: dict[str, Any]) -> dict[str, Any]:
+        key = (str(fields.get("target") or "").lower(), str(fields.get("attribute") or ""))
+        return {"step": self.owners.get(key, self.whole), **fields}
+
+    def event(self, event: str, **fields: Any) -> Any:
+        return self.log.event(event, **self._fields(fields))
+
+    def events(self, items: list[tuple[str, dict[str, Any]]]) -> Any:
+        return self.log.events([(event, self._fields(fields)) for event, fields in items])
 
 
 def _live_refusal(step: BoundStep, transport: Transport) -> None:
@@ -620,20 +782,166 @@ def _apply_step(
     slog.event("step-end", outcome="verified", changes=len(live.changes))
 
 
+def _apply_fleet(
+    outcome: PlaybookOutcome,
+    unit: _Unit,
+    transport: Transport,
+    log: AuditLog,
+    verify_wait: VerifyWait | None = None,
+    writers: Writers | None = None,
+) -> None:
+    """Plan a fleet step again on the live tenant (one batched pass), apply the merged plan
+    with the run's writers, and verify it (one batched pass) before the next step."""
+    fleet = unit.fleet
+    assert fleet is not None
+    results = _results(outcome, unit)
+    try:
+        live = fleet.prepare(transport)
+    except EntryFailed as exc:
+        _not_started(results)
+        index = unit.start + exc.index
+        slog = _step_log(log, outcome.steps[index], "apply")
+        raise _stop(outcome, index, slog, log, str(exc.error)) from exc.error
+    previewed = [r.plan.changes if r.plan else () for r in results]
+    moved = {i for i, share in enumerate(live.shares) if share.changes != previewed[i]}
+    if moved and outcome.planned_ahead:
+        first = min(moved)
+        _not_started(results)
+        raise _stop(
+            outcome,
+            unit.start + first,
+            _step_log(log, results[first], "apply"),
+            log,
+            "the tenant changed since the preview: this step would now "
+            f"{_describe_all(live.shares[first].changes) or 'change nothing'} instead of "
+            f"{_describe_all(previewed[first]) or 'nothing'}; none of the step's entries "
+            "was applied",
+        )
+    batch = _Batch(log)
+    for index, (result, share) in enumerate(zip(results, live.shares, strict=True)):
+        if index in moved:
+            result.record.status.clear()
+            log_plan(share, result.record, batch.step(result, "apply"))
+            result.plan = share
+        else:
+            result.record.plan = share
+            result.record.status = dict.fromkeys(range(len(share.changes)), "planned")
+        if share.is_noop:
+            result.status = "ok"
+            batch.step(result, "apply").event("step-end", outcome="ok")
+    batch.flush()
+    if live.plan.is_noop:
+        return
+    record = Outcome(
+        run_id=outcome.run_id,
+        action=fleet.name,
+        dry_run=False,
+        tenant=outcome.tenant,
+        transport=outcome.transport,
+    )
+    record.plan = live.plan
+    record.status = dict.fromkeys(range(len(live.plan.changes)), "planned")
+    owners = {
+        (c.target.lower(), c.attribute): results[o].bound.id
+        for c, o in zip(live.plan.changes, live.owner, strict=True)
+    }
+    step = results[0].bound.step
+    base = log.bind(step_name=step.name, action=step.action, phase="apply")
+    entry_log = cast(AuditLog, _EntryLog(base, owners, str(step.number)))
+    try:
+        apply_and_verify(
+            cast(Any, fleet),  # an action's read and plan, over every entry
+            None,
+            live.plan,
+            record,
+            transport,
+            entry_log,
+            end_event="step-end",
+            verify_wait=verify_wait,
+            writers=writers,
+        )
+    except ApplyFailed as exc:
+        first = _settle(results, live, record, log)
+        done = _describe_all(record.applied) or "nothing"
+        left = _describe_all(record.not_applied) or "nothing"
+        detail = f"{exc.cause or exc} Changed: {done}. Not changed: {left}"
+        raise _stop(
+            outcome, unit.start + first, None, log, detail, settled=unit.count - 1 - first
+        ) from exc
+    except VerifyMismatch as exc:
+        first = _settle(results, live, record, log)
+        raise _stop(
+            outcome,
+            unit.start + first,
+            None,
+            log,
+            str(exc).rstrip("."),
+            settled=unit.count - 1 - first,
+        ) from exc
+    finally:
+        for merged, (entry, index) in live.share_index().items():
+            results[entry].record.status[index] = record.status.get(merged, "planned")
+    for result in results:
+        if result.status == "planned":
+            result.status = "verified"
+            count = len(result.plan.changes) if result.plan else 0
+            batch.step(result, "apply").event("step-end", outcome="verified", changes=count)
+    batch.flush()
+
+
+def _not_started(results: list[StepResult]) -> None:
+    for result in results:
+        if result.status == "planned":
+            result.status = "not-started"
+
+
+def _settle(results: list[StepResult], live: FleetPlan, record: Outcome, log: AuditLog) -> int:
+    """After a fleet step failed: each entry's status from its changes' (the engine's record);
+    the entries verified are logged so.  Returns the index of the first entry that failed."""
+    statuses: dict[int, list[str]] = {}
+    for merged, (entry, _index) in live.share_index().items():
+        statuses.setdefault(entry, []).append(record.status.get(merged, "planned"))
+    first: int | None = None
+    batch = _Batch(log)
+    for entry, result in enumerate(results):
+        mine = statuses.get(entry)
+        if not mine:
+            continue
+        if all(status == "verified" for status in mine):
+            result.status = "verified"
+            batch.step(result, "apply").event("step-end", outcome="verified", changes=len(mine))
+        elif any(status in ("applied", "failed", "verified") for status in mine):
+            result.status = "failed"
+            first = entry if first is None else first
+        else:
+            result.status = "not-started"
+    batch.flush()
+    if first is None:
+        first = next((e for e, r in enumerate(results) if r.status != "verified"), 0)
+        results[first].status = "failed"
+    return first
+
+
 def _stop(
     outcome: PlaybookOutcome,
     index: int,
     slog: AuditLog | None,
     log: AuditLog,
     detail: str,
+    *,
+    settled: int = 0,
 ) -> PlaybookFailed:
-    """End the run at a failed step: say what was done, what failed, what did not start."""
+    """End the run at a failed step: say what was done, what failed, what did not start.
+
+    ``settled``: how many steps after ``index`` (entries of the same fleet step) already
+    have their final status.
+    """
     result = outcome.steps[index]
     result.status = "failed"
     result.error = detail
     if slog is not None:  # the engine logs step-end itself when apply or verify fails
         slog.event("step-end", outcome="failed", error=detail)
-    for later in outcome.steps[index + 1 :]:
+    for later in outcome.steps[index + 1 + settled :]:
         later.status = "not-started"
     parts = [
         f"Playbook {outcome.playbook} stopped at {result.bound.label} "
