@@ -250,6 +250,7 @@ _STATUS_WORDS = {
     "planned": "would change",
     "ok": "ok, no change",
     "verified": "applied and verified",
+    "applied": "applied, not verified",
     "failed": "FAILED",
     "interrupted": "INTERRUPTED",
     "not-started": "not started",

@@ -75,7 +75,9 @@ __all__ = [
     "run_playbook",
 ]
 
-StepStatus = Literal["planned", "ok", "verified", "failed", "interrupted", "not-started"]
+#: "applied": an entry of a fleet step whose changes all reached the tenant, when the step
+#: stopped before verifying them
+StepStatus = Literal["planned", "ok", "verified", "applied", "failed", "interrupted", "not-started"]
 RunOutcome = Literal[
     "planned", "no-change", "applied", "failed", "refused", "cancelled", "interrupted"
 ]
@@ -862,8 +864,8 @@ def _apply_fleet(
         )
     except ApplyFailed as exc:
         first = _settle(results, live, record, log)
-        done = _describe_all(record.applied) or "nothing"
-        left = _describe_all(record.not_applied) or "nothing"
+        done = _describe_many(record.applied)
+        left = _describe_many(record.not_applied)
         detail = f"{exc.cause or exc} Changed: {done}. Not changed: {left}"
         raise _stop(
             outcome, unit.start + first, None, log, detail, settled=unit.count - 1 - first
@@ -897,11 +899,13 @@ def _not_started(results: list[StepResult]) -> None:
 
 def _settle(results: list[StepResult], live: FleetPlan, record: Outcome, log: AuditLog) -> int:
     """After a fleet step failed: each entry's status from its changes' (the engine's record);
-    the entries verified are logged so.  Returns the index of the first entry that failed."""
+    the entries verified are logged so.  Returns the index of the entry the step stopped at
+    (the first whose change failed, else the first left half done)."""
     statuses: dict[int, list[str]] = {}
     for merged, (entry, _index) in live.share_index().items():
         statuses.setdefault(entry, []).append(record.status.get(merged, "planned"))
-    first: int | None = None
+    failed: list[int] = []
+    partial: list[int] = []
     batch = _Batch(log)
     for entry, result in enumerate(results):
         mine = statuses.get(entry)
@@ -910,16 +914,39 @@ def _settle(results: list[StepResult], live: FleetPlan, record: Outcome, log: Au
         if all(status == "verified" for status in mine):
             result.status = "verified"
             batch.step(result, "apply").event("step-end", outcome="verified", changes=len(mine))
-        elif any(status in ("applied", "failed", "verified") for status in mine):
+        elif all(status in ("applied", "verified") for status in mine):
+            result.status = "applied"
+        elif "failed" in mine:
             result.status = "failed"
-            first = entry if first is None else first
+            failed.append(entry)
+        elif any(status in ("applied", "verified") for status in mine):
+            result.status = "failed"
+            partial.append(entry)
         else:
             result.status = "not-started"
     batch.flush()
-    if first is None:
-        first = next((e for e, r in enumerate(results) if r.status != "verified"), 0)
-        results[first].status = "failed"
-    return first
+    stopped = (failed or partial or [_first_unverified(results)])[0]
+    results[stopped].status = "failed"
+    return stopped
+
+
+def _first_unverified(results: list[StepResult]) -> int:
+    return next((e for e, r in enumerate(results) if r.status != "verified"), 0)
+
+
+def _describe_many(changes: tuple[Change, ...]) -> str:
+    """Changes for one sentence; a long list as its count and first few."""
+    if len(changes) <= FIRST_CHANGES:
+        return _describe_all(changes) or "nothing"
+    first = _describe_all(changes[:FIRST_CHANGES])
+    return (
+        f"{len(changes):,} changes ({first}; and {len(changes) - FIRST_CHANGES:,} more: "
+        "each change is in --json and the audit log)"
+    )
+
+
+#: a fleet step's failure names this many changes, then counts the rest
+FIRST_CHANGES = 5
 
 
 def _stop(
@@ -951,6 +978,9 @@ def _stop(
     ok = outcome.ids("ok")
     not_started = outcome.ids("not-started")
     parts.append(f"Applied and verified: {_steps(verified)}.")
+    applied = outcome.ids("applied")
+    if applied:
+        parts.append(f"Applied, not verified: {_steps(applied)}.")
     if ok:
         parts.append(f"Already as wished: {_steps(ok)}.")
     parts.append(f"Not started: {_steps(not_started)}.")
@@ -972,11 +1002,33 @@ def _resume_hint(outcome: PlaybookOutcome) -> str:
 def _steps(ids: list[str]) -> str:
     if not ids:
         return "none"
-    return ("step " if len(ids) == 1 else "steps ") + ", ".join(ids)
+    shown = ids if len(ids) <= _RANGES_FROM else _ranges(ids)
+    return ("step " if len(ids) == 1 else "steps ") + ", ".join(shown)
+
+
+#: a longer list of step ids is written with ranges of entries (1.1-1.30)
+_RANGES_FROM = 10
+
+
+def _ranges(ids: list[str]) -> list[str]:
+    """``1.1, 1.2, 1.3, 1.5, 2`` as ``1.1-1.3, 1.5, 2``."""
+    out: list[list[str]] = []
+    for step in ids:
+        head, _, number = step.rpartition(".")
+        if out and number.isdigit() and head:
+            last = out[-1][-1]
+            last_head, _, last_number = last.rpartition(".")
+            if last_head == head and last_number.isdigit() and int(last_number) + 1 == int(number):
+                out[-1].append(step)
+                continue
+        out.append([step])
+    return [run[0] if len(run) == 1 else f"{run[0]}-{run[-1]}" for run in out]
 
 
 def _summary(outcome: PlaybookOutcome) -> dict[str, Any]:
+    applied = outcome.ids("applied")  # entries of a fleet step stopped before verifying
     return {
+        **({"applied": applied} if applied else {}),
         "verified": outcome.ids("verified"),
         "ok": outcome.ids("ok"),
         "failed": outcome.ids("failed"),
