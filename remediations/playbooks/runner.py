@@ -43,7 +43,6 @@ from remediations.engine import (
     VerifyWait,
     Writers,
     apply_and_verify,
-    describe_changes,
     log_plan,
     new_run_id,
     prepare,
@@ -458,7 +457,7 @@ def _interrupted(outcome: PlaybookOutcome, log: AuditLog, exc: Interrupted) -> I
         message = (
             f"Playbook {outcome.playbook} interrupted ({exc.signal_name})"
             + (f" at {current.bound.label}" if current is not None else "")
-            + f". Changed: {describe_changes(applied)}. Not changed: {describe_changes(left)}. "
+            + f". Changed: {_describe_many(applied)}. Not changed: {_describe_many(left)}. "
             "Run the same command again to finish (or: invoke playbook.run "
             f"{_resume_hint(outcome)})."
         )
@@ -870,6 +869,9 @@ def _apply_fleet(
         raise _stop(
             outcome, unit.start + first, None, log, detail, settled=unit.count - 1 - first
         ) from exc
+    except STOPPERS:
+        _settle(results, live, record, None)  # the run's end says what changed
+        raise
     except VerifyMismatch as exc:
         first = _settle(results, live, record, log)
         raise _stop(
@@ -897,23 +899,28 @@ def _not_started(results: list[StepResult]) -> None:
             result.status = "not-started"
 
 
-def _settle(results: list[StepResult], live: FleetPlan, record: Outcome, log: AuditLog) -> int:
+def _settle(
+    results: list[StepResult], live: FleetPlan, record: Outcome, log: AuditLog | None
+) -> int:
     """After a fleet step failed: each entry's status from its changes' (the engine's record);
-    the entries verified are logged so.  Returns the index of the entry the step stopped at
-    (the first whose change failed, else the first left half done)."""
+    the entries verified are logged so (``log``; None: the log is not written, the run is
+    stopping).  Returns the index of the entry the step stopped at (the first whose change
+    failed, else the first left half done)."""
     statuses: dict[int, list[str]] = {}
     for merged, (entry, _index) in live.share_index().items():
         statuses.setdefault(entry, []).append(record.status.get(merged, "planned"))
     failed: list[int] = []
     partial: list[int] = []
-    batch = _Batch(log)
+    batch = _Batch(log) if log is not None else None
     for entry, result in enumerate(results):
         mine = statuses.get(entry)
         if not mine:
             continue
         if all(status == "verified" for status in mine):
             result.status = "verified"
-            batch.step(result, "apply").event("step-end", outcome="verified", changes=len(mine))
+            if batch is not None:
+                slog = batch.step(result, "apply")
+                slog.event("step-end", outcome="verified", changes=len(mine))
         elif all(status in ("applied", "verified") for status in mine):
             result.status = "applied"
         elif "failed" in mine:
@@ -924,6 +931,8 @@ def _settle(results: list[StepResult], live: FleetPlan, record: Outcome, log: Au
             partial.append(entry)
         else:
             result.status = "not-started"
+    if batch is None:
+        return (failed or partial or [0])[0]
     batch.flush()
     stopped = (failed or partial or [_first_unverified(results)])[0]
     results[stopped].status = "failed"
@@ -936,7 +945,7 @@ def _first_unverified(results: list[StepResult]) -> int:
 
 def _describe_many(changes: tuple[Change, ...]) -> str:
     """Changes for one sentence; a long list as its count and first few."""
-    if len(changes) <= FIRST_CHANGES:
+    if len(changes) <= LONG_CHANGES:
         return _describe_all(changes) or "nothing"
     first = _describe_all(changes[:FIRST_CHANGES])
     return (
@@ -945,7 +954,9 @@ def _describe_many(changes: tuple[Change, ...]) -> str:
     )
 
 
-#: a fleet step's failure names this many changes, then counts the rest
+#: a run that stops with more changes than this applied (or not) names the first
+#: FIRST_CHANGES of them, then counts the rest
+LONG_CHANGES = 20
 FIRST_CHANGES = 5
 
 
@@ -1028,7 +1039,7 @@ def _ranges(ids: list[str]) -> list[str]:
 def _summary(outcome: PlaybookOutcome) -> dict[str, Any]:
     applied = outcome.ids("applied")  # entries of a fleet step stopped before verifying
     return {
-        **({"applied": applied} if applied else {}),
+        **({"applied_unverified": applied} if applied else {}),
         "verified": outcome.ids("verified"),
         "ok": outcome.ids("ok"),
         "failed": outcome.ids("failed"),

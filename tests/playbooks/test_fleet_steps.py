@@ -391,3 +391,52 @@ def test_an_unknown_entry_refuses_the_whole_fleet_step_and_changes_nothing(
     )
     assert "Nothing was changed." in result.err
     assert tenant(path) == before
+
+
+@pytest.mark.subprocess
+def test_sigint_mid_fleet_step_stops_cleanly_and_resume_finishes(tmp_path: Path) -> None:
+    """Ctrl-C while a fleet step's writers run: the writes in flight finish, exit 130, the
+    log says interrupted, and --resume finishes every entry."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+
+    seed, groups = fleet_tenant(tmp_path, 30)
+    path = copy_of(seed, "sig")
+    playbook = book(tmp_path, ALLOW_EVERYWHERE)
+    audit_dir = tmp_path / "audit"
+    env = {**os.environ, "INVOKE_SANDBOX_PATH": str(path), "INVOKE_AUDIT_DIR": str(audit_dir),
+           "INVOKE_SANDBOX_FAULTS": "latency_ms=100"}  # fmt: skip
+    invoke = str(Path(sys.executable).with_name("invoke"))
+    args = [invoke, "playbook.run", str(playbook), "--param", "groups=" + ",".join(groups),
+            "--param", f"sender={SENDER}"]  # fmt: skip
+    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    log = audit_dir / "audit.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if log.exists() and log.read_bytes().count(b'"change-applied"') >= 3:
+            proc.send_signal(signal.SIGINT)
+            break
+        time.sleep(0.02)
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert "interrupted (SIGINT)" in err
+    events = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    end = events[-1]
+    assert (end["event"], end["outcome"]) == ("playbook-end", "interrupted")
+    announced = {(e["target"], e["attribute"]) for e in events if e["event"] == "change-applying"}
+    applied = {(e["target"], e["attribute"]) for e in events if e["event"] == "change-applied"}
+    assert announced == applied  # every write in flight finished and was recorded
+    assert 0 < len(applied) < 61
+    env["INVOKE_SANDBOX_FAULTS"] = ""
+    resumed = subprocess.run([*args[:3], "--resume", end["run_id"]], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    state = [g for g in groups_state(path) if g["name"].startswith("Group")]
+    assert all(g["auth"] is False and len(g["accept"]) == 2 for g in state)
