@@ -14,6 +14,11 @@ failure stops the run; the outcome says which steps were verified, which one
 failed and which were not started, and ``--resume RUN_ID`` continues it with
 the parameters its audit log holds.
 
+A ``for_each`` step of at least ``FLEET_AT`` entries is planned, applied and
+verified as one fleet step (:mod:`remediations.playbooks.fleet`): one batched read
+pass per phase, one merged plan, the run's writers; each entry keeps its step id,
+its share of the plan, its events and its status.
+
 Every step's refusals are also judged against the live tenant while planning,
 so a guard cannot be slipped past because an earlier step of the same run made
 the target look eligible.
