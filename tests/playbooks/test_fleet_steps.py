@@ -440,3 +440,51 @@ def test_sigint_mid_fleet_step_stops_cleanly_and_resume_finishes(tmp_path: Path)
     assert resumed.returncode == 0, resumed.stderr
     state = [g for g in groups_state(path) if g["name"].startswith("Group")]
     assert all(g["auth"] is False and len(g["accept"]) == 2 for g in state)
+
+
+def test_a_fleet_step_on_the_admin_api_reads_pages_not_targets(
+    tmp_path: Path, config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a real target (the loopback admin API, planned ahead on its planning copy) the
+    batching holds on the wire: a few requests per read pass, one write per object."""
+    from remediations.testing import LoopbackTenant
+
+    count = 120
+    seed, groups = fleet_tenant(tmp_path, count)
+    served = copy_of(seed, "served")
+    monkeypatch.setenv("TEST_EXO_TOKEN", "loopback-token")
+    monkeypatch.setenv("TEST_GRAPH_TOKEN", "loopback-token")
+    params = (f"groups={','.join(groups)}", f"sender={SENDER}")
+    with LoopbackTenant(SandboxTransport(served), token="loopback-token") as server:
+        lab = {
+            **config,
+            "target": "lab",
+            "targets": {
+                "lab": {
+                    "kind": "exchange-online",
+                    "tenant": server.tenant,
+                    "credential": {
+                        "kind": "token",
+                        "exchange_token_env": "TEST_EXO_TOKEN",
+                        "graph_token_env": "TEST_GRAPH_TOKEN",
+                    },
+                    "endpoints": {"exchange": server.url, "graph": server.url},
+                }
+            },
+        }
+        playbook = str(book(tmp_path, ALLOW_EVERYWHERE))
+        result = run_cli(lab, playbook, *params, as_json=True)
+        assert result.code == 0, result.err
+        assert result.json()["outcome"] == "applied"
+        assert result.json()["planned_ahead"] is True
+        writes = len(server.writes())
+        reads = len(server.requests) - writes
+        assert writes == count + 1  # each group once (list and authentication), the contact
+        assert reads / count < 0.1, reads
+        before = len(server.requests)
+        again = run_cli(lab, playbook, *params, as_json=True)
+        assert again.json()["outcome"] == "no-change"
+        assert server.writes()[writes:] == []
+        assert len(server.requests) - before <= 5
+    state = [g for g in groups_state(served) if g["name"].startswith("Group")]
+    assert all(g["auth"] is False and len(g["accept"]) == 2 for g in state)
