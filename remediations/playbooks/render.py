@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -197,8 +198,6 @@ def _long(group: Sequence[StepResult]) -> bool:
 
 def _summary(group: Sequence[StepResult]) -> list[str]:
     """A long for_each step, as a long task plan is shown: counts by kind, the first rows."""
-    from collections import Counter
-
     step = group[0].bound.step
     changes = [c for r in group if r.plan for c in r.plan.changes]
     waiting = sum(1 for r in group if r.plan and r.plan.changes)
@@ -265,20 +264,16 @@ def render_steps(outcome: PlaybookOutcome) -> str:
     """
     lines = ["", "Steps:"]
     groups = _groups(outcome.steps)
-    width = max((len(_ids(g)) for g in groups), default=1)
-    for group in groups:
-        if len(group) <= PREVIEW_ROWS:
-            width = max(width, *(len(r.bound.id) for r in group))
+    width = max(map(len, _labels(groups)), default=1)
     for group in groups:
         if len(group) > PREVIEW_ROWS:
-            from collections import Counter
-
             counts = Counter(r.status for r in group)
             status = ", ".join(f"{_STATUS_WORDS[s]}: {n:,}" for s, n in counts.items())
             count = sum(len(r.plan.changes) for r in group if r.plan)
             extra = f"  ({count:,} change{'s' if count != 1 else ''})" if count else ""
             step = group[0].bound.step
-            lines.append(f"  {_ids(group):<{width}}  {step.name}, {len(group):,} entries{extra}")
+            label = _range(group)
+            lines.append(f"  {label:<{width}}  {step.name}, {len(group):,} entries{extra}")
             lines.append(f"  {'':<{width}}  {status}")
             group = [r for r in group if r.status in ("failed", "interrupted")]
         for result in group:
@@ -291,9 +286,16 @@ def render_steps(outcome: PlaybookOutcome) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _ids(group: Sequence[StepResult]) -> str:
-    if len(group) <= PREVIEW_ROWS:
-        return group[0].bound.id
+def _labels(groups: Sequence[Sequence[StepResult]]) -> Iterator[str]:
+    """The first column of the step table: each step's id, a long for_each step's range."""
+    for group in groups:
+        if len(group) > PREVIEW_ROWS:
+            yield _range(group)
+        else:
+            yield from (r.bound.id for r in group)
+
+
+def _range(group: Sequence[StepResult]) -> str:
     return f"{group[0].bound.id}-{group[-1].bound.id}"
 
 
