@@ -27,6 +27,7 @@ from remediations.exchange.cmdlet import Transport
 from remediations.fleet import BATCH_AT, BatchedReads, combine_changes
 from remediations.plan import Change, Plan, Snapshot, render_value
 from remediations.playbooks.binding import BoundStep
+from remediations.progress import Progress
 
 __all__ = ["FLEET_AT", "EntryFailed", "FleetPlan", "FleetStep", "runs_as_fleet"]
 
@@ -88,11 +89,19 @@ class FleetStep:
 
     summary: ClassVar[str] = "every entry of a for_each step"
 
-    def __init__(self, entries: Sequence[BoundStep], *, batch_at: int = BATCH_AT) -> None:
+    def __init__(
+        self,
+        entries: Sequence[BoundStep],
+        *,
+        batch_at: int = BATCH_AT,
+        progress: Progress | None = None,
+    ) -> None:
         self.entries = tuple(entries)
         self.name = self.entries[0].step.action
         self.wish_type = self.entries[0].action.wish_type
         self.batch_at = batch_at
+        #: where each read pass shows how far it got (a bar on a terminal), or None
+        self.progress = progress
 
     # --- the action's shape, for the engine ------------------------------------------
 
@@ -229,6 +238,8 @@ class FleetStep:
     def _read_all(self, transport: Transport) -> list[Snapshot]:
         reader = self._reader(transport)
         parts: list[Snapshot] = []
+        if self.progress is not None:
+            self.progress.start("Reading", len(self.entries))
         try:
             for index, entry in enumerate(self.entries):
                 try:
@@ -237,8 +248,12 @@ class FleetStep:
                     raise
                 except RemediationError as exc:
                     raise EntryFailed(index, exc) from exc
+                if self.progress is not None:
+                    self.progress.advance()
         finally:
             _close(reader, transport)
+            if self.progress is not None:
+                self.progress.stop()
         return parts
 
 

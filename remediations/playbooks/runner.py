@@ -67,6 +67,7 @@ from remediations.plan import Change, Plan, render_value
 from remediations.playbooks.binding import BoundPlaybook, BoundStep, bind_parameters
 from remediations.playbooks.fleet import FLEET_AT, EntryFailed, FleetPlan, FleetStep, runs_as_fleet
 from remediations.playbooks.schema import Playbook, PlaybookError
+from remediations.progress import Progress
 
 __all__ = [
     "PlaybookFailed",
@@ -328,7 +329,7 @@ def run_playbook(
         playbook_version=playbook.version,
         dry_run=dry_run,
     )
-    units = _units(outcome.steps, fleet_at)
+    units = _units(outcome.steps, fleet_at, writers.progress if writers else None)
     with interruptible():
         try:
             _run(
@@ -361,7 +362,9 @@ class _Unit:
     planned: FleetPlan | None = None
 
 
-def _units(steps: list[StepResult], fleet_at: int | None) -> list[_Unit]:
+def _units(
+    steps: list[StepResult], fleet_at: int | None, progress: Progress | None = None
+) -> list[_Unit]:
     """The run's steps in order, the entries of each large ``for_each`` step as one unit."""
     units: list[_Unit] = []
     index = 0
@@ -373,7 +376,8 @@ def _units(steps: list[StepResult], fleet_at: int | None) -> list[_Unit]:
                 end += 1
         entries = [r.bound for r in steps[index:end]]
         if step.for_each is not None and runs_as_fleet(entries, fleet_at):
-            units.append(_Unit(start=index, count=end - index, fleet=FleetStep(entries)))
+            fleet = FleetStep(entries, progress=progress)
+            units.append(_Unit(start=index, count=end - index, fleet=fleet))
         else:
             units.extend(_Unit(start=i) for i in range(index, end))
         index = end
@@ -1042,14 +1046,21 @@ def _ranges(ids: list[str]) -> list[str]:
 
 
 def _summary(outcome: PlaybookOutcome) -> dict[str, Any]:
-    applied = outcome.ids("applied")  # entries of a fleet step stopped before verifying
+    """The step ids by status for ``playbook-end``; a long list with ranges of entries
+    (``1.1-1.1000``), so the event does not grow with a fleet step's entries."""
+
+    def ids(status: StepStatus) -> list[str]:
+        found = outcome.ids(status)
+        return found if len(found) <= _RANGES_FROM else _ranges(found)
+
+    applied = ids("applied")  # entries of a fleet step stopped before verifying
     return {
         **({"applied_unverified": applied} if applied else {}),
-        "verified": outcome.ids("verified"),
-        "ok": outcome.ids("ok"),
-        "failed": outcome.ids("failed"),
-        "not_started": outcome.ids("not-started"),
-        "planned": outcome.ids("planned"),
+        "verified": ids("verified"),
+        "ok": ids("ok"),
+        "failed": ids("failed"),
+        "not_started": ids("not-started"),
+        "planned": ids("planned"),
     }
 
 

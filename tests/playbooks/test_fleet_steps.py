@@ -264,6 +264,14 @@ def test_audit_events_of_a_fleet_step_do_not_grow_with_its_entries(tmp_path: Pat
     assert {"change-verified", "step-end"} <= {event for _, event in first}
     # The first entry's events are exactly as large with 25 entries as with 75.
     assert first == {key: sizes for key, sizes in small.items() if key[0] == "1.1"}
+    ends = {}
+    for count, (folder, run_id, _groups) in runs.items():
+        for event in read_events(folder / "audit.jsonl"):
+            if event["run_id"] == run_id and event["event"] == "playbook-end":
+                ends[count] = event
+    # The run's end names its entries by range: it does not grow with them either.
+    assert ends[25]["verified"] == ["1.1-1.25"]
+    assert ends[75]["verified"] == ["1.1-1.75"]
     folder, run_id, groups = runs[75]
     for event in read_events(folder / "audit.jsonl"):
         if event["run_id"] != run_id or event["event"] in ("playbook-start", "playbook-end"):
