@@ -496,3 +496,42 @@ def test_a_fleet_step_on_the_admin_api_reads_pages_not_targets(
         assert len(server.requests) - before <= 5
     state = [g for g in groups_state(served) if g["name"].startswith("Group")]
     assert all(g["auth"] is False and len(g["accept"]) == 2 for g in state)
+
+
+def test_many_senders_to_one_group_merge_into_one_list_change(tmp_path: Path) -> None:
+    """The shipped playbook with 22 senders: the entries' additions to the group's list are
+    one change (in the first entry's share), the end state that of entry by entry."""
+    from remediations.playbooks import SHIPPED_DIR, find_playbook
+    from remediations.sandbox import reset_sandbox
+
+    playbook = find_playbook("restricted-group-outside-sender", SHIPPED_DIR)
+    senders = [f"partner{n:02d}@fabrikam.com" for n in range(22)]
+    given = {"group": "finance-approvers@contoso.com", "senders": senders}
+    ends = {}
+    for mode, fleet_at in (("fleet", FLEET_AT), ("one-by-one", None)):
+        path = tmp_path / mode / "tenant.db"
+        reset_sandbox(path)
+        live = Counting(SandboxTransport(path))
+        outcome = run_playbook(
+            bind(playbook, given),
+            transport=live,
+            audit=audit_log(tmp_path / f"audit-{mode}"),
+            dry_run=False,
+            planning_copy=live.inner.fork,
+            writers=Writers(concurrency=4),
+            fleet_at=fleet_at,
+        )
+        assert outcome.outcome == "applied"
+        ends[mode] = (tenant(path), outcome, live)
+    fleet, entries = ends["fleet"], ends["one-by-one"]
+    assert fleet[0] == entries[0]
+    lists = [
+        c
+        for r in fleet[1].steps
+        if r.plan
+        for c in r.plan.changes
+        if c.attribute == "AcceptMessagesOnlyFrom"
+    ]
+    assert len(lists) == 1
+    assert set(senders) <= {str(v) for v in lists[0].after or ()}
+    assert len(fleet[2].writes) < len(entries[2].writes)
