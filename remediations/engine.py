@@ -391,10 +391,14 @@ def _apply(
 class _ConcurrentApply:
     """The plan's writes by up to ``writers.concurrency`` workers, one object per worker.
 
-    Every audit event is written by this run's one log, one at a time, each change
-    announced before it is sent and recorded after; a signal (noted, never acted on in
-    a worker) or a failure stops workers from starting more, the cmdlets in flight
-    finish, then the run ends saying what was and was not changed.
+    The changes are announced ahead of the workers, durably, by one announcer thread
+    (:class:`_Ahead`): a window of about two sends per worker, one fsync each, so a
+    worker rarely waits on the disk and every change is on disk before it is sent.
+    A signal (noted, never acted on in a worker) or a failure stops workers from
+    starting more; the cmdlets in flight finish; each change announced but never sent
+    is closed by a ``change-not-sent`` event (outcome ``not-applied``); then the run
+    ends saying what was and was not changed.  A crash leaves the announcements open,
+    which rollback and resume read as "may have been applied".
     """
 
     def __init__(
@@ -416,18 +420,47 @@ class _ConcurrentApply:
         self.failure: TransportError | None = None
         self.fatal: BaseException | None = None
         self._lock = threading.Lock()
-        self._commit = _GroupCommit(log)
+        changes = plan.changes
+        creates = [i for i, c in enumerate(changes) if c.cmdlet.name.startswith("New-")]
+        rest = [i for i, c in enumerate(changes) if not c.cmdlet.name.startswith("New-")]
+        #: per phase, per object: its sends (changes joined into one cmdlet), in plan order
+        self.phases = [_lanes(changes, phase) for phase in (creates, rest) if phase]
+        units = self._units()
+        for position, unit in enumerate(units):
+            unit.position = position
+        self.fields = [_change_fields(c) for c in changes]
+        self._sent = [False] * len(units)
+        self._ahead = _Ahead(
+            log,
+            [
+                [
+                    ("change-applying", {"outcome": "applying", **self.fields[i], **unit.extra})
+                    for i in unit.group
+                ]
+                for unit in units
+            ],
+            window=2 * writers.concurrency,
+            low=writers.concurrency,
+        )
 
     def run(self) -> None:
-        creates = [i for i, c in enumerate(self.plan.changes) if c.cmdlet.name.startswith("New-")]
-        rest = [i for i, c in enumerate(self.plan.changes) if not c.cmdlet.name.startswith("New-")]
         with deferred():
-            for phase in (creates, rest):
-                if phase and not self.stop.is_set():
-                    self._phase(phase)
+            self._ahead.start()
+            try:
+                for phase in self.phases:
+                    if not self.stop.is_set():
+                        self._phase(phase)
+            finally:
+                announced, queued = self._ahead.close()
             if self.fatal is None:
+                closing = queued + [
+                    ("change-not-sent", {"outcome": "not-applied", **self.fields[i]})
+                    for unit in self._units()
+                    if unit.position < announced and not self._sent[unit.position]
+                    for i in unit.group
+                ]
                 try:
-                    self._commit.flush()  # the outcomes still queued, before anything else
+                    _log_all(self.log, closing)  # before anything else
                 except BaseException as exc:  # the log could not be written
                     self.fatal = exc
             for index in range(len(self.plan.changes)):
@@ -438,13 +471,13 @@ class _ConcurrentApply:
             if self.failure is not None:
                 raise _fail(self.outcome, self.log, self.failure, self.end_event) from self.failure
 
-    def _phase(self, indexes: list[int]) -> None:
-        lanes: dict[str, list[int]] = {}
-        for index in indexes:
-            lanes.setdefault(self.plan.changes[index].target.lower(), []).append(index)
+    def _units(self) -> list[_Unit]:
+        return [unit for phase in self.phases for lane in phase for unit in lane]
+
+    def _phase(self, lanes: list[list[_Unit]]) -> None:
         workers = min(self.writers.concurrency, len(lanes))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="writer") as pool:
-            futures: list[Future[None]] = [pool.submit(self._lane, lane) for lane in lanes.values()]
+            futures: list[Future[None]] = [pool.submit(self._lane, lane) for lane in lanes]
             waiting = set(futures)
             while waiting:
                 done, waiting = wait(waiting, timeout=0.05, return_when=FIRST_EXCEPTION)
@@ -456,120 +489,175 @@ class _ConcurrentApply:
                         self.fatal = exc  # the log could not be written, or a bug
                         self.stop.set()
 
-    def _lane(self, lane: list[int]) -> None:
-        position = 0
-        while position < len(lane) and not self.stop.is_set():
-            group = [lane[position]]
-            cmdlet = self.plan.changes[lane[position]].cmdlet
-            while position + len(group) < len(lane):
-                joined = _join(cmdlet, self.plan.changes[lane[position + len(group)]].cmdlet)
-                if joined is None:
-                    break
-                cmdlet = joined
-                group.append(lane[position + len(group)])
-            position += len(group)
-            self._send(group, cmdlet)
+    def _lane(self, lane: list[_Unit]) -> None:
+        for unit in lane:
+            if self.stop.is_set():
+                return
+            self._send(unit)
 
-    def _send(self, group: list[int], cmdlet: Cmdlet) -> None:
-        changes = [self.plan.changes[i] for i in group]
-        extra = {"sent_as": cmdlet.to_json()} if len(group) > 1 else {}
+    def _send(self, unit: _Unit) -> None:
         if pending() is not None:  # Ctrl-C noted: start nothing more
             self.stop.set()
         if self.stop.is_set():
             return
-        # announced, durably, before it is sent (one fsync for every worker waiting)
-        self._commit.write(
-            [
-                ("change-applying", {"outcome": "applying", **_change_fields(c), **extra})
-                for c in changes
-            ]
-        )
+        if not self._ahead.wait_for(unit.position):  # announced, durably, before it is sent
+            return
+        self._sent[unit.position] = True
         try:
             if self.writers.budget is not None:
                 self.writers.budget.gate()
-            self.transport.send(cmdlet)
+            self.transport.send(unit.cmdlet)
         except TransportError as exc:
             with self._lock:
                 self.stop.set()
                 if self.failure is None:
                     self.failure = exc
-                for index in group:
+                for index in unit.group:
                     self.outcome.status[index] = "failed"
-            self._commit.queue(
+            self._ahead.queue(
                 [
-                    ("change-failed", {"outcome": "failed", "error": str(exc), **_change_fields(c)})
-                    for c in changes
+                    ("change-failed", {"outcome": "failed", "error": str(exc), **self.fields[i]})
+                    for i in unit.group
                 ]
             )
             return
         with self._lock:
-            for index in group:
+            for index in unit.group:
                 self.outcome.status[index] = "applied"
-        # recorded after it was sent; on disk with the next announcement (any worker's) or
+        # recorded after it was sent; on disk with the next window of announcements or
         # at the end of the apply: a crash before that leaves the "change-applying", which
         # rollback and resume already read as "may have been applied"
-        self._commit.queue(
-            [("change-applied", {"outcome": "applied", **_change_fields(c)}) for c in changes]
+        self._ahead.queue(
+            [("change-applied", {"outcome": "applied", **self.fields[i]}) for i in unit.group]
         )
         if self.writers.progress is not None:
-            self.writers.progress.advance(len(group))
+            self.writers.progress.advance(len(unit.group))
 
 
-class _GroupCommit:
-    """Concurrent workers' events, each durable before ``write`` returns, fsynced together.
+@dataclass(slots=True)
+class _Unit:
+    """One send: the changes (plan indexes) of one object joined into one cmdlet."""
 
-    A worker queues its events, then whoever holds the flush turn appends everything
-    queued so far as one write and one fsync; a worker whose events that append
-    carried returns at once.  The log's order is the order events were queued.
-    :meth:`queue` adds events without waiting: the next :meth:`write` or :meth:`flush`
-    carries them to disk.
+    position: int
+    group: list[int]
+    cmdlet: Cmdlet
+    extra: dict[str, Any]
+
+
+def _lanes(changes: tuple[Change, ...], indexes: list[int]) -> list[list[_Unit]]:
+    """The sends of these changes, per object (in plan order), numbered from 0 across calls."""
+    lanes: dict[str, list[int]] = {}
+    for index in indexes:
+        lanes.setdefault(changes[index].target.lower(), []).append(index)
+    out: list[list[_Unit]] = []
+    for lane in lanes.values():
+        units: list[_Unit] = []
+        position = 0
+        while position < len(lane):
+            group = [lane[position]]
+            cmdlet = changes[lane[position]].cmdlet
+            while position + len(group) < len(lane):
+                joined = _join(cmdlet, changes[lane[position + len(group)]].cmdlet)
+                if joined is None:
+                    break
+                cmdlet = joined
+                group.append(lane[position + len(group)])
+            position += len(group)
+            extra = {"sent_as": cmdlet.to_json()} if len(group) > 1 else {}
+            units.append(_Unit(-1, group, cmdlet, extra))
+        out.append(units)
+    return out
+
+
+class _Ahead:
+    """Announce the sends ahead of the workers, in windows, one append and fsync each.
+
+    ``announcements[p]`` are the events of send ``p`` (in the order workers take them);
+    a thread keeps at least ``low`` sends announced beyond the furthest one taken,
+    appending the next ``window`` (with every outcome queued since) in one durable
+    write. :meth:`wait_for` returns once send ``p`` is on disk; :meth:`close` stops the
+    thread and returns how many sends were announced and the outcomes still queued.
     """
 
-    def __init__(self, log: AuditLog) -> None:
+    def __init__(
+        self,
+        log: AuditLog,
+        announcements: list[list[tuple[str, dict[str, Any]]]],
+        *,
+        window: int,
+        low: int,
+    ) -> None:
         self.log = log
-        self._queue: list[tuple[str, dict[str, Any]]] = []
-        self._queued = 0
-        self._flushed = 0
+        self.announcements = announcements
+        self.window = max(window, 1)
+        self.low = max(low, 1)
+        self.announced = 0
+        self.taken = 0
+        self._queued: list[tuple[str, dict[str, Any]]] = []
+        self._closed = False
         self._error: BaseException | None = None
-        self._lock = threading.Lock()
-        self._turn = threading.Lock()
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._loop, name="announcer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wait_for(self, position: int) -> bool:
+        """Wait until send ``position`` is announced on disk: False if it never will be."""
+        with self._cond:
+            if position + 1 > self.taken:
+                self.taken = position + 1
+                if self.announced - self.taken < self.low:
+                    self._cond.notify_all()
+            while position >= self.announced and not self._closed:
+                if self._error is not None:
+                    raise self._error
+                self._cond.wait()
+            if self._error is not None and position >= self.announced:
+                raise self._error
+            return position < self.announced
 
     def queue(self, items: list[tuple[str, dict[str, Any]]]) -> None:
-        """Queue ``items`` in order; the next write or flush puts them on disk."""
-        with self._lock:
-            self._queue.extend(items)
-            self._queued += 1
+        """Queue outcome events; the next window (or the close) puts them on disk."""
+        with self._cond:
+            self._queued.extend(items)
 
-    def flush(self) -> None:
-        """Return once everything queued so far is on disk."""
-        self.write([])
+    def close(self) -> tuple[int, list[tuple[str, dict[str, Any]]]]:
+        """Stop announcing; (sends announced, outcome events not yet written)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        if self._thread.is_alive():
+            self._thread.join()
+        with self._cond:
+            queued, self._queued = self._queued, []
+            return self.announced, queued
 
-    def write(self, items: list[tuple[str, dict[str, Any]]]) -> None:
-        """Queue ``items`` and return once they (and all queued before) are on disk."""
-        with self._lock:
-            self._queue.extend(items)
-            self._queued += 1
-            ticket = self._queued
-        with self._turn:
-            if self._error is not None:
-                raise self._error
-            if self._flushed >= ticket:
-                return
-            with self._lock:
-                batch, self._queue = self._queue, []
-                upto = self._queued
-            if not batch:
-                self._flushed = upto
-                return
+    def _loop(self) -> None:
+        total = len(self.announcements)
+        while True:
+            with self._cond:
+                while not self._closed and (
+                    self.announced >= total or self.announced - self.taken >= self.low
+                ):
+                    self._cond.wait()
+                if self._closed:
+                    return
+                upto = min(total, max(self.taken, self.announced) + self.window)
+                batch, self._queued = self._queued, []
+            for position in range(self.announced, upto):
+                batch.extend(self.announcements[position])
             try:
-                if len(batch) == 1:
-                    self.log.event(batch[0][0], **batch[0][1])
-                else:
-                    self.log.events(batch)
-            except BaseException as exc:
-                self._error = exc
-                raise
-            self._flushed = upto
+                self.log.events(batch)
+            except BaseException as exc:  # the log could not be written: stop every worker
+                with self._cond:
+                    self._error = exc
+                    self._closed = True
+                    self._cond.notify_all()
+                return
+            with self._cond:
+                self.announced = upto
+                self._cond.notify_all()
 
 
 def _join(first: Cmdlet, second: Cmdlet) -> Cmdlet | None:

@@ -70,6 +70,7 @@ _STATUS = {
     "change-applying": "sent",
     "change-applied": "applied",
     "change-failed": "failed",
+    "change-not-sent": "not sent (the run stopped first)",
     "change-verified": "applied and verified",
     "verify-failed": "applied, verification failed",
 }

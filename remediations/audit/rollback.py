@@ -2,9 +2,10 @@
 
 The changes come from the run's audit events: each ``change-applied`` (and a
 ``change-applying`` with no outcome after it, as a run cut off mid-cmdlet
-leaves) with its target, attribute, before, after and cmdlet.  The live state
-comes from the run's own action reading again with the run's own wish, so a
-rollback reads exactly what the run read.  Each change is undone, newest first,
+leaves; one closed by ``change-not-sent`` never reached the tenant) with its
+target, attribute, before, after and cmdlet.  The live state comes from the
+run's own action reading again with the run's own wish, so a rollback reads
+exactly what the run read.  Each change is undone, newest first,
 only where the object still holds what the run left; anywhere else the change
 is left alone and a note says why.  The inverse of each cmdlet:
 
@@ -60,7 +61,7 @@ def applied_changes(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]
         key = (str(event.get("target")), str(event.get("attribute")))
         if name == "change-applying":
             found[key] = dict(event)
-        elif name == "change-failed":
+        elif name in ("change-failed", "change-not-sent"):
             found.pop(key, None)
     return list(found.values())
 
