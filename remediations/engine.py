@@ -109,6 +109,17 @@ class Outcome:
     status: dict[int, ChangeStatus] = field(default_factory=dict)
     error: str | None = None
     exit_code: int = 0
+    #: each planned change's audit fields, worked out once per plan (the plan's changes, them)
+    _fields: tuple[tuple[Change, ...], list[dict[str, Any]]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    def change_fields(self, plan: Plan) -> list[dict[str, Any]]:
+        """The audit fields of each of ``plan``'s changes (the same ones every event of a
+        change carries: worked out once, not once per event)."""
+        if self._fields is None or self._fields[0] is not plan.changes:
+            self._fields = (plan.changes, [_change_fields(c) for c in plan.changes])
+        return self._fields[1]
 
     @property
     def applied(self) -> tuple[Change, ...]:
@@ -298,9 +309,9 @@ def log_plan(plan: Plan, outcome: Outcome, log: AuditLog) -> None:
     """Record a plan on the outcome and as one audit event per change and note."""
     outcome.plan = plan
     items: list[tuple[str, dict[str, Any]]] = []
-    for index, change in enumerate(plan.changes):
+    for index, fields in enumerate(outcome.change_fields(plan)):
         outcome.status[index] = "planned"
-        items.append(("change-planned", {"outcome": "planned", **_change_fields(change)}))
+        items.append(("change-planned", {"outcome": "planned", **fields}))
     items.extend(("note", {"note": note}) for note in plan.notes)
     _log_all(log, items)
 
@@ -367,12 +378,13 @@ def _apply(
     progress: Progress | None = None,
 ) -> None:
     """Announce, send and record each change; a signal waits for the cmdlet in flight."""
+    every = outcome.change_fields(plan)
     for index, change in enumerate(plan.changes):
         signum = pending()
         if signum is not None:
             raise Interrupted(signum)
         with deferred():
-            fields = _change_fields(change)
+            fields = every[index]
             log.event("change-applying", outcome="applying", **fields)
             try:
                 transport.send(change.cmdlet)
@@ -428,7 +440,7 @@ class _ConcurrentApply:
         units = self._units()
         for position, unit in enumerate(units):
             unit.position = position
-        self.fields = [_change_fields(c) for c in changes]
+        self.fields = outcome.change_fields(plan)
         self._sent = [False] * len(units)
         self._ahead = _Ahead(
             log,
@@ -737,10 +749,11 @@ def _verify(
         attempt += 1
     missing = {id(change) for change, _ in mismatches}
     verified: list[tuple[str, dict[str, Any]]] = []
+    every = outcome.change_fields(plan)
     for index, change in enumerate(plan.changes):
         if id(change) not in missing:
             outcome.status[index] = "verified"
-            verified.append(("change-verified", {"outcome": "verified", **_change_fields(change)}))
+            verified.append(("change-verified", {"outcome": "verified", **every[index]}))
     _log_all(log, verified)
     for change, actual in mismatches:
         log.event(

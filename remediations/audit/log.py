@@ -73,8 +73,12 @@ STANDARD_FIELDS = ("target", "attribute", "before", "after", "cmdlets", "outcome
 Clock = Callable[[], datetime]
 
 
+#: one encoder for every line (``json.dumps`` with options builds a new one per call)
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 def _canonical(event: Mapping[str, Any]) -> str:
-    return json.dumps(event, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return _CANONICAL.encode(event)
 
 
 def _chain_hash(prev: str, body: str) -> str:
@@ -137,12 +141,26 @@ def redact(value: Any, key: str = "") -> Any:
     """Replace the value of any key that names a secret, at any depth."""
     if key and _names_secret(key):
         return REDACTED
+    return _redacted(value)
+
+
+def _redacted(value: Any) -> Any:
+    """``value`` with every secret-named key's value replaced (leaves taken as they are,
+    without a call each: an event holds hundreds of them)."""
     if type(value) in _LEAVES:
         return value
     if isinstance(value, Mapping):
-        return {k: redact(v, str(k)) for k, v in value.items()}
+        out: dict[Any, Any] = {}
+        for k, v in value.items():
+            if _names_secret(str(k)):
+                out[k] = REDACTED
+            elif type(v) in _LEAVES:
+                out[k] = v
+            else:
+                out[k] = _redacted(v)
+        return out
     if isinstance(value, list | tuple):
-        return [redact(v, key) for v in value]
+        return [v if type(v) in _LEAVES else _redacted(v) for v in value]
     return value
 
 
@@ -441,7 +459,8 @@ class _StampUtc:
 
 
 def _redact(_logger: Any, _name: str, event: EventDict) -> EventDict:
-    return {k: redact(v, k) for k, v in event.items()}
+    redacted: EventDict = _redacted(event)
+    return redacted
 
 
 def _pass_dict(_logger: Any, _name: str, event: EventDict) -> EventDict:
