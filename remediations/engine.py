@@ -444,13 +444,8 @@ class _ConcurrentApply:
         self._sent = [False] * len(units)
         self._ahead = _Ahead(
             log,
-            [
-                [
-                    ("change-applying", {"outcome": "applying", **self.fields[i], **unit.extra})
-                    for i in unit.group
-                ]
-                for unit in units
-            ],
+            len(units),
+            lambda position: self._announcement(units[position]),
             window=2 * writers.concurrency,
             low=writers.concurrency,
         )
@@ -482,6 +477,12 @@ class _ConcurrentApply:
                 raise self.fatal
             if self.failure is not None:
                 raise _fail(self.outcome, self.log, self.failure, self.end_event) from self.failure
+
+    def _announcement(self, unit: _Unit) -> list[tuple[str, dict[str, Any]]]:
+        return [
+            ("change-applying", {"outcome": "applying", **self.fields[i], **unit.extra})
+            for i in unit.group
+        ]
 
     def _units(self) -> list[_Unit]:
         return [unit for phase in self.phases for lane in phase for unit in lane]
@@ -584,7 +585,8 @@ def _lanes(changes: tuple[Change, ...], indexes: list[int]) -> list[list[_Unit]]
 class _Ahead:
     """Announce the sends ahead of the workers, in windows, one append and fsync each.
 
-    ``announcements[p]`` are the events of send ``p`` (in the order workers take them);
+    ``announcement(p)`` gives the events of send ``p`` (of ``total``, in the order
+    workers take them);
     a thread keeps at least ``low`` sends announced beyond the furthest one taken,
     appending the next ``window`` (with every outcome queued since) in one durable
     write. :meth:`wait_for` returns once send ``p`` is on disk; :meth:`close` stops the
@@ -594,13 +596,15 @@ class _Ahead:
     def __init__(
         self,
         log: AuditLog,
-        announcements: list[list[tuple[str, dict[str, Any]]]],
+        total: int,
+        announcement: Callable[[int], list[tuple[str, dict[str, Any]]]],
         *,
         window: int,
         low: int,
     ) -> None:
         self.log = log
-        self.announcements = announcements
+        self.total = total
+        self.announcement = announcement
         self.window = max(window, 1)
         self.low = max(low, 1)
         self.announced = 0
@@ -646,7 +650,7 @@ class _Ahead:
             return self.announced, queued
 
     def _loop(self) -> None:
-        total = len(self.announcements)
+        total = self.total
         while True:
             with self._cond:
                 while not self._closed and (
@@ -658,7 +662,7 @@ class _Ahead:
                 upto = min(total, max(self.taken, self.announced) + self.window)
                 batch, self._queued = self._queued, []
             for position in range(self.announced, upto):
-                batch.extend(self.announcements[position])
+                batch.extend(self.announcement(position))
             try:
                 self.log.events(batch)
             except BaseException as exc:  # the log could not be written: stop every worker
