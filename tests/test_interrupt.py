@@ -62,19 +62,31 @@ def start(
     )
 
 
+def wait_for_event(proc: subprocess.Popen[str], audit_dir: Path, event: str) -> None:
+    """Return as soon as the run has logged ``event`` (its readiness line in the audit log)."""
+    log = audit_dir / "audit.jsonl"
+    needle = f'"{event}"'.encode()
+    deadline = time.monotonic() + 60
+    seen = 0  # the log only grows: read what is new, from the start of its last line
+    while time.monotonic() < deadline:
+        if log.exists():
+            with log.open("rb") as handle:
+                handle.seek(seen)
+                tail = handle.read()
+            if needle in tail:
+                return
+            seen += tail.rfind(b"\n") + 1
+        if proc.poll() is not None:
+            pytest.fail(f"the run ended before {event}: {proc.communicate()}")
+        time.sleep(0.005)
+    proc.kill()
+    pytest.fail(f"the run never logged {event}")
+
+
 def signal_when_applying(proc: subprocess.Popen[str], audit_dir: Path, signum: int) -> None:
     """Send the signal as soon as the first change is announced (its cmdlet is in flight)."""
-    log = audit_dir / "audit.jsonl"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if log.exists() and b'"change-applying"' in log.read_bytes():
-            proc.send_signal(signum)
-            return
-        if proc.poll() is not None:
-            pytest.fail(f"the run ended before applying: {proc.communicate()}")
-        time.sleep(0.02)
-    proc.kill()
-    pytest.fail("the run never started applying")
+    wait_for_event(proc, audit_dir, "change-applying")
+    proc.send_signal(signum)
 
 
 def run(args: list[str], tenant_path: Path, audit_dir: Path) -> subprocess.CompletedProcess[str]:
@@ -114,7 +126,9 @@ def test_signal_mid_apply_finishes_the_cmdlet_records_and_exits(
 
 def test_sigint_mid_playbook_then_resume_converges(tenant_path: Path, audit_dir: Path) -> None:
     """playbook-end says 'interrupted' and what was applied; --resume finishes the job."""
-    proc = start(PLAYBOOK, tenant_path, audit_dir, "latency_ms=300")
+    # Every call waits 100 ms (planning reads about 30 of them first); the signal lands while
+    # one of step 1's three writes is in flight.
+    proc = start(PLAYBOOK, tenant_path, audit_dir, "latency_ms=100")
     signal_when_applying(proc, audit_dir, signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
@@ -146,11 +160,7 @@ def test_sigint_while_reading_changes_nothing_and_says_so(
 ) -> None:
     """Before anything is sent, Ctrl-C stops at once: exit 130, one sentence, run-end logged."""
     proc = start(FIX, tenant_path, audit_dir, "latency_ms=300")
-    log = audit_dir / "audit.jsonl"
-    deadline = time.monotonic() + 60
-    while not (log.exists() and b'"run-start"' in log.read_bytes()):
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    wait_for_event(proc, audit_dir, "run-start")
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
