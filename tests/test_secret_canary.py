@@ -11,6 +11,7 @@ it wrote or printed.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +191,7 @@ def test_no_real_target_run_leaks_a_credential(
     invoke_cli: CliRunner,
     tmp_path: Path,
     audit_dir: Path,
+    demo_tenant: Callable[[Path], Path],
 ) -> None:
     """Every credential input for real targets carries the canary; tasks run against loopback
     servers (admin API and Graph; PSRP), signing in and failing to, and the canary is found in
@@ -199,7 +201,7 @@ def test_no_real_target_run_leaks_a_credential(
     a proxy to a loopback Entra that refuses them as Entra refuses a wrong secret (at once: an
     unreachable service would be retried for seconds); nothing leaves the machine.
     """
-    from remediations.sandbox import SandboxTransport, reset_sandbox
+    from remediations.sandbox import SandboxTransport
     from remediations.testing import LoopbackTenant
     from remediations.testing.entra_server import BAD_ASSERTION, BAD_SECRET, LoopbackEntra
     from remediations.testing.psrp_server import LoopbackExchangeServer
@@ -210,9 +212,7 @@ def test_no_real_target_run_leaks_a_credential(
     _encrypted_certificate(certificate, CANARY)
     not_rsa = tmp_path / "ec.pem"
     _encrypted_certificate(not_rsa, CANARY, rsa_key=False)
-    cloud_db, onprem_db = tmp_path / "cloud.db", tmp_path / "onprem.db"
-    reset_sandbox(cloud_db)
-    reset_sandbox(onprem_db)
+    cloud_db, onprem_db = demo_tenant(tmp_path / "cloud.db"), demo_tenant(tmp_path / "onprem.db")
     entra = LoopbackEntra(tmp_path)
     env = {
         "NDR_SECRET": CANARY,
