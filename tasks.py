@@ -1,14 +1,17 @@
 """Invoke tasks: parse flags, call the package, print.  Nothing else.
 
 Each task returns what the package returned; :func:`task` (Invoke's ``@task``) turns it
-into the exit status with ``remediations.errors.exit_status``.  Heavy modules (and every
-tenant SDK) are imported inside task bodies, so ``invoke --list`` and ``--help`` load
-nothing but Invoke.
+into the exit status with ``remediations.errors.exit_status``.  The remediation tasks,
+one per action, are built by :func:`action_task` from the description of the action's
+inputs (``remediations/action_inputs.py``): flags, kinds, defaults, help and docstring.
+Heavy modules (and every tenant SDK) are imported inside task bodies, so
+``invoke --list`` and ``--help`` load nothing but Invoke.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import signal
 from collections.abc import Callable
 from typing import Any
@@ -18,7 +21,15 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task as invoke_task
 
-from remediations.action_inputs import RUN_FLAG_HELP, task_help
+from remediations.action_inputs import (
+    ACTION_DOCS,
+    ACTION_INPUTS,
+    RUN_FLAG_HELP,
+    Input,
+    inputs_of,
+    task_flags,
+    task_help,
+)
 
 # Piped into `head` or `less`: stop quietly when the reader goes, as Unix tools do.
 signal.signal(signal.SIGPIPE, signal.SIG_DFL)
@@ -53,234 +64,59 @@ COMMON_HELP = {k: v for k, v in RUN_FLAG_HELP.items() if k not in ("save_plan", 
 TARGET_HELP = {"target": COMMON_HELP["target"]}
 
 
-def _run(c: Context, action: str, values: dict[str, Any], **flags: Any) -> int:
-    from remediations.cli import run_action_task
-
-    return run_action_task(
-        c.config,
-        action,
-        values,
-        dry_run=flags["dry_run"],
-        as_json=flags["json"],
-        ticket=flags["ticket"],
-        yes=flags["yes"],
-        save_plan=flags.get("save_plan", ""),
-        target=flags["target"] or None,
-        all_targets=flags.get("all_", False),
-        targets_file=flags.get("targets_file", ""),
-    )
+# --- the remediations: one task per action, from remediations/action_inputs.py ------------
 
 
-@task(help=task_help("fix-public-folder"))
-def fix_public_folder(
-    c: Context,
-    folder: str | None = None,
-    all_senders: bool = False,
-    all_: bool = False,
-    dry_run: bool = False,
-    json: bool = False,
-    ticket: str = "",
-    yes: bool = False,
-    save_plan: str = "",
-    target: str = "",
-    targets_file: str = "",
-) -> int | None:
-    """Let outside senders mail a public folder (5.7.1 RESOLVER.RST.AuthRequired).
+def _flag(spec: Input) -> inspect.Parameter:
+    """The task parameter of one input or run flag.
 
-    Without --folder: every folder that requires authenticated senders (as scan finds).
+    Invoke reads a flag's kind from its default: None (an input with no default, left to
+    ``run_action_task`` to say it is required) takes a text value; a list input is
+    ``iterable``, so its default here is None too.
     """
-    return _run(
-        c,
-        "fix-public-folder",
-        {"folder": folder, "all_senders": all_senders},
-        dry_run=dry_run,
-        json=json,
-        ticket=ticket,
-        yes=yes,
-        save_plan=save_plan,
-        target=target,
-        targets_file=targets_file,
-        all_=all_,
+    default = None if spec.required or spec.kind == "list" else spec.default
+    text = str if isinstance(default, str) else str | None
+    annotation = {"bool": bool, "list": list[str] | None, "text": text}[spec.kind]
+    kind = inspect.Parameter.KEYWORD_ONLY
+    return inspect.Parameter(spec.name, kind, default=default, annotation=annotation)
+
+
+def _value(spec: Input, given: Any) -> Any:
+    """An input's value from Invoke: a list flag not given is an empty list, here None."""
+    return None if spec.kind == "list" and not given else given
+
+
+def action_task(action: str) -> Any:
+    """The task of one action: its flags, their help and its docstring from the action's
+    description (:func:`~remediations.action_inputs.task_flags`), the body one call."""
+    flags = task_flags(action)
+    inputs = inputs_of(action)
+
+    def body(c: Context, **given: Any) -> int:
+        from remediations.cli import run_action_task
+
+        return run_action_task(
+            c.config,
+            action,
+            {spec.name: _value(spec, given[spec.name]) for spec in inputs},
+            dry_run=given["dry_run"],
+            as_json=given["json"],
+            ticket=given["ticket"],
+            yes=given["yes"],
+            save_plan=given["save_plan"],
+            target=given["target"] or None,
+            all_targets=given.get("all_", False),
+            targets_file=given["targets_file"],
+        )
+
+    body.__name__ = body.__qualname__ = action.replace("-", "_")
+    body.__doc__ = ACTION_DOCS[action]
+    context = inspect.Parameter("c", inspect.Parameter.POSITIONAL_ONLY, annotation=Context)
+    body.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [context, *map(_flag, flags)], return_annotation=int
     )
-
-
-@task(help=task_help("add-allowed-sender"))
-def add_allowed_sender(
-    c: Context,
-    recipient: str | None = None,
-    sender: str | None = None,
-    only_listed_senders: bool = False,
-    dry_run: bool = False,
-    json: bool = False,
-    ticket: str = "",
-    yes: bool = False,
-    save_plan: str = "",
-    target: str = "",
-    targets_file: str = "",
-) -> int | None:
-    """Add a sender to a restricted recipient's allowed senders (5.7.1 NotAuthorized, 5.7.124)."""
-    return _run(
-        c,
-        "add-allowed-sender",
-        {"recipient": recipient, "sender": sender, "only_listed_senders": only_listed_senders},
-        dry_run=dry_run,
-        json=json,
-        ticket=ticket,
-        yes=yes,
-        save_plan=save_plan,
-        target=target,
-        targets_file=targets_file,
-    )
-
-
-@task(help=task_help("open-to-external"))
-def open_to_external(
-    c: Context,
-    recipient: str | None = None,
-    all_: bool = False,
-    dry_run: bool = False,
-    json: bool = False,
-    ticket: str = "",
-    yes: bool = False,
-    save_plan: str = "",
-    target: str = "",
-    targets_file: str = "",
-) -> int | None:
-    """Let outside senders mail a group, mailbox or mail user (5.7.133/193/134/136).
-
-    Without --recipient: every one that requires authenticated senders (as scan finds).
-    """
-    return _run(
-        c,
-        "open-to-external",
-        {"recipient": recipient},
-        dry_run=dry_run,
-        json=json,
-        ticket=ticket,
-        yes=yes,
-        save_plan=save_plan,
-        target=target,
-        targets_file=targets_file,
-        all_=all_,
-    )
-
-
-@task(help=task_help("open-group-to-external"))
-def open_group_to_external(
-    c: Context,
-    group: str | None = None,
-    all_: bool = False,
-    dry_run: bool = False,
-    json: bool = False,
-    ticket: str = "",
-    yes: bool = False,
-    save_plan: str = "",
-    target: str = "",
-    targets_file: str = "",
-) -> int | None:
-    """Let outside senders mail a group (5.7.133, 5.7.193); open-to-external for groups.
-
-    Without --group: every group that requires authenticated senders (as scan finds).
-    """
-    return _run(
-        c,
-        "open-group-to-external",
-        {"group": group},
-        dry_run=dry_run,
-        json=json,
-        ticket=ticket,
-        yes=yes,
-        save_plan=save_plan,
-        target=target,
-        targets_file=targets_file,
-        all_=all_,
-    )
-
-
-@task(help=task_help("bypass-moderation"))
-def bypass_moderation(
-    c: Context,
-    group: str | None = None,
-    sender: str | None = None,
-    dry_run: bool = False,
-    json: bool = False,
-    ticket: str = "",
-    yes: bool = False,
-    save_plan: str = "",
-    target: str = "",
-    targets_file: str = "",
-) -> int | None:
-    """Let a sender bypass moderation of a large group (held mail; no NDR)."""
-    return _run(
-        c,
-        "bypass-moderation",
-        {"group": group, "sender": sender},
-        dry_run=dry_run,
-        json=json,
-        ticket=ticket,
-        yes=yes,
-        save_plan=save_plan,
-        target=target,
-        targets_file=targets_file,
-    )
-
-
-@task(help=task_help("block-delicensed-user"))
-def block_delicensed_user(
-    c: Context,
-    user: str | None = None,
-    mode: str = "reject",
-    even_if_active: bool = False,
-    dry_run: bool = False,
-    json: bool = False,
-    ticket: str = "",
-    yes: bool = False,
-    save_plan: str = "",
-    target: str = "",
-    targets_file: str = "",
-) -> int | None:
-    """Stop mail to a user who left with a mail-flow rule (5.7.129, delicensed user)."""
-    return _run(
-        c,
-        "block-delicensed-user",
-        {"user": user, "mode": mode, "even_if_active": even_if_active},
-        dry_run=dry_run,
-        json=json,
-        ticket=ticket,
-        yes=yes,
-        save_plan=save_plan,
-        target=target,
-        targets_file=targets_file,
-    )
-
-
-@task(help=task_help("remove-license"))
-def remove_license(
-    c: Context,
-    user: str | None = None,
-    sku: str = "",
-    even_if_active: bool = False,
-    dry_run: bool = False,
-    json: bool = False,
-    ticket: str = "",
-    yes: bool = False,
-    save_plan: str = "",
-    target: str = "",
-    targets_file: str = "",
-) -> int | None:
-    """Remove a leaver's licenses (5.7.129; then block-delicensed-user)."""
-    return _run(
-        c,
-        "remove-license",
-        {"user": user, "sku": sku, "even_if_active": even_if_active},
-        dry_run=dry_run,
-        json=json,
-        ticket=ticket,
-        yes=yes,
-        save_plan=save_plan,
-        target=target,
-        targets_file=targets_file,
-    )
+    iterable = [spec.name for spec in flags if spec.kind == "list"]
+    return task(help=task_help(action), iterable=iterable)(body)
 
 
 # --- playbooks ----------------------------------------------------------------------
@@ -763,13 +599,7 @@ diagnosis = Collection("diagnose")
 diagnosis.add_task(diagnose, default=True)
 diagnosis.add_task(diagnose_trace)
 ns = Collection(
-    fix_public_folder,
-    add_allowed_sender,
-    open_to_external,
-    open_group_to_external,
-    bypass_moderation,
-    block_delicensed_user,
-    remove_license,
+    *(action_task(action) for action in ACTION_INPUTS),
     diagnosis,
     check_domain,
     scan,

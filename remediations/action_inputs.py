@@ -1,9 +1,11 @@
 """Every action's inputs, described once: names, kinds, defaults, choices, help.
 
-The task flags (``tasks.py``: the flags Invoke shows in ``--help``), the checks of a
-wish from flags or a playbook step (``actions.parse_wish``) and playbook validation
-(``playbooks.schema``) all read this table; ``tests/test_action_inputs.py`` checks that
-every task's flags and help, and every action's ``Wish`` dataclass, agree with it.
+The remediation tasks (``tasks.py`` builds one per action from :func:`task_flags` and
+:data:`ACTION_DOCS`: its flags, their order, kinds, defaults and help, its docstring),
+the checks of a wish from flags or a playbook step (``actions.parse_wish``) and playbook
+validation (``playbooks.schema``) all read this table; ``tests/test_action_inputs.py``
+and ``tests/test_task_flags.py`` check that every task's flags, their kinds, defaults and
+help, and every action's ``Wish`` dataclass, agree with it.
 
 This module imports nothing of the package (``tasks.py`` reads it at import, and
 ``invoke --list`` stays light).
@@ -16,12 +18,16 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 __all__ = [
+    "ACTION_DOCS",
     "ACTION_INPUTS",
+    "ALL_FLAG",
     "ALL_FLAG_HELP",
     "REQUIRED",
+    "RUN_FLAGS",
     "RUN_FLAG_HELP",
     "Input",
     "inputs_of",
+    "task_flags",
     "task_help",
 ]
 
@@ -54,8 +60,8 @@ class Input:
 
     @property
     def flag(self) -> str:
-        """The task flag, e.g. ``--all-senders``."""
-        return "--" + self.name.replace("_", "-")
+        """The task flag, e.g. ``--all-senders`` (``all_`` is ``--all``, as Invoke names it)."""
+        return "--" + self.name.strip("_").replace("_", "-")
 
     @property
     def required(self) -> bool:
@@ -136,25 +142,76 @@ ACTION_INPUTS: Mapping[str, tuple[Input, ...]] = {
     ),
 }
 
-#: the flags every remediation task takes besides its inputs
-RUN_FLAG_HELP: Mapping[str, str] = {
-    "dry_run": "preview only: show the diff and the PowerShell; change nothing",
-    "json": "print one JSON document (run_id, dry_run, outcome, changes) instead of text",
-    "ticket": "ticket or change number to record in the audit log",
-    "yes": "apply without asking (real tenants ask after the preview)",
-    "target": "the target to act on, as named under targets: in invoke.yaml "
-    "(default: INVOKE_TARGET / target:, else the sandbox)",
-    "save_plan": "with --dry-run: save the plan to this file, to approve by its hash and "
-    "apply exactly with plan.apply",
-    "targets_file": "many targets in one run and one plan: a file with one target a line "
-    "(# comments skipped), or a CSV whose header names this task's flags",
+#: each action's task docstring: its first line is what ``invoke --list`` shows
+ACTION_DOCS: Mapping[str, str] = {
+    "fix-public-folder": "Let outside senders mail a public folder "
+    "(5.7.1 RESOLVER.RST.AuthRequired).\n\n"
+    "Without --folder: every folder that requires authenticated senders (as scan finds).",
+    "add-allowed-sender": "Add a sender to a restricted recipient's allowed senders "
+    "(5.7.1 NotAuthorized, 5.7.124).",
+    "open-to-external": "Let outside senders mail a group, mailbox or mail user "
+    "(5.7.133/193/134/136).\n\n"
+    "Without --recipient: every one that requires authenticated senders (as scan finds).",
+    "open-group-to-external": "Let outside senders mail a group (5.7.133, 5.7.193); "
+    "open-to-external for groups.\n\n"
+    "Without --group: every group that requires authenticated senders (as scan finds).",
+    "bypass-moderation": "Let a sender bypass moderation of a large group (held mail; no NDR).",
+    "block-delicensed-user": "Stop mail to a user who left with a mail-flow rule "
+    "(5.7.129, delicensed user).",
+    "remove-license": "Remove a leaver's licenses (5.7.129; then block-delicensed-user).",
 }
 
-#: the flag of the tasks with an ``every`` input
-ALL_FLAG_HELP: Mapping[str, str] = {
-    "all_": "without a target flag: apply the plan to every object in the tenant with the "
+#: the flags every remediation task takes after its inputs, in this order
+RUN_FLAGS: tuple[Input, ...] = (
+    Input(
+        "dry_run",
+        "preview only: show the diff and the PowerShell; change nothing",
+        kind="bool",
+        default=False,
+    ),
+    Input(
+        "json",
+        "print one JSON document (run_id, dry_run, outcome, changes) instead of text",
+        kind="bool",
+        default=False,
+    ),
+    Input("ticket", "ticket or change number to record in the audit log", default=""),
+    Input(
+        "yes",
+        "apply without asking (real tenants ask after the preview)",
+        kind="bool",
+        default=False,
+    ),
+    Input(
+        "save_plan",
+        "with --dry-run: save the plan to this file, to approve by its hash and "
+        "apply exactly with plan.apply",
+        default="",
+    ),
+    Input(
+        "target",
+        "the target to act on, as named under targets: in invoke.yaml "
+        "(default: INVOKE_TARGET / target:, else the sandbox)",
+        default="",
+    ),
+    Input(
+        "targets_file",
+        "many targets in one run and one plan: a file with one target a line "
+        "(# comments skipped), or a CSV whose header names this task's flags",
+        default="",
+    ),
+)
+RUN_FLAG_HELP: Mapping[str, str] = {f.name: f.help for f in RUN_FLAGS}
+
+#: the flag of the tasks with an ``every`` input (``--all``: Invoke drops the ``_``)
+ALL_FLAG = Input(
+    "all_",
+    "without a target flag: apply the plan to every object in the tenant with the "
     "cause (the preview lists them)",
-}
+    kind="bool",
+    default=False,
+)
+ALL_FLAG_HELP: Mapping[str, str] = {ALL_FLAG.name: ALL_FLAG.help}
 
 
 def inputs_of(action: str) -> tuple[Input, ...]:
@@ -162,9 +219,15 @@ def inputs_of(action: str) -> tuple[Input, ...]:
     return ACTION_INPUTS[action]
 
 
-def task_help(action: str) -> dict[str, str]:
-    """Invoke's ``help=`` for the action's task: its inputs, ``--all`` where one of them
-    may be left out, and the run flags."""
+def task_flags(action: str) -> tuple[Input, ...]:
+    """The flags of the action's task, in the order Invoke reads them (it gives the short
+    flags in this order): its inputs, ``--all`` where one of them may be left out, then
+    the run flags."""
     inputs = inputs_of(action)
-    every = ALL_FLAG_HELP if any(i.every for i in inputs) else {}
-    return {**{i.name: i.help for i in inputs}, **every, **RUN_FLAG_HELP}
+    every = (ALL_FLAG,) if any(i.every for i in inputs) else ()
+    return (*inputs, *every, *RUN_FLAGS)
+
+
+def task_help(action: str) -> dict[str, str]:
+    """Invoke's ``help=`` for the action's task: each of its flags' help."""
+    return {f.name: f.help for f in task_flags(action)}

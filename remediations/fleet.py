@@ -37,6 +37,7 @@ __all__ = [
     "FleetAction",
     "FleetTarget",
     "FleetWish",
+    "combine_changes",
     "fleet_from_json",
     "read_targets_file",
     "target_field",
@@ -317,6 +318,12 @@ def _union(*lists: Iterable[str]) -> tuple[str, ...]:
         for value in values:
             out.setdefault(value.lower(), value)
     return tuple(sorted(out.values(), key=str.lower))
+
+
+def combine_changes(first: Change, second: Change) -> Change | None:
+    """Two targets' changes to one list as one change, or None when they cannot be one
+    (a playbook's ``for_each`` step merges its entries' plans with it, as a fleet run does)."""
+    return _combine(first, second)
 
 
 def _combine(first: Change, second: Change) -> Change | None:

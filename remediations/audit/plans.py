@@ -331,7 +331,12 @@ class RecordingAction:
 
     def plan(self, before: Snapshot, wish: Any) -> Plan:
         plan: Plan = self.inner.plan(before, wish)
+        self.planned(plan)
         return plan
+
+    def planned(self, plan: Plan) -> None:
+        """A plan made for this action: its own, or its share of a playbook's fleet step
+        (a change an earlier entry of the step also needs is that entry's)."""
 
 
 def _changes_json(plan: Plan) -> list[Any]:
@@ -376,8 +381,7 @@ class PinnedAction(RecordingAction):
                 )
         return snapshot
 
-    def plan(self, before: Snapshot, wish: Any) -> Plan:
-        plan = super().plan(before, wish)
+    def planned(self, plan: Plan) -> None:
         if not self._planned:
             self._planned = True
             if _changes_json(plan) != self.changes_then:
@@ -386,7 +390,6 @@ class PinnedAction(RecordingAction):
                     f"{self.saved.hash[:12]} holds{self.where}; save a new plan with --dry-run "
                     "--save-plan."
                 )
-        return plan
 
 
 class PinnedStep(PinnedAction):
@@ -410,8 +413,8 @@ class PinnedStep(PinnedAction):
         self.where = f" (step {step})"
         self._plans = 0
 
-    def plan(self, before: Snapshot, wish: Any) -> Plan:
-        plan = super().plan(before, wish)
+    def planned(self, plan: Plan) -> None:
+        super().planned(plan)
         self._plans += 1
         if not self.planned_ahead and self._plans == 2:  # the plan made just before applying
             extra = [c for c in _changes_json(plan) if c not in self.changes_then]
@@ -422,4 +425,3 @@ class PinnedStep(PinnedAction):
                     f"{self.saved.hash[:12]} does not hold; save a new plan with --dry-run "
                     "--save-plan."
                 )
-        return plan

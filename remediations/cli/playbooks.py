@@ -153,7 +153,12 @@ def playbook_run_task(
             given = resume_parameters(playbook, prior, given)
         bound = bind(playbook, given)
         verify_wait = settings.verify_wait()
-        run_target = open_run_target(config, target, dry_run=dry_run, err=err)
+        from remediations.budget import RetryBudget
+        from remediations.progress import open_progress
+
+        budget = RetryBudget()  # one per run: every transport and writer waits on it
+        writers = settings.writers(budget, open_progress(err, enabled=not as_json))
+        run_target = open_run_target(config, target, dry_run=dry_run, err=err, budget=budget)
     except InputError as exc:
         return report_error(exc, as_json=as_json, out=out, err=err)
     announce_target(run_target, out, as_json=as_json)
@@ -189,6 +194,7 @@ def playbook_run_task(
             confirm=confirm,
             planning_copy=run_target.planning_copy if run_target.can_fork else None,
             verify_wait=verify_wait,
+            writers=writers,
         )
     except RemediationError as exc:
         if not as_json and exc.outcome is not None:

@@ -322,6 +322,7 @@ def _apply_playbook_plan(
             confirm=confirm,
             planning_copy=run_target.planning_copy if ahead else None,
             verify_wait=settings_from(config).verify_wait(),
+            writers=settings_from(config).writers(),
         )
     except RemediationError as exc:
         if not as_json and exc.outcome is not None:

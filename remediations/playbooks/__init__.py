@@ -8,6 +8,7 @@ resumed.  The format is documented in ``playbooks/README.md``.
 * :mod:`~remediations.playbooks.schema`   the format: loading and checking a file
 * :mod:`~remediations.playbooks.binding`    parameters, ``for_each`` and references -> wishes
 * :mod:`~remediations.playbooks.runner`   plan, preview, apply, verify, resume
+* :mod:`~remediations.playbooks.fleet`    a long ``for_each`` step as one fleet step
 * :mod:`~remediations.playbooks.library`  finding playbooks by name or path
 * :mod:`~remediations.playbooks.render`   text for people
 """

@@ -14,6 +14,11 @@ failure stops the run; the outcome says which steps were verified, which one
 failed and which were not started, and ``--resume RUN_ID`` continues it with
 the parameters its audit log holds.
 
+A ``for_each`` step of at least ``FLEET_AT`` entries is planned, applied and
+verified as one fleet step (:mod:`remediations.playbooks.fleet`): one batched read
+pass per phase, one merged plan, the run's writers; each entry keeps its step id,
+its share of the plan, its events and its status.
+
 Every step's refusals are also judged against the live tenant while planning,
 so a guard cannot be slipped past because an earlier step of the same run made
 the target look eligible.
@@ -34,15 +39,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from remediations.audit import AuditLog, AuditUnwritable, read_events
 from remediations.engine import (
     STOPPERS,
     Outcome,
     VerifyWait,
+    Writers,
     apply_and_verify,
-    describe_changes,
     log_plan,
     new_run_id,
     prepare,
@@ -60,7 +65,9 @@ from remediations.exchange.cmdlet import Transport
 from remediations.interrupts import Interrupted, interruptible
 from remediations.plan import Change, Plan, render_value
 from remediations.playbooks.binding import BoundPlaybook, BoundStep, bind_parameters
+from remediations.playbooks.fleet import FLEET_AT, EntryFailed, FleetPlan, FleetStep, runs_as_fleet
 from remediations.playbooks.schema import Playbook, PlaybookError
+from remediations.progress import Progress
 
 __all__ = [
     "PlaybookFailed",
@@ -73,7 +80,9 @@ __all__ = [
     "run_playbook",
 ]
 
-StepStatus = Literal["planned", "ok", "verified", "failed", "interrupted", "not-started"]
+#: "applied": an entry of a fleet step whose changes all reached the tenant, when the step
+#: stopped before verifying them
+StepStatus = Literal["planned", "ok", "verified", "applied", "failed", "interrupted", "not-started"]
 RunOutcome = Literal[
     "planned", "no-change", "applied", "failed", "refused", "cancelled", "interrupted"
 ]
@@ -266,12 +275,17 @@ def run_playbook(
     confirm: Callable[[PlaybookOutcome], bool] = lambda outcome: True,
     planning_copy: Callable[[], Transport] | None = None,
     verify_wait: VerifyWait | None = None,
+    writers: Writers | None = None,
+    fleet_at: int | None = FLEET_AT,
 ) -> PlaybookOutcome:
     """Plan every step, preview the whole plan, then apply and verify step by step.
 
     ``planning_copy`` gives an in-memory copy of the target to plan ahead on (None: plan
     each step against the live state); ``verify_wait`` how long each step's verification
-    waits for replication.
+    waits for replication; ``writers`` how a fleet step's writes go out (the run's
+    ``fleet.concurrency`` and retry budget; default one at a time).  A ``for_each`` step
+    of at least ``fleet_at`` entries runs as one fleet step
+    (:mod:`remediations.playbooks.fleet`); None runs every entry on its own.
 
     Returns:
         The outcome: ``planned`` (dry run), ``no-change``, ``applied`` or ``cancelled``.
@@ -315,10 +329,12 @@ def run_playbook(
         playbook_version=playbook.version,
         dry_run=dry_run,
     )
+    units = _units(outcome.steps, fleet_at, writers.progress if writers else None)
     with interruptible():
         try:
             _run(
                 outcome,
+                units,
                 bound,
                 transport,
                 log,
@@ -327,6 +343,7 @@ def run_playbook(
                 confirm,
                 planning_copy,
                 verify_wait,
+                writers,
             )
         except Interrupted as exc:
             raise _interrupted(outcome, log, exc) from None
@@ -335,8 +352,41 @@ def run_playbook(
     return outcome
 
 
+@dataclass(slots=True)
+class _Unit:
+    """What is planned and applied as one: one step, or every entry of a fleet step."""
+
+    start: int
+    count: int = 1
+    fleet: FleetStep | None = None
+    planned: FleetPlan | None = None
+
+
+def _units(
+    steps: list[StepResult], fleet_at: int | None, progress: Progress | None = None
+) -> list[_Unit]:
+    """The run's steps in order, the entries of each large ``for_each`` step as one unit."""
+    units: list[_Unit] = []
+    index = 0
+    while index < len(steps):
+        step = steps[index].bound.step
+        end = index + 1
+        if step.for_each is not None:
+            while end < len(steps) and steps[end].bound.step is step:
+                end += 1
+        entries = [r.bound for r in steps[index:end]]
+        if step.for_each is not None and runs_as_fleet(entries, fleet_at):
+            fleet = FleetStep(entries, progress=progress)
+            units.append(_Unit(start=index, count=end - index, fleet=fleet))
+        else:
+            units.extend(_Unit(start=i) for i in range(index, end))
+        index = end
+    return units
+
+
 def _run(
     outcome: PlaybookOutcome,
+    units: list[_Unit],
     bound: BoundPlaybook,
     transport: Transport,
     log: AuditLog,
@@ -345,6 +395,7 @@ def _run(
     confirm: Callable[[PlaybookOutcome], bool],
     planning_copy: Callable[[], Transport] | None = None,
     verify_wait: VerifyWait | None = None,
+    writers: Writers | None = None,
 ) -> None:
     log.event(
         "playbook-start",
@@ -353,7 +404,7 @@ def _run(
         steps=[r.bound.id for r in outcome.steps],
         resume_of=outcome.resume_of,
     )
-    _plan_all(outcome, transport, log, planning_copy)
+    _plan_all(outcome, units, transport, log, planning_copy)
     if resume is not None:
         _credit_prior(outcome, resume)
     preview(outcome)
@@ -365,8 +416,11 @@ def _run(
         outcome.outcome = "cancelled"
         log.event("playbook-end", outcome="cancelled", **_summary(outcome))
         return
-    for index, result in enumerate(outcome.steps):
-        _apply_step(outcome, index, result, transport, log, verify_wait)
+    for unit in units:
+        if unit.fleet is None:
+            _apply_step(outcome, unit.start, outcome.steps[unit.start], transport, log, verify_wait)
+        else:
+            _apply_fleet(outcome, unit, transport, log, verify_wait, writers)
     if resume is not None:
         _credit_prior(outcome, resume)
     outcome.outcome = "applied" if outcome.ids("verified") else "no-change"
@@ -412,7 +466,7 @@ def _interrupted(outcome: PlaybookOutcome, log: AuditLog, exc: Interrupted) -> I
         message = (
             f"Playbook {outcome.playbook} interrupted ({exc.signal_name})"
             + (f" at {current.bound.label}" if current is not None else "")
-            + f". Changed: {describe_changes(applied)}. Not changed: {describe_changes(left)}. "
+            + f". Changed: {_describe_many(applied)}. Not changed: {_describe_many(left)}. "
             "Run the same command again to finish (or: invoke playbook.run "
             f"{_resume_hint(outcome)})."
         )
@@ -472,6 +526,7 @@ def _step_log(log: AuditLog, result: StepResult, phase: str) -> AuditLog:
 
 def _plan_all(
     outcome: PlaybookOutcome,
+    units: list[_Unit],
     transport: Transport,
     log: AuditLog,
     planning_copy: Callable[[], Transport] | None = None,
@@ -482,7 +537,17 @@ def _plan_all(
     if not outcome.planned_ahead:
         outcome.notes.append(NOT_PLANNED_AHEAD)
     try:
-        for index, result in enumerate(outcome.steps):
+        # Until a planned change is made on the copy, the copy shows the live state: a
+        # fleet step planned on it needs no second pass over the live tenant for refusals.
+        copied = False
+        for unit in units:
+            if unit.fleet is not None:
+                judge = planner is not transport and copied
+                _plan_fleet(outcome, unit, planner, transport if judge else planner, log)
+                copied = copied or bool(unit.planned and unit.planned.plan.changes)
+                continue
+            index = unit.start
+            result = outcome.steps[index]
             step = result.bound
             slog = _step_log(log, result, "plan")
             try:
@@ -499,6 +564,7 @@ def _plan_all(
             log_plan(plan, result.record, slog)
             if not outcome.planned_ahead:
                 continue
+            copied = copied or bool(plan.changes)
             for change in plan.changes:
                 try:
                     planner.send(change.cmdlet)
@@ -507,6 +573,112 @@ def _plan_all(
     finally:
         if planner is not transport:
             planner.close()
+
+
+def _plan_fleet(
+    outcome: PlaybookOutcome,
+    unit: _Unit,
+    planner: Transport,
+    transport: Transport,
+    log: AuditLog,
+) -> None:
+    """Plan every entry of a fleet step at once: one batched read pass, one merged plan.
+
+    ``transport`` is the live tenant whose refusals are judged too (``planner`` itself
+    when the copy holds no planned change yet: it then shows the live state).
+    """
+    assert unit.fleet is not None
+    try:
+        planned = unit.fleet.prepare(planner)
+        if planner is not transport:
+            unit.fleet.refusals(transport)
+    except EntryFailed as exc:
+        raise _refuse(outcome, unit.start + exc.index, log, exc.error) from exc.error
+    unit.planned = planned
+    batch = _Batch(log)
+    for result, share in zip(_results(outcome, unit), planned.shares, strict=True):
+        result.plan = share
+        result.status = "planned" if share.changes else "ok"
+        slog = batch.step(result, "plan")
+        slog.event("step-planned", **result.bound.to_json(), changes=len(share.changes))
+        log_plan(share, result.record, slog)
+    batch.flush()
+    if not outcome.planned_ahead:
+        return
+    for change, owner in zip(planned.plan.changes, planned.owner, strict=True):
+        try:
+            planner.send(change.cmdlet)
+        except TransportError as exc:
+            raise _refuse(outcome, unit.start + owner, log, exc) from exc
+
+
+def _results(outcome: PlaybookOutcome, unit: _Unit) -> list[StepResult]:
+    return outcome.steps[unit.start : unit.start + unit.count]
+
+
+class _Batch:
+    """Events of many entries of a fleet step, written with one append (one fsync).
+
+    ``step(result, phase)`` gives a log for one entry, as :func:`_step_log` does; its
+    events are kept until :meth:`flush`.
+    """
+
+    def __init__(self, log: AuditLog) -> None:
+        self.log = log
+        self.items: list[tuple[str, dict[str, Any]]] = []
+
+    def step(self, result: StepResult, phase: str) -> AuditLog:
+        step = result.bound
+        fields = {"step": step.id, "step_name": step.step.name, "action": step.step.action,
+                  "phase": phase}  # fmt: skip
+        return cast(AuditLog, _Buffered(self.items, fields))
+
+    def flush(self) -> None:
+        items, self.items = self.items, []
+        if len(items) == 1:
+            self.log.event(items[0][0], **items[0][1])
+        elif items:
+            self.log.events(items)
+
+
+class _Buffered:
+    """The two methods of an audit log the engine's ``log_plan`` uses, into a list."""
+
+    def __init__(self, items: list[tuple[str, dict[str, Any]]], fields: dict[str, Any]) -> None:
+        self.items = items
+        self.fields = fields
+
+    def event(self, event: str, **fields: Any) -> None:
+        self.items.append((event, {**self.fields, **fields}))
+
+    def events(self, items: list[tuple[str, dict[str, Any]]]) -> None:
+        for event, fields in items:
+            self.event(event, **fields)
+
+
+class _EntryLog:
+    """A fleet step's log for the engine: each change event carries its own entry's step.
+
+    The engine logs a change with its target and attribute; the entry whose share
+    holds that change is found by them (one change per attribute of an object in a
+    merged plan).  An event of the whole step (``verify-wait``, a failure's
+    ``step-end``) carries the step's number.
+    """
+
+    def __init__(self, log: AuditLog, owners: Mapping[tuple[str, str], str], step: str) -> None:
+        self.log = log
+        self.owners = owners
+        self.whole = step
+
+    def _fields(self, fields: dict[str, Any]) -> dict[str, Any]:
+        key = (str(fields.get("target") or "").lower(), str(fields.get("attribute") or ""))
+        return {"step": self.owners.get(key, self.whole), **fields}
+
+    def event(self, event: str, **fields: Any) -> Any:
+        return self.log.event(event, **self._fields(fields))
+
+    def events(self, items: list[tuple[str, dict[str, Any]]]) -> Any:
+        return self.log.events([(event, self._fields(fields)) for event, fields in items])
 
 
 def _live_refusal(step: BoundStep, transport: Transport) -> None:
@@ -620,20 +792,203 @@ def _apply_step(
     slog.event("step-end", outcome="verified", changes=len(live.changes))
 
 
+def _apply_fleet(
+    outcome: PlaybookOutcome,
+    unit: _Unit,
+    transport: Transport,
+    log: AuditLog,
+    verify_wait: VerifyWait | None = None,
+    writers: Writers | None = None,
+) -> None:
+    """Plan a fleet step again on the live tenant (one batched pass), apply the merged plan
+    with the run's writers, and verify it (one batched pass) before the next step."""
+    fleet = unit.fleet
+    assert fleet is not None
+    results = _results(outcome, unit)
+    try:
+        live = fleet.prepare(transport)
+    except EntryFailed as exc:
+        _not_started(results)
+        index = unit.start + exc.index
+        slog = _step_log(log, outcome.steps[index], "apply")
+        raise _stop(outcome, index, slog, log, str(exc.error)) from exc.error
+    previewed = [r.plan.changes if r.plan else () for r in results]
+    moved = {i for i, share in enumerate(live.shares) if share.changes != previewed[i]}
+    if moved and outcome.planned_ahead:
+        first = min(moved)
+        _not_started(results)
+        raise _stop(
+            outcome,
+            unit.start + first,
+            _step_log(log, results[first], "apply"),
+            log,
+            "the tenant changed since the preview: this step would now "
+            f"{_describe_all(live.shares[first].changes) or 'change nothing'} instead of "
+            f"{_describe_all(previewed[first]) or 'nothing'}; none of the step's entries "
+            "was applied",
+        )
+    batch = _Batch(log)
+    for index, (result, share) in enumerate(zip(results, live.shares, strict=True)):
+        if index in moved:
+            result.record.status.clear()
+            log_plan(share, result.record, batch.step(result, "apply"))
+            result.plan = share
+        else:
+            result.record.plan = share
+            result.record.status = dict.fromkeys(range(len(share.changes)), "planned")
+        if share.is_noop:
+            result.status = "ok"
+            batch.step(result, "apply").event("step-end", outcome="ok")
+    batch.flush()
+    if live.plan.is_noop:
+        return
+    record = Outcome(
+        run_id=outcome.run_id,
+        action=fleet.name,
+        dry_run=False,
+        tenant=outcome.tenant,
+        transport=outcome.transport,
+    )
+    record.plan = live.plan
+    record.status = dict.fromkeys(range(len(live.plan.changes)), "planned")
+    owners = {
+        (c.target.lower(), c.attribute): results[o].bound.id
+        for c, o in zip(live.plan.changes, live.owner, strict=True)
+    }
+    step = results[0].bound.step
+    base = log.bind(step_name=step.name, action=step.action, phase="apply")
+    entry_log = cast(AuditLog, _EntryLog(base, owners, str(step.number)))
+    try:
+        apply_and_verify(
+            cast(Any, fleet),  # an action's read and plan, over every entry
+            None,
+            live.plan,
+            record,
+            transport,
+            entry_log,
+            end_event="step-end",
+            verify_wait=verify_wait,
+            writers=writers,
+        )
+    except ApplyFailed as exc:
+        first = _settle(results, live, record, log)
+        done = _describe_many(record.applied)
+        left = _describe_many(record.not_applied)
+        detail = f"{exc.cause or exc} Changed: {done}. Not changed: {left}"
+        raise _stop(
+            outcome, unit.start + first, None, log, detail, settled=unit.count - 1 - first
+        ) from exc
+    except STOPPERS:
+        _settle(results, live, record, None)  # the run's end says what changed
+        raise
+    except VerifyMismatch as exc:
+        first = _settle(results, live, record, log)
+        raise _stop(
+            outcome,
+            unit.start + first,
+            None,
+            log,
+            str(exc).rstrip("."),
+            settled=unit.count - 1 - first,
+        ) from exc
+    finally:
+        for merged, (entry, index) in live.share_index().items():
+            results[entry].record.status[index] = record.status.get(merged, "planned")
+    for result in results:
+        if result.status == "planned":
+            result.status = "verified"
+            count = len(result.plan.changes) if result.plan else 0
+            batch.step(result, "apply").event("step-end", outcome="verified", changes=count)
+    batch.flush()
+
+
+def _not_started(results: list[StepResult]) -> None:
+    for result in results:
+        if result.status == "planned":
+            result.status = "not-started"
+
+
+def _settle(
+    results: list[StepResult], live: FleetPlan, record: Outcome, log: AuditLog | None
+) -> int:
+    """After a fleet step failed: each entry's status from its changes' (the engine's record);
+    the entries verified are logged so (``log``; None: the log is not written, the run is
+    stopping).  Returns the index of the entry the step stopped at (the first whose change
+    failed, else the first left half done)."""
+    statuses: dict[int, list[str]] = {}
+    for merged, (entry, _index) in live.share_index().items():
+        statuses.setdefault(entry, []).append(record.status.get(merged, "planned"))
+    failed: list[int] = []
+    partial: list[int] = []
+    batch = _Batch(log) if log is not None else None
+    for entry, result in enumerate(results):
+        mine = statuses.get(entry)
+        if not mine:
+            continue
+        if all(status == "verified" for status in mine):
+            result.status = "verified"
+            if batch is not None:
+                slog = batch.step(result, "apply")
+                slog.event("step-end", outcome="verified", changes=len(mine))
+        elif all(status in ("applied", "verified") for status in mine):
+            result.status = "applied"
+        elif "failed" in mine:
+            result.status = "failed"
+            failed.append(entry)
+        elif any(status in ("applied", "verified") for status in mine):
+            result.status = "failed"
+            partial.append(entry)
+        else:
+            result.status = "not-started"
+    if batch is None:
+        return (failed or partial or [0])[0]
+    batch.flush()
+    stopped = (failed or partial or [_first_unverified(results)])[0]
+    results[stopped].status = "failed"
+    return stopped
+
+
+def _first_unverified(results: list[StepResult]) -> int:
+    return next((e for e, r in enumerate(results) if r.status != "verified"), 0)
+
+
+def _describe_many(changes: tuple[Change, ...]) -> str:
+    """Changes for one sentence; a long list as its count and first few."""
+    if len(changes) <= LONG_CHANGES:
+        return _describe_all(changes) or "nothing"
+    first = _describe_all(changes[:FIRST_CHANGES])
+    return (
+        f"{len(changes):,} changes ({first}; and {len(changes) - FIRST_CHANGES:,} more: "
+        "each change is in --json and the audit log)"
+    )
+
+
+#: a run that stops with more changes than this applied (or not) names the first
+#: FIRST_CHANGES of them, then counts the rest
+LONG_CHANGES = 20
+FIRST_CHANGES = 5
+
+
 def _stop(
     outcome: PlaybookOutcome,
     index: int,
     slog: AuditLog | None,
     log: AuditLog,
     detail: str,
+    *,
+    settled: int = 0,
 ) -> PlaybookFailed:
-    """End the run at a failed step: say what was done, what failed, what did not start."""
+    """End the run at a failed step: say what was done, what failed, what did not start.
+
+    ``settled``: how many steps after ``index`` (entries of the same fleet step) already
+    have their final status.
+    """
     result = outcome.steps[index]
     result.status = "failed"
     result.error = detail
     if slog is not None:  # the engine logs step-end itself when apply or verify fails
         slog.event("step-end", outcome="failed", error=detail)
-    for later in outcome.steps[index + 1 :]:
+    for later in outcome.steps[index + 1 + settled :]:
         later.status = "not-started"
     parts = [
         f"Playbook {outcome.playbook} stopped at {result.bound.label} "
@@ -643,6 +998,9 @@ def _stop(
     ok = outcome.ids("ok")
     not_started = outcome.ids("not-started")
     parts.append(f"Applied and verified: {_steps(verified)}.")
+    applied = outcome.ids("applied")
+    if applied:
+        parts.append(f"Applied, not verified: {_steps(applied)}.")
     if ok:
         parts.append(f"Already as wished: {_steps(ok)}.")
     parts.append(f"Not started: {_steps(not_started)}.")
@@ -664,16 +1022,45 @@ def _resume_hint(outcome: PlaybookOutcome) -> str:
 def _steps(ids: list[str]) -> str:
     if not ids:
         return "none"
-    return ("step " if len(ids) == 1 else "steps ") + ", ".join(ids)
+    shown = ids if len(ids) <= _RANGES_FROM else _ranges(ids)
+    return ("step " if len(ids) == 1 else "steps ") + ", ".join(shown)
+
+
+#: a longer list of step ids is written with ranges of entries (1.1-1.30)
+_RANGES_FROM = 10
+
+
+def _ranges(ids: list[str]) -> list[str]:
+    """``1.1, 1.2, 1.3, 1.5, 2`` as ``1.1-1.3, 1.5, 2``."""
+    out: list[list[str]] = []
+    for step in ids:
+        head, _, number = step.rpartition(".")
+        if out and number.isdigit() and head:
+            last = out[-1][-1]
+            last_head, _, last_number = last.rpartition(".")
+            if last_head == head and last_number.isdigit() and int(last_number) + 1 == int(number):
+                out[-1].append(step)
+                continue
+        out.append([step])
+    return [run[0] if len(run) == 1 else f"{run[0]}-{run[-1]}" for run in out]
 
 
 def _summary(outcome: PlaybookOutcome) -> dict[str, Any]:
+    """The step ids by status for ``playbook-end``; a long list with ranges of entries
+    (``1.1-1.1000``), so the event does not grow with a fleet step's entries."""
+
+    def ids(status: StepStatus) -> list[str]:
+        found = outcome.ids(status)
+        return found if len(found) <= _RANGES_FROM else _ranges(found)
+
+    applied = ids("applied")  # entries of a fleet step stopped before verifying
     return {
-        "verified": outcome.ids("verified"),
-        "ok": outcome.ids("ok"),
-        "failed": outcome.ids("failed"),
-        "not_started": outcome.ids("not-started"),
-        "planned": outcome.ids("planned"),
+        **({"applied_unverified": applied} if applied else {}),
+        "verified": ids("verified"),
+        "ok": ids("ok"),
+        "failed": ids("failed"),
+        "not_started": ids("not-started"),
+        "planned": ids("planned"),
     }
 
 

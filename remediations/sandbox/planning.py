@@ -272,6 +272,15 @@ class PlanningCopy:
     def _guid_of(self, getter: str, identity: str) -> str | None:
         """Load the object a cmdlet names (through ``getter``) and give its Guid in the copy."""
         read = Cmdlet.of(getter, Identity=identity)
+        if _key(Cmdlet.of(getter, ResultSize="Unlimited")) in self._loaded:
+            # a whole listing was loaded (a fleet's batched reads): one the copy finds once
+            # needs no read of its own; any other goes to the tenant as before
+            try:
+                listed = self._sandbox.send(read).objects
+            except CmdletError:
+                listed = ()
+            if len(listed) == 1:
+                return str(listed[0]["Guid"])
         try:
             found = self._recipient_read(read).objects
         except CmdletError as exc:
