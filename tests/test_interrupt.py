@@ -15,6 +15,7 @@ import pytest
 from remediations.actions import ACTIONS, parse_wish
 from remediations.engine import prepare
 from remediations.sandbox import SandboxTransport
+from remediations.testing import CliRunner
 from tests.conftest import ROOT, events
 
 # Signals come from outside the process: every test here runs the real command.
@@ -89,15 +90,9 @@ def signal_when_applying(proc: subprocess.Popen[str], audit_dir: Path, signum: i
     proc.send_signal(signum)
 
 
-def run(args: list[str], tenant_path: Path, audit_dir: Path) -> subprocess.CompletedProcess[str]:
-    proc = start(args, tenant_path, audit_dir, "")
-    out, err = proc.communicate(timeout=120)
-    return subprocess.CompletedProcess(args, proc.returncode, out, err)
-
-
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_mid_apply_finishes_the_cmdlet_records_and_exits(
-    signum: int, code: int, tenant_path: Path, audit_dir: Path
+    signum: int, code: int, tenant_path: Path, audit_dir: Path, invoke_cli: CliRunner
 ) -> None:
     """Exit 130/143, run-end 'interrupted', exactly the announced changes, rerun converges."""
     proc = start(FIX, tenant_path, audit_dir, "latency_ms=300")
@@ -118,13 +113,15 @@ def test_signal_mid_apply_finishes_the_cmdlet_records_and_exits(
     applied = {(e["target"], e["attribute"]) for e in log if e["event"] == "change-applied"}
     assert announced == applied  # the cmdlet in flight finished and was recorded
     assert len(remaining(tenant_path)) == 2
-    again = run(FIX, tenant_path, audit_dir)
+    again = invoke_cli(*FIX)  # the rerun is behaviour: in-process
     assert again.returncode == 0, again.stderr
     assert "Applied and verified 2 changes" in again.stdout
     assert remaining(tenant_path) == set()
 
 
-def test_sigint_mid_playbook_then_resume_converges(tenant_path: Path, audit_dir: Path) -> None:
+def test_sigint_mid_playbook_then_resume_converges(
+    tenant_path: Path, audit_dir: Path, invoke_cli: CliRunner
+) -> None:
     """playbook-end says 'interrupted' and what was applied; --resume finishes the job."""
     # Every call waits 100 ms (planning reads about 30 of them first); the signal lands while
     # one of step 1's three writes is in flight.
@@ -143,14 +140,11 @@ def test_sigint_mid_playbook_then_resume_converges(tenant_path: Path, audit_dir:
     run_id: Any = end["run_id"]
     step_ends = [e for e in log if e["event"] == "step-end"]
     assert step_ends[-1]["outcome"] == "interrupted"
-    resumed = run(
-        ["playbook.run", "restricted-group-outside-sender", "--resume", run_id],
-        tenant_path,
-        audit_dir,
-    )
+    # the resume and the rerun are behaviour: in-process
+    resumed = invoke_cli("playbook.run", "restricted-group-outside-sender", "--resume", run_id)
     assert resumed.returncode == 0, resumed.stderr
     assert remaining(tenant_path) == set()
-    again = run(PLAYBOOK, tenant_path, audit_dir)
+    again = invoke_cli(*PLAYBOOK)
     assert again.returncode == 0, again.stderr
     assert events(audit_dir)[-1]["outcome"] == "no-change"
 
