@@ -14,6 +14,11 @@ install writes no bytecode; the script removes the project's ``__pycache__``
 folders first), and with them byte-compiled (``compileall``), as after a regular
 ``pip install .`` or on any machine that writes bytecode.  Installed packages
 (Invoke, structlog) keep their bytecode in both.
+
+Each command's CPU time (user + system, from ``wait4``) is printed beside its wall
+time: on a shared machine it moves much less than the wall clock, and the ratio
+of CPU times says the same thing the ratio of wall times does when the machine
+is idle.
 """
 
 from __future__ import annotations
@@ -37,14 +42,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 def measure(
     commands: list[tuple[list[str], Path]], env: dict[str, str], runs: int
-) -> list[tuple[float, float, float]]:
-    """Median and min wall time (ms) and median peak RSS (MiB) of each command.
+) -> list[tuple[float, float, float, float]]:
+    """Median and min wall time (ms), median peak RSS (MiB) and median CPU time (ms, user
+    and system) of each command.
 
     The commands take turns (a, b, c, a, b, c, ...), so that the load of a shared
     machine falls on all of them alike; the first round warms caches and is dropped.
     """
     walls: list[list[float]] = [[] for _ in commands]
     rss: list[list[float]] = [[] for _ in commands]
+    cpus: list[list[float]] = [[] for _ in commands]
     for round_no in range(runs + 1):
         for index, (cmd, cwd) in enumerate(commands):
             start = time.perf_counter()
@@ -59,13 +66,17 @@ def measure(
             if round_no:
                 walls[index].append(wall)
                 rss[index].append(usage.ru_maxrss / 1024)
+                cpus[index].append((usage.ru_utime + usage.ru_stime) * 1000)
     return [
-        (statistics.median(w), min(w), statistics.median(r))
-        for w, r in zip(walls, rss, strict=True)
+        (statistics.median(w), min(w), statistics.median(r), statistics.median(c))
+        for w, r, c in zip(walls, rss, cpus, strict=True)
     ]
 
 
-def figures(runs: int) -> tuple[list[tuple[float, float, float]], list[tuple[float, float, float]]]:
+Figures = list[tuple[float, float, float, float]]
+
+
+def figures(runs: int) -> tuple[Figures, Figures]:
     """Measure every command: (from source, byte-compiled), each a list as ``measure`` gives."""
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
@@ -104,10 +115,11 @@ def rows(runs: int = 15) -> list[Any]:
     for how, measured in (("from source", source), ("byte-compiled", compiled)):
         floor, dry = measured[0][0], measured[-1][0]
         ratio = dry / floor
+        cpu = measured[-1][3] / measured[0][3]
         out.append(
             Row(
                 f"cold start, {how}: sandbox dry-run {dry:.0f} ms vs invoke --list of an "
-                f"empty tasks file {floor:.0f} ms",
+                f"empty tasks file {floor:.0f} ms (cpu {cpu:.2f}x)",
                 "<= 1.5x",
                 f"{ratio:.2f}x",
                 ratio <= 1.5,
@@ -124,7 +136,10 @@ def main() -> None:
     runs = parser.parse_args().runs
     source, compiled = figures(runs)
     print(f"{runs} runs each, taking turns, fresh processes, {os.cpu_count()} cores")
-    print(f"{'command':<40} {'median ms':>10} {'min ms':>8} {'x floor':>8} {'RSS MiB':>8}")
+    print(
+        f"{'command':<40} {'median ms':>10} {'min ms':>8} {'x floor':>8} {'cpu ms':>8} "
+        f"{'x floor':>8} {'RSS MiB':>8}"
+    )
     for title, labels, measured in (
         (
             "project modules compiled from source in every process:",
@@ -138,12 +153,18 @@ def main() -> None:
         ),
     ):
         print(title)
-        floor = measured[0][0]
-        for label, (median, best, peak) in zip(labels, measured, strict=True):
-            print(f"  {label:<38} {median:>10.0f} {best:>8.0f} {median / floor:>8.2f} {peak:>8.1f}")
+        floor, floor_cpu = measured[0][0], measured[0][3]
+        for label, (median, best, peak, cpu) in zip(labels, measured, strict=True):
+            print(
+                f"  {label:<38} {median:>10.0f} {best:>8.0f} {median / floor:>8.2f} "
+                f"{cpu:>8.0f} {cpu / floor_cpu:>8.2f} {peak:>8.1f}"
+            )
         ratio = measured[-1][0] / floor
         verdict = "within" if ratio <= 1.5 else "OVER"
-        print(f"  sandbox dry-run / empty --list = {ratio:.2f} ({verdict} the 1.5x target)")
+        print(
+            f"  sandbox dry-run / empty --list = {ratio:.2f} ({verdict} the 1.5x target; "
+            f"cpu {measured[-1][3] / floor_cpu:.2f})"
+        )
 
 
 if __name__ == "__main__":

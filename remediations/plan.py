@@ -117,7 +117,7 @@ def add_remove(current: Iterable[str], wanted: Iterable[str]) -> AddRemove:
 def where_it_runs(cmdlet: Cmdlet) -> dict[str, str]:
     """``runs_in`` (``exchange`` / ``microsoft-graph``) and, for a directory write, its
     ``graph_request`` (``POST /v1.0/users/.../assignLicense {...}``)."""
-    from remediations.directory.cmdlets import graph_request, runs_in
+    from remediations.graph_cmdlets import graph_request, runs_in
 
     fields = {"runs_in": runs_in(cmdlet)}
     request = graph_request(cmdlet)

@@ -186,6 +186,8 @@ class Target:
     ``dns_resolver`` answers the domain checks; ``sends_test_mail`` says whether a test
     message can be sent through it after a fix (the sandbox's mail flow);
     ``sandbox_path`` is the sandbox file a sandbox target acts on (None for a tenant).
+    ``directory`` and ``dns_resolver`` are made when first asked for: a fix sends its
+    cmdlets through ``transport`` and never asks, so its run imports neither.
     """
 
     name: str
@@ -193,15 +195,31 @@ class Target:
     tenant: str
     transport: Transport
     exchange: Transport
-    directory: Directory | None
     confirm_before_apply: bool
-    dns_resolver: Any
     can_fork: bool = False
     sends_test_mail: bool = False
     sandbox_path: Path | None = None
     description: str = ""
+    _directory: Callable[[], Directory | None] = field(repr=False)
+    _dns_resolver: Callable[[], Any] = field(repr=False)
     _fork: Callable[[], Transport] | None = field(default=None, repr=False)
     _closers: tuple[Callable[[], None], ...] = field(default=(), repr=False)
+    _made: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def directory(self) -> Directory | None:
+        """Users, licenses, SKUs, domains, groups and group sizes (None: on premises only)."""
+        if "directory" not in self._made:
+            self._made["directory"] = self._directory()
+        directory: Directory | None = self._made["directory"]
+        return directory
+
+    @property
+    def dns_resolver(self) -> Any:
+        """What answers the domain checks' DNS queries."""
+        if "dns_resolver" not in self._made:
+            self._made["dns_resolver"] = self._dns_resolver()
+        return self._made["dns_resolver"]
 
     def planning_copy(self) -> Transport:
         """An in-memory copy of the target to plan ahead on (only when ``can_fork``)."""
@@ -456,12 +474,8 @@ def _sandbox_target(
     dry_run: bool,
     resolve: Callable[[Path], Path] | None = None,
 ) -> Target:
-    from remediations.directory.cmdlets import RoutedTransport
-    from remediations.directory.sandbox import SandboxDirectory
-    from remediations.dns_lookup import ZoneResolver
     from remediations.exchange.dryrun import DryRun
     from remediations.sandbox import SandboxTransport, reset_sandbox
-    from remediations.sandbox.directory import zone_data
     from remediations.sandbox.transport import Faults
 
     sandbox = _get(config, "sandbox") or {}
@@ -475,16 +489,29 @@ def _sandbox_target(
         print(f"No sandbox tenant yet: created the demo tenant at {path}.", file=err)
     transport = SandboxTransport(path, faults=faults)
     exchange: Transport = DryRun(transport) if dry_run else transport
+
+    def directory() -> Directory:
+        from remediations.directory.sandbox import SandboxDirectory
+
+        return SandboxDirectory(exchange)
+
+    def dns_resolver() -> Any:
+        from remediations.dns_lookup import ZoneResolver
+        from remediations.sandbox.directory import zone_data
+
+        return ZoneResolver(zone_data(transport.state))
+
     return Target(
         name=spec.name,
         kind="sandbox",
         tenant=transport.tenant,
-        # The sandbox is its own directory: it answers the Graph PowerShell cmdlets itself.
-        transport=RoutedTransport(exchange, exchange, target=spec.name),
+        # The sandbox is its own directory: it answers the Graph PowerShell cmdlets itself,
+        # so its one transport needs no routing.
+        transport=exchange,
         exchange=exchange,
-        directory=SandboxDirectory(exchange),
+        _directory=directory,
         confirm_before_apply=False,
-        dns_resolver=ZoneResolver(zone_data(transport.state)),
+        _dns_resolver=dns_resolver,
         can_fork=True,
         sends_test_mail=True,
         sandbox_path=path,
@@ -532,9 +559,9 @@ def _online_target(
         tenant=spec.tenant,
         transport=routed,
         exchange=exchange,
-        directory=directory,
+        _directory=lambda: directory,
         confirm_before_apply=True,
-        dns_resolver=SystemResolver(),
+        _dns_resolver=SystemResolver,
         description=(
             f"{spec.name}: Exchange Online {spec.tenant} (admin API at {spec.exchange_endpoint}); "
             f"directory: Microsoft Graph at {spec.graph_endpoint}"
@@ -589,9 +616,9 @@ def _onprem_target(spec: TargetSpec, budget: RetryBudget, dry_run: bool) -> Targ
         tenant=spec.server,
         transport=routed,
         exchange=exchange,
-        directory=None,
+        _directory=lambda: None,
         confirm_before_apply=True,
-        dns_resolver=SystemResolver(),
+        _dns_resolver=SystemResolver,
         description=f"{spec.name}: Exchange Server {spec.server} over PSRP ({spec.onprem_url})",
         can_fork=True,
         _fork=_planning_copy(routed, None),  # a Graph cmdlet: one sentence naming the target

@@ -37,6 +37,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             # the typed Directory interface and which cmdlets are Graph's (cmdlets.py), as
             # exchange.cmdlet is for Exchange; its implementations are tenant access
             "remediations.directory",
+            "remediations.graph_cmdlets",
             "remediations.exchange",
             "remediations.exchange.cmdlet",
             "remediations.exchange.facts",

@@ -560,7 +560,7 @@ def _summary_lines(plan: Any, transport_name: str) -> list[str]:
 
 def render_lines(changes: Any, transport_name: str) -> list[str]:
     """``Equivalent <shell>:`` before each run of lines that run in the same place."""
-    from remediations.directory.cmdlets import GRAPH, graph_request, runs_in
+    from remediations.graph_cmdlets import GRAPH, graph_request, runs_in
 
     exchange = _SHELLS.get(transport_name, _SHELLS["exchange-online"])
     lines: list[str] = []

@@ -14,8 +14,9 @@ only the properties named (and ``Id``).  The sandbox answers these cmdlets
 itself, with Graph's semantics.  A target with no directory (on-premises
 Exchange only) refuses them in one sentence naming the target, before any change.
 
-:func:`runs_in` says where a cmdlet runs and :func:`graph_request` gives a
-directory write as the Graph request it is, for previews and the audit log.
+The table and :func:`runs_in` / :func:`graph_request` (where a cmdlet runs, a
+directory write as its Graph request) live in :mod:`remediations.graph_cmdlets`
+and are named here too.
 """
 
 from __future__ import annotations
@@ -23,17 +24,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from remediations.directory import (
-    Directory,
-    DnsRecord,
-    Domain,
-    GraphRequest,
-    User,
-    license_request,
-)
+from remediations.directory import Directory, DnsRecord, Domain, User
 from remediations.errors import CmdletError, InputError
 from remediations.exchange import facts
-from remediations.exchange.cmdlet import Cmdlet, CmdletResult, ParamValue, Transport
+from remediations.exchange.cmdlet import Cmdlet, CmdletResult, Transport
+from remediations.graph_cmdlets import (
+    EXCHANGE,
+    GRAPH,
+    GRAPH_CMDLETS,
+    graph_request,
+    is_graph_cmdlet,
+    runs_in,
+)
+from remediations.graph_cmdlets import strings as _strings
 
 __all__ = [
     "EXCHANGE",
@@ -45,44 +48,6 @@ __all__ = [
     "is_graph_cmdlet",
     "runs_in",
 ]
-
-#: the Microsoft Graph PowerShell cmdlets the toolkit sends (lower case), answered by the
-#: directory; every other cmdlet is Exchange's
-GRAPH_CMDLETS = frozenset(
-    {
-        "get-mguser",
-        "set-mguserlicense",
-        "get-mgsubscribedsku",
-        "get-mggroup",
-        "get-mgdomain",
-        "get-mgdomainserviceconfigurationrecord",
-        "get-mggroupmembercount",
-    }
-)
-#: where a line runs, as ``runs_in`` says it in ``--json`` and the audit log
-EXCHANGE = "exchange"
-GRAPH = "microsoft-graph"
-
-
-def is_graph_cmdlet(cmdlet: Cmdlet) -> bool:
-    """Whether the cmdlet is Microsoft Graph PowerShell (runs against the directory)."""
-    return cmdlet.name.lower() in GRAPH_CMDLETS
-
-
-def runs_in(cmdlet: Cmdlet) -> str:
-    """``"microsoft-graph"`` for a Graph PowerShell cmdlet, else ``"exchange"``."""
-    return GRAPH if is_graph_cmdlet(cmdlet) else EXCHANGE
-
-
-def graph_request(cmdlet: Cmdlet) -> GraphRequest | None:
-    """A directory write as its Graph request (``POST /users/{id}/assignLicense``); else None."""
-    if cmdlet.name.lower() == "set-mguserlicense":
-        return license_request(
-            str(cmdlet.get("UserId")),
-            add=_strings(cmdlet.get("AddLicenses")),
-            remove=_strings(cmdlet.get("RemoveLicenses")),
-        )
-    return None
 
 
 class DirectoryCmdlets:
@@ -237,16 +202,6 @@ def _required(cmdlet: Cmdlet, param: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InputError(f"{cmdlet.name} needs -{param}: the object's id or name.")
     return value
-
-
-def _strings(value: ParamValue) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, tuple):
-        return value
-    return (str(value),)
 
 
 def _one(doc: Mapping[str, Any]) -> CmdletResult:

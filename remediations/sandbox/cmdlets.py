@@ -84,7 +84,7 @@ def stable_guid(*parts: str) -> str:
     ``str(uuid.uuid5(_NAMESPACE, "/".join(p.lower() for p in parts)))``, written out (twice as
     fast: a tenant of 50,000 recipients makes 100,000 of them as it loads).
     """
-    name = "/".join(p.lower() for p in parts).encode("utf-8")
+    name = "/".join(parts).lower().encode("utf-8")
     raw = bytearray(hashlib.sha1(_NAMESPACE.bytes + name).digest()[:16])  # noqa: S324 - RFC 4122 v5
     raw[6] = (raw[6] & 0x0F) | 0x50  # version 5
     raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant

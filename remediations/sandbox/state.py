@@ -8,10 +8,11 @@ renaming or re-addressing a recipient keeps its links.
 Behind the dicts: one row per recipient, user and transport rule
 (``objects``), group members one row each (``members``), and an index of
 every identity key (``keys``: Guid, name, alias, display name, folder path,
-every SMTP address, lower-cased), so a look-up by identity reads the rows it
-names instead of every recipient.  A :class:`SandboxState` remembers each row
-as it read it; :meth:`SandboxState.flush` writes back only the rows whose
-dict changed.  The file, its locking and its transactions are
+every SMTP address, lower-cased, each with its object's row number), so a
+look-up by identity reads the rows it names instead of every recipient.  A
+:class:`SandboxState` remembers each row as it read it;
+:meth:`SandboxState.flush` writes back only the rows whose dict changed.
+The file, its locking and its transactions are
 :mod:`remediations.sandbox.store`'s.
 """
 
@@ -25,8 +26,9 @@ from typing import Any
 
 __all__ = ["SCHEMA_VERSION", "SandboxState"]
 
-#: the store's schema (``PRAGMA user_version``); 1 was the single JSON document
-SCHEMA_VERSION = 2
+#: the store's schema (``PRAGMA user_version``); 1 was the single JSON document, 2 named
+#: each index key's object by kind and Guid (twice the size of a key naming its row)
+SCHEMA_VERSION = 3
 
 GROUP_TYPES = frozenset(
     {
@@ -46,12 +48,12 @@ CREATE TABLE objects (
     n INTEGER PRIMARY KEY,
     kind TEXT NOT NULL,
     id TEXT NOT NULL,
-    body TEXT NOT NULL,
-    UNIQUE (kind, id)
+    body TEXT NOT NULL
 );
-CREATE TABLE keys (key TEXT NOT NULL, field TEXT NOT NULL, kind TEXT NOT NULL, id TEXT NOT NULL);
-CREATE INDEX keys_by_key ON keys (key, kind);
-CREATE INDEX keys_by_object ON keys (kind, id);
+CREATE UNIQUE INDEX objects_by_id ON objects (kind, id);
+CREATE TABLE keys (key TEXT NOT NULL, field TEXT NOT NULL, n INTEGER NOT NULL);
+CREATE INDEX keys_by_key ON keys (key);
+CREATE INDEX keys_by_object ON keys (n);
 CREATE TABLE members (
     n INTEGER PRIMARY KEY,
     group_id TEXT NOT NULL,
@@ -63,9 +65,9 @@ CREATE TABLE journal (n INTEGER PRIMARY KEY, entry TEXT NOT NULL);
 """
 #: the indexes a bulk load drops and builds again after its rows (name -> DDL, as in SCHEMA)
 _BULK_INDEXES = {
-    line.split()[2]: line.rstrip(";")
+    line.split(" ON ")[0].split()[-1]: line.rstrip(";")
     for line in SCHEMA.splitlines()
-    if line.startswith("CREATE INDEX")
+    if line.startswith(("CREATE INDEX", "CREATE UNIQUE INDEX"))
 }
 
 #: identity fields a recipient answers to as an Exchange -Identity (DisplayName and the
@@ -76,8 +78,13 @@ _RECIPIENT, _USER, _RULE = "recipient", "user", "rule"
 _ID_KEY = {_RECIPIENT: "Guid", _USER: "Id", _RULE: "Guid"}
 
 
+# one encoder for every row (json.dumps would build one per call: a third of its time)
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    """``json.dumps(value, sort_keys=True, separators=(",", ":"))``: a row's stored form."""
+    return _ENCODER.encode(value)
 
 
 def new_connection() -> sqlite3.Connection:
@@ -105,10 +112,18 @@ def smtp_addresses(recipient: dict[str, Any]) -> Iterator[str]:
         yield str(external).partition(":")[2].lower()
 
 
+def _lower(value: Any) -> str:
+    """``str(value).lower()``, the very string when it is lower case already (most keys
+    are: Guids, aliases, addresses), so that a large load holds one copy, not two."""
+    text = str(value)
+    low = text.lower()
+    return text if low == text else low
+
+
 def _index_keys(kind: str, obj: dict[str, Any]) -> set[tuple[str, str]]:
     """(key, field) pairs an object is found by."""
     if kind == _RECIPIENT:
-        keys = {(str(obj["Guid"]).lower(), "guid"), (str(obj["Name"]).lower(), "name")}
+        keys = {(_lower(obj["Guid"]), "guid"), (_lower(obj["Name"]), "name")}
         for field, prop in (
             ("alias", "Alias"),
             ("display", "DisplayName"),
@@ -116,16 +131,27 @@ def _index_keys(kind: str, obj: dict[str, Any]) -> set[tuple[str, str]]:
             ("directory", "ExternalDirectoryObjectId"),
         ):
             if obj.get(prop):
-                keys.add((str(obj[prop]).lower(), field))
+                keys.add((_lower(obj[prop]), field))
         keys.update((address, "smtp") for address in smtp_addresses(obj))
         return keys
     if kind == _USER:
         return {
-            (str(obj[prop]).lower(), field)
+            (_lower(obj[prop]), field)
             for field, prop in (("id", "Id"), ("upn", "UserPrincipalName"), ("mail", "Mail"))
             if obj.get(prop)
         }
     return set()
+
+
+#: every field of the index (a bulk load keeps a field as its position here)
+_FIELDS = ("guid", "name", "alias", "display", "folder", "directory", "smtp", "id", "upn", "mail")
+_FIELD_NO = {field: number for number, field in enumerate(_FIELDS)}
+
+
+def _entries(found: int | list[int] | None) -> Iterator[tuple[int, str]]:
+    """(order, field) of each entry a key has in a bulk load's index."""
+    for entry in () if found is None else (found,) if isinstance(found, int) else found:
+        yield entry >> 4, _FIELDS[entry & 15]
 
 
 class _Rows(list[dict[str, Any]]):
@@ -166,8 +192,10 @@ class SandboxState:
         self._objects: dict[str, dict[str, dict[str, Any]]] = {_RECIPIENT: {}, _USER: {}}
         self._seen: dict[tuple[str, str], str] = {}
         self._all: set[str] = set()
-        # while loading (:meth:`bulk`): key -> [(order, field, kind, id)], and the new rows
-        self._bulk: dict[str, list[tuple[int, str, str, str]]] | None = None
+        # while loading (:meth:`bulk`): the index in memory and the new rows in order;
+        # key -> one entry or a list of them, an entry being order * 16 + field number
+        # (one small int per key: 400,000 keys at 50,000 recipients)
+        self._bulk: dict[str, int | list[int]] | None = None
         self._pending: list[tuple[str, str]] = []
         rows = conn.execute("SELECT key, value FROM meta").fetchall()
         self.data: dict[str, Any] = {key: json.loads(value) for key, value in rows}
@@ -230,11 +258,10 @@ class SandboxState:
     def find(self, key: str, fields: Iterable[str] = IDENTITY_FIELDS) -> list[dict[str, Any]]:
         """Recipients with ``key`` (any case) as one of ``fields``, in their stable order."""
         if self._bulk is not None:
-            return self._bulk_find(key.lower(), _RECIPIENT, frozenset(fields))
+            return self._bulk_find(key.lower(), _RECIPIENT, tuple(fields))
         rows = self.conn.execute(
-            "SELECT DISTINCT o.n, o.id FROM keys k "
-            "JOIN objects o ON o.kind = k.kind AND o.id = k.id "
-            "WHERE k.key = ? AND k.kind = ? AND k.field IN (SELECT value FROM json_each(?)) "
+            "SELECT DISTINCT o.n, o.id FROM keys k JOIN objects o ON o.n = k.n "
+            "WHERE k.key = ? AND o.kind = ? AND k.field IN (SELECT value FROM json_each(?)) "
             "ORDER BY o.n",
             (key.lower(), _RECIPIENT, json.dumps(list(fields))),
         ).fetchall()
@@ -243,14 +270,13 @@ class SandboxState:
     def find_user(self, key: str) -> dict[str, Any] | None:
         """The directory user whose Id, UPN or mail is ``key`` (any case)."""
         if self._bulk is not None:
-            for field in ("id", "upn"):
-                found = self._bulk_find(key.lower(), _USER, frozenset({field}))
-                if found:
-                    return found[0]
-            return None
+            low = key.lower()
+            found = self._bulk_find(low, _USER, ("id",)) or self._bulk_find(low, _USER, ("upn",))
+            return found[0] if found else None
         row = self.conn.execute(
-            "SELECT id FROM keys WHERE key = ? AND kind = ? AND field IN ('id', 'upn') "
-            "ORDER BY field LIMIT 1",
+            "SELECT o.id FROM keys k JOIN objects o ON o.n = k.n "
+            "WHERE k.key = ? AND o.kind = ? AND k.field IN ('id', 'upn') "
+            "ORDER BY k.field LIMIT 1",
             (key.lower(), _USER),
         ).fetchone()
         return self._get(_USER, row[0]) if row else None
@@ -392,14 +418,19 @@ class SandboxState:
             self._bulk = None
             self._pending = []
 
-    def _bulk_find(self, key: str, kind: str, fields: frozenset[str]) -> list[dict[str, Any]]:
+    def _bulk_find(self, key: str, kind: str, fields: tuple[str, ...]) -> list[dict[str, Any]]:
         assert self._bulk is not None
+        found = self._bulk.get(key)
+        if found is None:  # most look-ups of a load: the check that a name is new
+            return []
         out: list[dict[str, Any]] = []
         seen: set[str] = set()
-        for _, field, found_kind, oid in self._bulk.get(key, ()):
-            if found_kind == kind and field in fields and oid not in seen:
-                seen.add(oid)
-                out.append(self._objects[kind][oid])
+        for order, field in _entries(found):
+            if field in fields:
+                found_kind, oid = self._pending[order]
+                if found_kind == kind and oid not in seen:
+                    seen.add(oid)
+                    out.append(self._objects[kind][oid])
         return out
 
     def _write_pending(self) -> None:
@@ -420,22 +451,27 @@ class SandboxState:
             ),
         )
 
-        def rows() -> Iterator[tuple[str, str, str]]:
-            for kind, oid in self._pending:
-                yield kind, oid, self._body(objects[kind].pop(oid))
+        (first,) = self.conn.execute("SELECT coalesce(max(n), 0) + 1 FROM objects").fetchone()
 
-        self.conn.executemany("INSERT INTO objects (kind, id, body) VALUES (?, ?, ?)", rows())
+        def rows() -> Iterator[tuple[int, str, str, str]]:
+            for order, (kind, oid) in enumerate(self._pending):
+                yield first + order, kind, oid, self._body(objects[kind].pop(oid))
+
+        self.conn.executemany("INSERT INTO objects (n, kind, id, body) VALUES (?, ?, ?, ?)", rows())
         # The index keys are those the load was answered from (identities do not change
         # while a file loads: only links are added).
         bulk = self._bulk
-        self.conn.executemany(
-            "INSERT INTO keys (key, field, kind, id) VALUES (?, ?, ?, ?)",
-            (
-                (key, field, kind, oid)
-                for key in list(bulk)
-                for _, field, kind, oid in sorted(bulk.pop(key))
-            ),
-        )
+
+        def keys() -> Iterator[tuple[str, str, int]]:
+            for key in list(bulk):
+                found = bulk.pop(key)
+                if isinstance(found, int):  # most keys name one object (no generator each)
+                    yield key, _FIELDS[found & 15], first + (found >> 4)
+                else:
+                    for order, field in _entries(found):
+                        yield key, field, first + order
+
+        self.conn.executemany("INSERT INTO keys (key, field, n) VALUES (?, ?, ?)", keys())
         for ddl in _BULK_INDEXES.values():
             self.conn.execute(ddl)
 
@@ -545,17 +581,25 @@ class SandboxState:
             self._objects[kind][oid] = obj
             order = len(self._pending)
             self._pending.append((kind, oid))
+            bulk = self._bulk
             for key, field in _index_keys(kind, obj):
-                self._bulk.setdefault(key, []).append((order, field, kind, oid))
+                entry = order << 4 | _FIELD_NO[field]
+                found = bulk.get(key)
+                if found is None:
+                    bulk[key] = entry
+                elif isinstance(found, int):
+                    bulk[key] = [found, entry]
+                else:
+                    found.append(entry)
             return
         seen = _dumps(obj)
         body = seen if "Members" not in obj else self._body(obj)
-        self.conn.execute(
+        n = self.conn.execute(
             "INSERT INTO objects (kind, id, body) VALUES (?, ?, ?)", (kind, oid, body)
-        )
+        ).lastrowid
         self.conn.executemany(
-            "INSERT INTO keys (key, field, kind, id) VALUES (?, ?, ?, ?)",
-            [(key, field, kind, oid) for key, field in sorted(_index_keys(kind, obj))],
+            "INSERT INTO keys (key, field, n) VALUES (?, ?, ?)",
+            [(key, field, n) for key, field in sorted(_index_keys(kind, obj))],
         )
         self._write_members(oid, [], list(obj.get("Members", ())))
         self._objects[kind][oid] = obj
@@ -571,16 +615,22 @@ class SandboxState:
         self._write_members(oid, list(old.get("Members", ())), list(obj.get("Members", ())))
 
     def _delete(self, kind: str, oid: str) -> None:
+        self.conn.execute(
+            "DELETE FROM keys WHERE n = (SELECT n FROM objects WHERE kind = ? AND id = ?)",
+            (kind, oid),
+        )
         self.conn.execute("DELETE FROM objects WHERE kind = ? AND id = ?", (kind, oid))
-        self.conn.execute("DELETE FROM keys WHERE kind = ? AND id = ?", (kind, oid))
         self._objects[kind].pop(oid, None)
         self._seen.pop((kind, oid), None)
 
     def _reindex(self, kind: str, oid: str, obj: dict[str, Any]) -> None:
-        self.conn.execute("DELETE FROM keys WHERE kind = ? AND id = ?", (kind, oid))
+        (n,) = self.conn.execute(
+            "SELECT n FROM objects WHERE kind = ? AND id = ?", (kind, oid)
+        ).fetchone()
+        self.conn.execute("DELETE FROM keys WHERE n = ?", (n,))
         self.conn.executemany(
-            "INSERT INTO keys (key, field, kind, id) VALUES (?, ?, ?, ?)",
-            [(key, field, kind, oid) for key, field in sorted(_index_keys(kind, obj))],
+            "INSERT INTO keys (key, field, n) VALUES (?, ?, ?)",
+            [(key, field, n) for key, field in sorted(_index_keys(kind, obj))],
         )
 
     def _write_members(self, group: str, old: list[str], new: list[str]) -> None:

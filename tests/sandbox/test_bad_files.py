@@ -50,6 +50,19 @@ def test_a_file_that_is_not_a_store(invoke_cli: Invoke, tenant_path: Path) -> No
     assert invoke_cli("sandbox.reset").returncode == 0
 
 
+def test_a_store_of_an_earlier_schema(invoke_cli: Invoke, tenant_path: Path) -> None:
+    """A store written by an earlier version (its schema number): reset or load writes anew."""
+    from remediations.sandbox.state import SCHEMA_VERSION
+
+    with sqlite3.connect(tenant_path) as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
+    conn.close()
+    proc = invoke_cli(*FIX)
+    one_sentence(proc, str(tenant_path), f"schema {SCHEMA_VERSION - 1}", "sandbox.reset")
+    assert invoke_cli("sandbox.reset").returncode == 0
+    assert invoke_cli(*FIX).returncode == 0
+
+
 def test_an_old_json_tenant_file(invoke_cli: Invoke, tenant_path: Path) -> None:
     """The single JSON document of earlier versions: say to run sandbox.reset or sandbox.load."""
     tenant_path.write_text('{"schema": 1, "organization": "contoso.com", "recipients": "oops"}')
@@ -161,6 +174,19 @@ def test_an_address_listed_twice_by_one_recipient(tmp_path: Path) -> None:
                 ],
             }
         )
+
+
+def test_two_users_with_one_user_principal_name(
+    invoke_cli: Invoke, tenant_path: Path, tmp_path: Path
+) -> None:
+    """Two mailboxes whose users share a UPN (in any case): the second entry and UPN named."""
+    file = tmp_path / "t.yaml"
+    file.write_text(
+        "organization: contoso.com\nrecipients:\n"
+        "  - {kind: mailbox, name: A, address: a@contoso.com, user: {upn: x@contoso.com}}\n"
+        "  - {kind: mailbox, name: B, address: b@contoso.com, user: {upn: X@contoso.com}}\n"
+    )
+    load_fails(invoke_cli, tenant_path, file, "recipients[1] (B): user", "'X@contoso.com'", "'A'")
 
 
 def test_a_duplicate_yaml_key(invoke_cli: Invoke, tenant_path: Path, tmp_path: Path) -> None:
