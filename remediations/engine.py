@@ -425,6 +425,11 @@ class _ConcurrentApply:
             for phase in (creates, rest):
                 if phase and not self.stop.is_set():
                     self._phase(phase)
+            if self.fatal is None:
+                try:
+                    self._commit.flush()  # the outcomes still queued, before anything else
+                except BaseException as exc:  # the log could not be written
+                    self.fatal = exc
             for index in range(len(self.plan.changes)):
                 if self.outcome.status.get(index) == "planned":
                     self.outcome.status[index] = "not-applied"
@@ -490,7 +495,7 @@ class _ConcurrentApply:
                     self.failure = exc
                 for index in group:
                     self.outcome.status[index] = "failed"
-            self._commit.write(
+            self._commit.queue(
                 [
                     ("change-failed", {"outcome": "failed", "error": str(exc), **_change_fields(c)})
                     for c in changes
@@ -500,7 +505,10 @@ class _ConcurrentApply:
         with self._lock:
             for index in group:
                 self.outcome.status[index] = "applied"
-        self._commit.write(
+        # recorded after it was sent; on disk with the next announcement (any worker's) or
+        # at the end of the apply: a crash before that leaves the "change-applying", which
+        # rollback and resume already read as "may have been applied"
+        self._commit.queue(
             [("change-applied", {"outcome": "applied", **_change_fields(c)}) for c in changes]
         )
         if self.writers.progress is not None:
@@ -513,6 +521,8 @@ class _GroupCommit:
     A worker queues its events, then whoever holds the flush turn appends everything
     queued so far as one write and one fsync; a worker whose events that append
     carried returns at once.  The log's order is the order events were queued.
+    :meth:`queue` adds events without waiting: the next :meth:`write` or :meth:`flush`
+    carries them to disk.
     """
 
     def __init__(self, log: AuditLog) -> None:
@@ -524,8 +534,18 @@ class _GroupCommit:
         self._lock = threading.Lock()
         self._turn = threading.Lock()
 
+    def queue(self, items: list[tuple[str, dict[str, Any]]]) -> None:
+        """Queue ``items`` in order; the next write or flush puts them on disk."""
+        with self._lock:
+            self._queue.extend(items)
+            self._queued += 1
+
+    def flush(self) -> None:
+        """Return once everything queued so far is on disk."""
+        self.write([])
+
     def write(self, items: list[tuple[str, dict[str, Any]]]) -> None:
-        """Queue ``items`` and return once they are on disk."""
+        """Queue ``items`` and return once they (and all queued before) are on disk."""
         with self._lock:
             self._queue.extend(items)
             self._queued += 1
@@ -538,6 +558,9 @@ class _GroupCommit:
             with self._lock:
                 batch, self._queue = self._queue, []
                 upto = self._queued
+            if not batch:
+                self._flushed = upto
+                return
             try:
                 if len(batch) == 1:
                     self.log.event(batch[0][0], **batch[0][1])

@@ -12,12 +12,15 @@ once still make one chain.  A line that cannot be written raises
 
 from __future__ import annotations
 
+import bisect
 import errno
 import fcntl
+import functools
 import hashlib
 import hmac
 import json
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -49,6 +52,8 @@ __all__ = [
 ]
 
 AUDIT_FILE = "audit.jsonl"
+#: an append's bytes (and the file's new length) to disk; fdatasync where there is one
+_datasync = getattr(os, "fdatasync", os.fsync)
 GENESIS = "0" * 64
 _SECRET_WORDS = (
     "password",
@@ -116,11 +121,24 @@ def read_key(path: Path) -> bytes:
     return key
 
 
+_SECRET_KEY = re.compile("|".join(re.escape(word) for word in _SECRET_WORDS))
+#: values with nothing inside them to redact (a key names a secret, a value never does)
+_LEAVES = (str, int, float, bool, type(None))
+
+
+@functools.lru_cache(maxsize=4096)
+def _names_secret(key: str) -> bool:
+    """Whether a key names a secret (field names repeat: the answer is remembered)."""
+    lowered = key.lower()
+    return lowered not in ("hash", "prev") and _SECRET_KEY.search(lowered) is not None
+
+
 def redact(value: Any, key: str = "") -> Any:
     """Replace the value of any key that names a secret, at any depth."""
-    lowered = key.lower()
-    if any(word in lowered for word in _SECRET_WORDS) and lowered not in ("hash", "prev"):
+    if key and _names_secret(key):
         return REDACTED
+    if type(value) in _LEAVES:
+        return value
     if isinstance(value, Mapping):
         return {k: redact(v, str(k)) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -220,7 +238,7 @@ class AuditFile:
             fcntl.flock(fd, fcntl.LOCK_EX)
             size = os.lseek(fd, 0, os.SEEK_END)
             prev, seq, damage, pad = _tail(fd, size)
-            data = b"\n" if pad else b""
+            parts = [b"\n"] if pad else []
             if damage is not None:
                 marker = {
                     "event": DAMAGED_EVENT,
@@ -229,15 +247,16 @@ class AuditFile:
                     "damaged_sha256": hashlib.sha256(damage.line).hexdigest(),
                     "damaged_bytes": len(damage.line),
                 }
-                data += b"" if damage.newline else b"\n"
+                parts.append(b"" if damage.newline else b"\n")
                 seq += 1
                 marker_line, prev = _chained_line(marker, prev, seq, self.key)
-                data += marker_line
+                parts.append(marker_line)
             digest = prev
             for event in events:
                 seq += 1
                 line, digest = _chained_line(event, digest, seq, self.key)
-                data += line
+                parts.append(line)
+            data = b"".join(parts)
             try:
                 self._write_all(fd, data)
             except OSError as exc:
@@ -249,30 +268,56 @@ class AuditFile:
         return self.head
 
     def _write_all(self, fd: int, data: bytes) -> None:
-        """Write every byte (a short write is retried with the rest), then fsync."""
+        """Write every byte (a short write is retried with the rest), then sync them to disk."""
         view = memoryview(data)
         while view:
             written = self._write(fd, view)
             if written <= 0:  # pragma: no cover - os.write raises instead
                 raise OSError(errno.EIO, "the write made no progress")
             view = view[written:]
-        os.fsync(fd)
+        _datasync(fd)
 
     def _write(self, fd: int, data: memoryview) -> int:
         """One ``write(2)``: it may write less than asked."""
         return os.write(fd, data)
 
 
+#: the members that seal a line, in the order canonical JSON puts them
+_SEAL_ORDER = ("hash", "mac", "prev")
+_SEALS = frozenset(_SEAL_ORDER)
+
+
 def _chained_line(
     event: Mapping[str, Any], prev: str, seq: int, key: bytes | None
 ) -> tuple[bytes, str]:
-    """The line for an event: numbered (``seq``), chained (``prev``, ``hash``), sealed (``mac``)."""
+    """The line for an event: numbered (``seq``), chained (``prev``, ``hash``), sealed (``mac``).
+
+    The line is ``_canonical`` of the event with ``seq``, ``prev``, ``hash`` (and
+    ``mac``); the hash covers ``_canonical`` of the event with ``seq`` alone.  The
+    event is encoded once, in the slices of its keys the sealing members fall
+    between, and both texts are joined from those slices in key order: exactly what
+    ``json.dumps(sort_keys=True)`` writes.
+    """
     numbered = {**event, "seq": seq}
-    digest = _chain_hash(prev, _canonical(numbered))
-    sealed: dict[str, Any] = {**numbered, "prev": prev, "hash": digest}
-    if key is not None:
-        sealed["mac"] = _mac(key, digest)
-    return (_canonical(sealed) + "\n").encode("utf-8"), digest
+    if not _SEALS.isdisjoint(numbered):  # an event naming a seal itself: the plain way
+        digest = _chain_hash(prev, _canonical(numbered))
+        sealed: dict[str, Any] = {**numbered, "prev": prev, "hash": digest}
+        if key is not None:
+            sealed["mac"] = _mac(key, digest)
+        return (_canonical(sealed) + "\n").encode("utf-8"), digest
+    slices: list[dict[str, Any]] = [{}, {}, {}, {}]  # keys < hash < mac < prev < keys
+    for name, value in numbered.items():
+        slices[bisect.bisect(_SEAL_ORDER, name)][name] = value
+    texts = [_canonical(part)[1:-1] for part in slices]
+    digest = _chain_hash(prev, "{" + ",".join(t for t in texts if t) + "}")
+    seals = [
+        f'"hash":"{digest}"',
+        f'"mac":"{_mac(key, digest)}"' if key is not None else "",
+        f'"prev":"{prev}"',
+    ]
+    joined = [texts[0], seals[0], texts[1], seals[1], texts[2], seals[2], texts[3]]
+    line = "{" + ",".join(t for t in joined if t) + "}\n"
+    return line.encode("utf-8"), digest
 
 
 def _cut_back(fd: int, size: int) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from remediations.errors import ExitStatus, InputError, RemediationError
+from remediations.exchange import facts
 from remediations.progress import open_progress
 from remediations.terminal import STDERR, STDOUT, printable
 
@@ -140,8 +141,8 @@ def settings_from(config: Any) -> Settings:
     )
 
 
-#: writers at once by default: well under Exchange Online's limit of concurrent requests
-DEFAULT_CONCURRENCY = 4
+#: writers at once by default (see facts.CONCURRENT_REQUESTS for where the number comes from)
+DEFAULT_CONCURRENCY = facts.CONCURRENT_REQUESTS
 MAX_CONCURRENCY = 16
 
 

@@ -80,6 +80,15 @@ THROTTLED = (
     "You have reached the maximum number of concurrent requests per tenant. "
     "Please wait and try again."
 )
+# UNCONFIRMED: how many requests one run may have in flight against a tenant (the default of
+# the fleet.concurrency setting).  Microsoft publishes no number for the REST admin API; it
+# answers an excess with 429 or THROTTLED above [code], which every writer of a run honours
+# through one RetryBudget (Retry-After first), so a limit lower than this slows a run down and
+# never fails a change.  The only published tenant-wide figure is Remote PowerShell's default
+# throttling policy, PowerShellMaxTenantConcurrency 9 (sessions, not requests; reported by
+# blog.quadrotech-it.com, "Exchange Online PowerShell Throttling in Office 365", 2013), and 8
+# stays under even that.
+CONCURRENT_REQUESTS = 8
 
 # [doc: Set-DistributionGroup; KB 2731947] Set-DistributionGroup by an admin who is not in
 # the group's ManagedBy, without -BypassSecurityGroupManagerCheck.

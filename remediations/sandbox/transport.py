@@ -84,6 +84,7 @@ class SandboxTransport:
         #: a fork's reads meet the faults and latency of the transport it was forked from
         self._live: SandboxTransport | None = None
         self._count_lock = threading.Lock()
+        self._replica_lock = threading.Lock()
         #: (when, the tenant just before that write) for writes younger than replication_ms
         self._unreplicated: list[tuple[float, SandboxTransport]] = []
 
@@ -130,16 +131,17 @@ class SandboxTransport:
     def _replica(self, cmdlet: Cmdlet) -> SandboxTransport | None:
         """With ``replication_ms``: what a read sees (the tenant before the oldest write still
         replicating), or None for the live state; a write is remembered first."""
-        now = time.monotonic()
-        lag = self.faults.replication_ms / 1000
-        for when, copy in self._unreplicated:
-            if now - when >= lag:
-                copy.close()
-        self._unreplicated = [(t, c) for t, c in self._unreplicated if now - t < lag]
-        if cmdlet.is_write:
-            self._unreplicated.append((now, self.fork()))
-            return None
-        return self._unreplicated[0][1] if self._unreplicated else None
+        with self._replica_lock:  # threads of a loopback server send at once
+            now = time.monotonic()
+            lag = self.faults.replication_ms / 1000
+            for when, copy in self._unreplicated:
+                if now - when >= lag:
+                    copy.close()
+            self._unreplicated = [(t, c) for t, c in self._unreplicated if now - t < lag]
+            if cmdlet.is_write:
+                self._unreplicated.append((now, self.fork()))
+                return None
+            return self._unreplicated[0][1] if self._unreplicated else None
 
     def fork(self) -> SandboxTransport:
         """A copy of this tenant in memory, never saved: for planning ahead.

@@ -262,5 +262,5 @@ def test_a_bad_concurrency_setting_is_one_sentence_exit_2(
     assert code == 2
     assert err.getvalue() == (
         f"fleet.concurrency is {value!r}; give a whole number of writers from 1 to 16 "
-        "(default 4).\n"
+        "(default 8).\n"
     )
