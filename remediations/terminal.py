@@ -14,7 +14,7 @@ import io
 import sys
 from typing import TextIO, cast
 
-__all__ = ["STDERR", "STDOUT", "printable"]
+__all__ = ["STDERR", "STDOUT", "printable", "quoted"]
 
 _NAMED = {"\r": "\\r", "\t": "\\t", "\n": "\\n", "\x0b": "\\x0b", "\x0c": "\\x0c"}
 
@@ -37,6 +37,15 @@ _KEEP_LAYOUT = {code: text for code, text in _ESCAPES.items() if chr(code) not i
 def printable(text: str, *, one_line: bool = False) -> str:
     """``text`` with control characters escaped; newlines and tabs kept unless ``one_line``."""
     return text.translate(_ESCAPES if one_line else _KEEP_LAYOUT)
+
+
+def quoted(text: str) -> str:
+    """``text`` in single quotes, as the user typed it, on one line.
+
+    A public folder path reads as typed (one backslash, not ``repr``'s two); control
+    characters are escaped as :func:`printable` does.
+    """
+    return f"'{printable(text, one_line=True)}'"
 
 
 class _Standard(io.TextIOBase):

@@ -120,7 +120,8 @@ BAD_INPUTS = [
     (
         "fix-public-folder",
         {"folder": "\\Support\\Escalatons"},
-        "no mail-enabled public folder has that identity",
+        # the path as typed: one backslash each, not Python's repr of it
+        "--folder '\\Support\\Escalatons': no mail-enabled public folder has that identity",
     ),
     # Without --folder the fix covers every folder with the cause; applying needs --all.
     ("fix-public-folder", {"folder": None}, "run it again with --all to apply this plan"),

@@ -15,6 +15,7 @@ import pytest
 from remediations.actions import ACTIONS, parse_wish
 from remediations.engine import prepare
 from remediations.sandbox import SandboxTransport
+from remediations.testing import CliRunner
 from tests.conftest import ROOT, events
 
 # Signals come from outside the process: every test here runs the real command.
@@ -62,30 +63,36 @@ def start(
     )
 
 
+def wait_for_event(proc: subprocess.Popen[str], audit_dir: Path, event: str) -> None:
+    """Return as soon as the run has logged ``event`` (its readiness line in the audit log)."""
+    log = audit_dir / "audit.jsonl"
+    needle = f'"{event}"'.encode()
+    deadline = time.monotonic() + 60
+    seen = 0  # the log only grows: read what is new, from the start of its last line
+    while time.monotonic() < deadline:
+        if log.exists():
+            with log.open("rb") as handle:
+                handle.seek(seen)
+                tail = handle.read()
+            if needle in tail:
+                return
+            seen += tail.rfind(b"\n") + 1
+        if proc.poll() is not None:
+            pytest.fail(f"the run ended before {event}: {proc.communicate()}")
+        time.sleep(0.005)
+    proc.kill()
+    pytest.fail(f"the run never logged {event}")
+
+
 def signal_when_applying(proc: subprocess.Popen[str], audit_dir: Path, signum: int) -> None:
     """Send the signal as soon as the first change is announced (its cmdlet is in flight)."""
-    log = audit_dir / "audit.jsonl"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if log.exists() and b'"change-applying"' in log.read_bytes():
-            proc.send_signal(signum)
-            return
-        if proc.poll() is not None:
-            pytest.fail(f"the run ended before applying: {proc.communicate()}")
-        time.sleep(0.02)
-    proc.kill()
-    pytest.fail("the run never started applying")
-
-
-def run(args: list[str], tenant_path: Path, audit_dir: Path) -> subprocess.CompletedProcess[str]:
-    proc = start(args, tenant_path, audit_dir, "")
-    out, err = proc.communicate(timeout=120)
-    return subprocess.CompletedProcess(args, proc.returncode, out, err)
+    wait_for_event(proc, audit_dir, "change-applying")
+    proc.send_signal(signum)
 
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_mid_apply_finishes_the_cmdlet_records_and_exits(
-    signum: int, code: int, tenant_path: Path, audit_dir: Path
+    signum: int, code: int, tenant_path: Path, audit_dir: Path, invoke_cli: CliRunner
 ) -> None:
     """Exit 130/143, run-end 'interrupted', exactly the announced changes, rerun converges."""
     proc = start(FIX, tenant_path, audit_dir, "latency_ms=300")
@@ -106,15 +113,19 @@ def test_signal_mid_apply_finishes_the_cmdlet_records_and_exits(
     applied = {(e["target"], e["attribute"]) for e in log if e["event"] == "change-applied"}
     assert announced == applied  # the cmdlet in flight finished and was recorded
     assert len(remaining(tenant_path)) == 2
-    again = run(FIX, tenant_path, audit_dir)
+    again = invoke_cli(*FIX)  # the rerun is behaviour: in-process
     assert again.returncode == 0, again.stderr
     assert "Applied and verified 2 changes" in again.stdout
     assert remaining(tenant_path) == set()
 
 
-def test_sigint_mid_playbook_then_resume_converges(tenant_path: Path, audit_dir: Path) -> None:
+def test_sigint_mid_playbook_then_resume_converges(
+    tenant_path: Path, audit_dir: Path, invoke_cli: CliRunner
+) -> None:
     """playbook-end says 'interrupted' and what was applied; --resume finishes the job."""
-    proc = start(PLAYBOOK, tenant_path, audit_dir, "latency_ms=300")
+    # Every call waits 100 ms (planning reads about 30 of them first); the signal lands while
+    # one of step 1's three writes is in flight.
+    proc = start(PLAYBOOK, tenant_path, audit_dir, "latency_ms=100")
     signal_when_applying(proc, audit_dir, signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
@@ -129,14 +140,11 @@ def test_sigint_mid_playbook_then_resume_converges(tenant_path: Path, audit_dir:
     run_id: Any = end["run_id"]
     step_ends = [e for e in log if e["event"] == "step-end"]
     assert step_ends[-1]["outcome"] == "interrupted"
-    resumed = run(
-        ["playbook.run", "restricted-group-outside-sender", "--resume", run_id],
-        tenant_path,
-        audit_dir,
-    )
+    # the resume and the rerun are behaviour: in-process
+    resumed = invoke_cli("playbook.run", "restricted-group-outside-sender", "--resume", run_id)
     assert resumed.returncode == 0, resumed.stderr
     assert remaining(tenant_path) == set()
-    again = run(PLAYBOOK, tenant_path, audit_dir)
+    again = invoke_cli(*PLAYBOOK)
     assert again.returncode == 0, again.stderr
     assert events(audit_dir)[-1]["outcome"] == "no-change"
 
@@ -146,11 +154,7 @@ def test_sigint_while_reading_changes_nothing_and_says_so(
 ) -> None:
     """Before anything is sent, Ctrl-C stops at once: exit 130, one sentence, run-end logged."""
     proc = start(FIX, tenant_path, audit_dir, "latency_ms=300")
-    log = audit_dir / "audit.jsonl"
-    deadline = time.monotonic() + 60
-    while not (log.exists() and b'"run-start"' in log.read_bytes()):
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    wait_for_event(proc, audit_dir, "run-start")
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err

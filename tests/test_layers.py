@@ -10,6 +10,7 @@ private name of another module.
 from __future__ import annotations
 
 import ast
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,7 +153,10 @@ def _imports(module: str, path: Path) -> list[Import]:
     return found
 
 
-IMPORTS = [imp for module, path in MODULES.items() for imp in _imports(module, path)]
+@functools.cache
+def imports() -> tuple[Import, ...]:
+    """Every import between our modules, parsed when a test first asks (not at collection)."""
+    return tuple(imp for module, path in MODULES.items() for imp in _imports(module, path))
 
 
 def layer_of(module: str) -> int:
@@ -180,7 +184,7 @@ def test_no_module_imports_a_layer_above_its_own() -> None:
     upward = [
         f"{_where(imp)}: {imp.source} ({LAYERS[layer_of(imp.source)][0]}) imports "
         f"{imp.target} ({LAYERS[layer_of(imp.target)][0]})"
-        for imp in IMPORTS
+        for imp in imports()
         if layer_of(imp.target) > layer_of(imp.source)
     ]
     assert upward == []
@@ -223,7 +227,7 @@ def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
 
 def test_no_import_cycles() -> None:
     edges: dict[str, set[str]] = {}
-    for imp in IMPORTS:
+    for imp in imports():
         if not imp.type_checking and imp.target != imp.source:
             edges.setdefault(imp.source, set()).add(imp.target)
     assert _cycles(edges) == []
@@ -241,7 +245,7 @@ def _package(module: str) -> str:
 def test_no_private_module_of_another_package_is_imported() -> None:
     private = [
         f"{_where(imp)}: {imp.source} imports {imp.target}"
-        for imp in IMPORTS
+        for imp in imports()
         if any(part.startswith("_") for part in imp.target.split("."))
         and _package(imp.target) != _package(imp.source)
         and _package(imp.target) != imp.source
@@ -252,7 +256,7 @@ def test_no_private_module_of_another_package_is_imported() -> None:
 def test_no_private_name_of_another_module_is_imported() -> None:
     private = [
         f"{_where(imp)}: {imp.source} imports {imp.name} from {imp.target}"
-        for imp in IMPORTS
+        for imp in imports()
         if imp.name.startswith("_") and imp.target != imp.source
     ]
     assert private == []

@@ -11,6 +11,7 @@ it wrote or printed.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -190,16 +191,19 @@ def test_no_real_target_run_leaks_a_credential(
     invoke_cli: CliRunner,
     tmp_path: Path,
     audit_dir: Path,
+    demo_tenant: Callable[[Path], Path],
 ) -> None:
     """Every credential input for real targets carries the canary; tasks run against loopback
     servers (admin API and Graph; PSRP), signing in and failing to, and the canary is found in
     no audit line, report, saved plan, console output or error text.
 
     Sign-ins to Microsoft Entra (secret, secret file, certificate with a password) go through
-    a proxy on a closed loopback port: they fail there, and nothing leaves the machine.
+    a proxy to a loopback Entra that refuses them as Entra refuses a wrong secret (at once: an
+    unreachable service would be retried for seconds); nothing leaves the machine.
     """
-    from remediations.sandbox import SandboxTransport, reset_sandbox
+    from remediations.sandbox import SandboxTransport
     from remediations.testing import LoopbackTenant
+    from remediations.testing.entra_server import BAD_ASSERTION, BAD_SECRET, LoopbackEntra
     from remediations.testing.psrp_server import LoopbackExchangeServer
 
     secret_file = tmp_path / "secret.txt"
@@ -208,9 +212,8 @@ def test_no_real_target_run_leaks_a_credential(
     _encrypted_certificate(certificate, CANARY)
     not_rsa = tmp_path / "ec.pem"
     _encrypted_certificate(not_rsa, CANARY, rsa_key=False)
-    cloud_db, onprem_db = tmp_path / "cloud.db", tmp_path / "onprem.db"
-    reset_sandbox(cloud_db)
-    reset_sandbox(onprem_db)
+    cloud_db, onprem_db = demo_tenant(tmp_path / "cloud.db"), demo_tenant(tmp_path / "onprem.db")
+    entra = LoopbackEntra(tmp_path)
     env = {
         "NDR_SECRET": CANARY,
         "NDR_CERT_PASSWORD": CANARY,
@@ -220,15 +223,17 @@ def test_no_real_target_run_leaks_a_credential(
         "NDR_ONPREM_PASSWORD": CANARY,
         "NDR_ONPREM_WRONG": CANARY + "-wrong",
         "INVOKE_ACTOR": "tester",
-        # Entra sign-ins: every https request goes to a closed loopback port, never out
-        "HTTPS_PROXY": "http://127.0.0.1:9",
-        "https_proxy": "http://127.0.0.1:9",
+        # Entra sign-ins: every https request goes to the loopback Entra, never out
+        "HTTPS_PROXY": entra.proxy,
+        "https_proxy": entra.proxy,
+        "REQUESTS_CA_BUNDLE": str(entra.ca_file),
         "NO_PROXY": "127.0.0.1,localhost",
         "no_proxy": "127.0.0.1,localhost",
     }
     client = "00000000-0000-0000-0000-000000000000"
     outputs: list[str] = []
     with (
+        entra,
         LoopbackTenant(SandboxTransport(cloud_db), token=CANARY) as cloud,
         LoopbackExchangeServer(SandboxTransport(onprem_db), password=CANARY) as onprem,
     ):
@@ -331,7 +336,7 @@ def test_no_real_target_run_leaks_a_credential(
                 assert done.returncode in (0, 3), (args, done.stderr)  # 3: target.check's gaps
         assert run("fix-public-folder", "--folder", "\\Support\\Escalations", "--dry-run",
                    target="onprem-file").returncode == 0  # fmt: skip
-        # failing sign-ins: a revoked token, Entra unreachable (a secret from a variable and
+        # failing sign-ins: a revoked token, Entra refusing (a secret from a variable and
         # from a file, a certificate with a password), a wrong on-premises password
         failing = (
             ("revoked", ("target.check",)),
@@ -358,6 +363,14 @@ def test_no_real_target_run_leaks_a_credential(
         assert run("audit.verify", target="token").returncode == 0
         sign_ins = " ".join(outputs)
         assert "Signing in for" in sign_ins  # the Entra sign-ins were tried, and failed
+        assert BAD_SECRET in sign_ins
+        assert BAD_ASSERTION in sign_ins
+        # the secrets were read and sent where they belong, to Entra, and only there
+        tokens = [r.form for r in entra.requests if r.method == "POST"]
+        secrets = [f["client_secret"] for f in tokens if "client_secret" in f]
+        assert secrets
+        assert all(sent == [CANARY] for sent in secrets)
+        assert any("client_assertion" in f for f in tokens)
 
     written = [(audit_dir / "audit.jsonl").read_text()]
     written += [p.read_text() for p in (*plans, *reports)]

@@ -18,6 +18,7 @@ from remediations.errors import (
 from remediations.exchange.cmdlet import Cmdlet, ParamValue, Transport
 from remediations.exchange.facts import MAX_NAME_LENGTH
 from remediations.plan import Change
+from remediations.terminal import quoted
 
 __all__ = [
     "GROUP_DETAILS",
@@ -76,7 +77,7 @@ def check_address(value: str, flag: str) -> str:
     text = value.strip()
     if not _ADDRESS.fullmatch(text) or len(text) > 254:
         raise InputError(
-            f"{flag} {value!r} is not an email address; give one like partner@fabrikam.com."
+            f"{flag} {quoted(value)} is not an email address; give one like partner@fabrikam.com."
         )
     return text
 
@@ -88,7 +89,9 @@ def check_identity(value: str, flag: str, example: str) -> str:
             f"{flag} is empty; give the name or address of one object, e.g. {example}."
         )
     if "\x00" in value:
-        raise InputError(f"{flag} {value!r} holds a NUL character; no Exchange identity does.")
+        raise InputError(
+            f"{flag} {quoted(value)} holds a NUL character; no Exchange identity does."
+        )
     return value
 
 
@@ -100,7 +103,7 @@ def get_one(transport: Transport, cmdlet: Cmdlet, *, what: str, flag: str) -> Ma
     except CmdletError as exc:
         if exc.category == "NotFound":
             raise UnknownIdentity(
-                f"{flag} {identity!r}: no {what} has that identity in {transport.tenant} "
+                f"{flag} {quoted(identity)}: no {what} has that identity in {transport.tenant} "
                 f"({transport.name}); give its name, alias or email address "
                 f"(Exchange said: {exc})"
             ) from None
@@ -109,7 +112,8 @@ def get_one(transport: Transport, cmdlet: Cmdlet, *, what: str, flag: str) -> Ma
         raise
     if len(result.objects) != 1:
         raise AmbiguousIdentity(
-            f"{flag} {identity!r} matches {len(result.objects)} objects; give one email address."
+            f"{flag} {quoted(identity)} matches {len(result.objects)} objects; "
+            "give one email address."
         )
     return result.objects[0]
 
@@ -133,7 +137,7 @@ def ambiguity(transport: Transport, identity: str, flag: str, what: str, said: s
     matches = [o for o in found if any(str(o.get(n) or "").lower() == key for n in names)]
     if len(matches) < 2:
         return (
-            f"{flag} {identity!r} matches more than one {what} in {transport.tenant}; "
+            f"{flag} {quoted(identity)} matches more than one {what} in {transport.tenant}; "
             f"give its primary email address instead (Exchange said: {said})"
         )
     parts = []
@@ -142,7 +146,7 @@ def ambiguity(transport: Transport, identity: str, flag: str, what: str, said: s
         article = "an" if kind[0] in "aeiou" else "a"
         parts.append(f"{article} {kind} ({exact_identity(obj)})")
     listed = ", ".join(parts[:-1]) + f" and {parts[-1]}"
-    return f"{flag} {identity!r} matches {listed}; give one of those."
+    return f"{flag} {quoted(identity)} matches {listed}; give one of those."
 
 
 def find_recipient(transport: Transport, identity: str) -> Mapping[str, Any] | None:
@@ -326,7 +330,7 @@ def plan_sender_contact(sender: Sender) -> tuple[Change, ...]:
 
 def refuse_kind(flag: str, identity: str, details: str, accepted: str) -> Refused:
     """The error for a recipient of a kind the action does not change."""
-    return Refused(f"{flag} {identity!r} is a {details}; this action works on {accepted}.")
+    return Refused(f"{flag} {quoted(identity)} is a {details}; this action works on {accepted}.")
 
 
 def read_mailbox_user(
@@ -347,7 +351,7 @@ def read_mailbox_user(
     details = str(mailbox.get("RecipientTypeDetails", "UserMailbox"))
     if details != "UserMailbox":
         raise Refused(
-            f"--user {identity!r} is a {KIND_NAMES.get(details, details)}, not a person's "
+            f"--user {quoted(identity)} is a {KIND_NAMES.get(details, details)}, not a person's "
             "mailbox; only a user mailbox belongs to someone who can leave, so nothing was "
             "changed."
         )

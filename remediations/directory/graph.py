@@ -260,12 +260,12 @@ class GraphDirectory:
 
         import httpx
 
-        from remediations.endpoints import is_loopback_url
+        from remediations.endpoints import is_loopback_url, tls_context
 
         # Our own pool, closed by close(): the SDK's transport wrapper does not close it.
         # The environment's proxy applies (an explicit transport does not read it itself),
         # except to a loopback test server.
-        self._pool = httpx.AsyncHTTPTransport(proxy=_env_proxy(self.endpoint))
+        self._pool = httpx.AsyncHTTPTransport(proxy=_env_proxy(self.endpoint), verify=tls_context())
         retry = sdk.RetryHandlerOption
         http = sdk.GraphClientFactory.create_with_default_middleware(
             client=httpx.AsyncClient(

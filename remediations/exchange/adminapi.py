@@ -153,12 +153,12 @@ class AdminApiTransport:
         self.budget = budget or RetryBudget()
         self.page_size = page_size
         self.connection_id = str(uuid.uuid4())
-        from remediations.endpoints import is_loopback_url
+        from remediations.endpoints import is_loopback_url, tls_context
 
         # [doc] REST-backed cmdlets time out after 15 minutes.  Proxy settings from the
         # environment apply, except to a loopback test server.
         self._client = client or httpx.Client(
-            timeout=timeout, trust_env=not is_loopback_url(self.endpoint)
+            timeout=timeout, trust_env=not is_loopback_url(self.endpoint), verify=tls_context()
         )
 
     def __repr__(self) -> str:

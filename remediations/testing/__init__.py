@@ -14,6 +14,10 @@ As ``structlog.testing`` ships with structlog:
 - :class:`LoopbackTenant`: Exchange Online's admin API (``InvokeCommand``) and the slice
   of Microsoft Graph the toolkit uses, served on ``127.0.0.1`` through a sandbox tenant,
   with a request log and injectable faults, to try the real clients without a tenant.
+- :class:`~remediations.testing.entra_server.LoopbackEntra`: Microsoft Entra's sign-in
+  service behind an HTTPS proxy on loopback, refusing every sign-in as Entra refuses a
+  wrong secret, so azure-identity credentials fail at once and offline (imported from
+  its module: it needs ``cryptography``).
 
 Nothing here is imported by the toolkit's own runs.
 """

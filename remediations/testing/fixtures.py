@@ -14,6 +14,9 @@ and use them by name::
     A fresh copy of the demo sandbox tenant (contoso.com) under the test's ``tmp_path``.
     The demo is written once per session and copied for each test (a copy costs
     microseconds; writing the tenant, a good part of a second).
+``demo_tenant``
+    Writes a fresh copy of the demo tenant at any path: ``demo_tenant(tmp_path / "b.db")``,
+    for a test that needs more than one (the same copy as ``tenant_path``).
 ``audit_dir``
     An empty audit-log folder under ``tmp_path``.
 ``invoke_cli``
@@ -29,13 +32,14 @@ Requires pytest (the ``test`` extra); nothing in the toolkit imports this module
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from remediations.testing.cli import CliRunner
 
-__all__ = ["audit_dir", "invoke_cli", "tenant_path"]
+__all__ = ["audit_dir", "demo_tenant", "invoke_cli", "tenant_path"]
 
 #: How long verification waits for replication in tests (the default is 60 s).
 VERIFY_WAIT_SECONDS = "1"
@@ -52,11 +56,20 @@ def _pristine_tenant(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def tenant_path(tmp_path: Path, _pristine_tenant: Path) -> Path:
+def demo_tenant(_pristine_tenant: Path) -> Callable[[Path], Path]:
+    """Write a fresh copy of the demo tenant at a path of the test's choosing; returns it."""
+
+    def write(path: Path) -> Path:
+        shutil.copyfile(_pristine_tenant, path)
+        return path
+
+    return write
+
+
+@pytest.fixture
+def tenant_path(tmp_path: Path, demo_tenant: Callable[[Path], Path]) -> Path:
     """A fresh copy of the demo tenant on disk."""
-    path = tmp_path / "tenant.db"
-    shutil.copyfile(_pristine_tenant, path)
-    return path
+    return demo_tenant(tmp_path / "tenant.db")
 
 
 @pytest.fixture

@@ -243,6 +243,9 @@ def _as_list(value: Any) -> list[Any]:
 class _Handler(BaseHTTPRequestHandler):
     endpoint: LoopbackExchangeServer
     protocol_version = "HTTP/1.1"
+    #: Headers and body go out as two writes; with Nagle's algorithm the body waits for the
+    #: client's delayed ACK (about 40 ms on Linux) on every answer.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the record is :attr:`LoopbackExchangeServer.calls`."""

@@ -208,5 +208,5 @@ def test_memory_stays_flat_as_the_trace_grows(tmp_path: Path) -> None:
         assert report.failed == rows
         return top
 
-    small, large = peak(2_000), peak(20_000)
+    small, large = peak(1_000), peak(10_000)
     assert large < small * 1.5 + 200_000

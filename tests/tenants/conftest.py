@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +11,7 @@ import pytest
 from remediations.budget import RetryBudget
 from remediations.exchange.adminapi import AdminApiTransport
 from remediations.exchange.cmdlet import Cmdlet
-from remediations.sandbox import SandboxTransport, reset_sandbox
+from remediations.sandbox import SandboxTransport
 from remediations.testing import LoopbackTenant
 
 TOKEN = "loopback-token"
@@ -76,11 +76,9 @@ def budget(clock: FakeClock) -> RetryBudget:
 
 
 @pytest.fixture
-def served_path(tmp_path: Path) -> Path:
+def served_path(tmp_path: Path, demo_tenant: Callable[[Path], Path]) -> Path:
     """The demo tenant the loopback server runs on."""
-    path = tmp_path / "served.json"
-    reset_sandbox(path)
-    return path
+    return demo_tenant(tmp_path / "served.json")
 
 
 @pytest.fixture
