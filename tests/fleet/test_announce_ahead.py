@@ -26,6 +26,7 @@ from remediations.exchange.cmdlet import Cmdlet, CmdletResult
 from remediations.fleet import FleetAction
 from remediations.sandbox import SandboxTransport
 from remediations.sandbox.transport import Faults
+from remediations.testing.cli import CliRunner
 from remediations.testing.fleet_tenant import fleet_group, write_fleet_tenant
 from tests.conftest import ROOT, events
 from tests.fleet.test_batched_reads import end_state, fleet_wish
@@ -183,8 +184,11 @@ def test_ctrl_c_mid_fleet_closes_each_unsent_announcement_and_a_rerun_applies_th
     applied = {t for t, how in state.items() if how == "change-applied"}
     assert {c["target"] for c in first[-1]["applied"]} == applied
 
-    env["INVOKE_SANDBOX_FAULTS"] = ""
-    again = subprocess.run([invoke, *args], cwd=ROOT, env=env, capture_output=True, timeout=120)
+    # the rerun is behaviour: in-process
+    rerun = CliRunner(
+        cwd=ROOT, env={"INVOKE_SANDBOX_PATH": str(path), "INVOKE_AUDIT_DIR": str(audit_dir)}
+    )
+    again = rerun(*args)
     assert again.returncode == 0, again.stderr
     second = [e for e in events(audit_dir) if e["run_id"] != run_id and e.get("run_id")]
     sent = {e["target"] for e in second if e["event"] == "change-applying"}
