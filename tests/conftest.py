@@ -38,6 +38,36 @@ if "PYTEST_DEBUG_TEMPROOT" not in os.environ and _TMPFS.is_dir() and os.access(_
     os.environ["PYTEST_DEBUG_TEMPROOT"] = str(_TMPFS)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Byte-compile the package and ``tasks.py`` once, before any worker starts.
+
+    Where ``PYTHONDONTWRITEBYTECODE`` is set (as on the CI machines), every worker, every
+    in-process ``invoke`` run (its ``tasks.py``) and every ``invoke`` child process would
+    compile the project's modules from source again; ``compileall`` writes the cache once
+    (what ``pip install .`` does) and they all read it.  Nothing else changes.
+    """
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller did it
+        return
+    import compileall
+
+    compileall.compile_dir(ROOT / "remediations", quiet=1)
+    compileall.compile_file(ROOT / "tasks.py", quiet=1)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """``-n auto``: one worker more than the machine has cores.
+
+    A share of the suite waits rather than computes (child processes starting, signals
+    landing, the sandbox's injected latency, loopback servers answering); on two cores a
+    third worker fills those waits.  ``PYTEST_XDIST_AUTO_NUM_WORKERS`` still decides
+    when set, as xdist documents; None leaves the count to xdist.
+    """
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS") or config.option.numprocesses != "auto":
+        return None
+    return len(os.sched_getaffinity(0)) + 1 if hasattr(os, "sched_getaffinity") else None
+
+
 def _assert_store_round_trips(path: Path) -> None:
     """The store at ``path`` passes ``load(export(t)) == t`` (nothing if it is no store)."""
     from remediations.errors import InputError
