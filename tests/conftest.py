@@ -54,7 +54,7 @@ def pytest_configure(config: pytest.Config) -> None:
     compileall.compile_file(ROOT / "tasks.py", quiet=1)
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(tryfirst=True, optionalhook=True)  # an xdist hook: without xdist, unused
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     """``-n auto``: one worker more than the machine has cores.
 
