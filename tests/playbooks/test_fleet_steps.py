@@ -21,11 +21,12 @@ import pytest
 
 from remediations.audit import AuditLog, read_events
 from remediations.engine import Writers
-from remediations.exchange.cmdlet import Cmdlet, CmdletResult, Transport
+from remediations.exchange.cmdlet import Cmdlet
 from remediations.playbooks import bind, load_playbook, run_playbook
 from remediations.playbooks.fleet import FLEET_AT
 from remediations.sandbox import SandboxTransport
 from remediations.sandbox.planning import PlanningCopy
+from remediations.testing import RecordingTransport
 from remediations.testing.fleet_tenant import write_fleet_tenant
 from tests.conftest import CliResult
 from tests.test_rollback import tenant
@@ -69,31 +70,6 @@ OPEN_EVERY_GROUP = """\
         inputs:
           group: ${item}
 """
-
-
-class Counting:
-    """Any transport, every cmdlet sent through it recorded (thread-safe enough: appends)."""
-
-    def __init__(self, inner: Transport) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.tenant = inner.tenant
-        self.sent: list[Cmdlet] = []
-
-    def send(self, cmdlet: Cmdlet) -> CmdletResult:
-        self.sent.append(cmdlet)
-        return self.inner.send(cmdlet)
-
-    @property
-    def reads(self) -> list[Cmdlet]:
-        return [c for c in self.sent if not c.is_write]
-
-    @property
-    def writes(self) -> list[Cmdlet]:
-        return [c for c in self.sent if c.is_write]
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def book(tmp_path: Path, text: str) -> Path:
@@ -162,7 +138,7 @@ def test_a_fleet_step_plans_and_ends_as_its_entries_run_one_by_one(
     runs = {}
     for mode, fleet_at in (("fleet", FLEET_AT), ("one-by-one", None)):
         path = copy_of(seed, mode)
-        live = Counting(SandboxTransport(path))
+        live = RecordingTransport(SandboxTransport(path))
         outcome = run_playbook(
             bind(playbook, given),
             transport=live,
@@ -203,7 +179,7 @@ def test_a_fleet_step_reads_a_few_pages_and_writes_each_changed_object_once(
     path = copy_of(seed, "run")
     seen = []
     for _attempt in range(2):
-        live = Counting(SandboxTransport(path))
+        live = RecordingTransport(SandboxTransport(path))
         outcome = run_playbook(
             bind(playbook, given),
             transport=live,
@@ -515,7 +491,7 @@ def test_many_senders_to_one_group_merge_into_one_list_change(tmp_path: Path) ->
     for mode, fleet_at in (("fleet", FLEET_AT), ("one-by-one", None)):
         path = tmp_path / mode / "tenant.db"
         reset_sandbox(path)
-        live = Counting(SandboxTransport(path))
+        live = RecordingTransport(SandboxTransport(path))
         outcome = run_playbook(
             bind(playbook, given),
             transport=live,
