@@ -175,34 +175,44 @@ def config(tenant_path: Path, audit_dir: Path) -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-def run_task(config: dict[str, Any]) -> Callable[..., CliResult]:
-    """Run a remediation task in-process exactly as tasks.py does."""
+def run_task_with(
+    config: dict[str, Any],
+    action: str,
+    values: dict[str, Any],
+    *,
+    dry_run: bool = False,
+    as_json: bool = False,
+    ticket: str = "T-1",
+    all_targets: bool = False,
+    targets_file: Any = "",
+) -> CliResult:
+    """Run a remediation task in-process exactly as tasks.py does, with these settings."""
     from remediations.cli import run_action_task
 
-    def run(
-        action: str,
-        values: dict[str, Any],
-        *,
-        dry_run: bool = False,
-        as_json: bool = False,
-        ticket: str = "T-1",
-        faults: str = "",
-    ) -> CliResult:
-        out, err = io.StringIO(), io.StringIO()
+    out, err = io.StringIO(), io.StringIO()
+    code = run_action_task(
+        config,
+        action,
+        values,
+        dry_run=dry_run,
+        as_json=as_json,
+        ticket=ticket,
+        yes=True,
+        all_targets=all_targets,
+        targets_file=str(targets_file),
+        out=out,
+        err=err,
+    )
+    return CliResult(code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture
+def run_task(config: dict[str, Any]) -> Callable[..., CliResult]:
+    """Run a remediation task in-process exactly as tasks.py does (``faults``: the sandbox's)."""
+
+    def run(action: str, values: dict[str, Any], *, faults: str = "", **flags: Any) -> CliResult:
         cfg = {**config, "sandbox": {**config["sandbox"], "faults": faults}}
-        code = run_action_task(
-            cfg,
-            action,
-            values,
-            dry_run=dry_run,
-            as_json=as_json,
-            ticket=ticket,
-            yes=True,
-            out=out,
-            err=err,
-        )
-        return CliResult(code, out.getvalue(), err.getvalue())
+        return run_task_with(cfg, action, values, **flags)
 
     return run
 

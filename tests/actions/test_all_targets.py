@@ -8,14 +8,12 @@ nothing.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from remediations.actions import ACTIONS, parse_wish
-from remediations.cli import run_action_task
 from remediations.diagnose.scan import scan_tenant
 from remediations.dns_lookup import ZoneResolver
 from remediations.engine import run_action
@@ -23,27 +21,9 @@ from remediations.errors import InputError
 from remediations.exchange.cmdlet import Cmdlet
 from remediations.sandbox import SandboxTransport
 from remediations.sandbox.directory import zone_data
-from tests.conftest import CliResult
+from tests.conftest import run_task_with
 
 AUTH = "RequireSenderAuthenticationEnabled"
-
-
-def run(config: dict[str, Any], action: str, values: dict[str, Any], **flags: Any) -> CliResult:
-    """The task as tasks.py calls it, with --all when asked."""
-    out, err = io.StringIO(), io.StringIO()
-    code = run_action_task(
-        config,
-        action,
-        values,
-        dry_run=flags.get("dry_run", False),
-        as_json=flags.get("as_json", False),
-        ticket="T-1",
-        yes=True,
-        all_targets=flags.get("all_targets", False),
-        out=out,
-        err=err,
-    )
-    return CliResult(code, out.getvalue(), err.getvalue())
 
 
 def scan_targets(tenant_path: Path, cause: str) -> set[str]:
@@ -78,7 +58,9 @@ def test_dry_run_without_folder_previews_every_folder_scan_reports(
     assert expected == {"\\Support\\Escalations", "\\Orders"}
     before = folders(two_folders)
 
-    result = run(config, "fix-public-folder", {"folder": None}, dry_run=True, as_json=True)
+    result = run_task_with(
+        config, "fix-public-folder", {"folder": None}, dry_run=True, as_json=True
+    )
 
     assert result.code == 0, result.err
     doc = result.json()
@@ -87,7 +69,7 @@ def test_dry_run_without_folder_previews_every_folder_scan_reports(
     assert {c["attribute"] for c in doc["changes"]} == {AUTH}
     assert folders(two_folders) == before
 
-    text = run(config, "fix-public-folder", {"folder": None}, dry_run=True)
+    text = run_task_with(config, "fix-public-folder", {"folder": None}, dry_run=True)
     assert text.code == 0
     assert text.out.count("Set-MailPublicFolder") == 2
     assert "with --all to apply this plan (2 objects)" in text.out
@@ -98,7 +80,7 @@ def test_apply_without_all_is_refused_and_changes_nothing(
 ) -> None:
     before = folders(two_folders)
 
-    result = run(config, "fix-public-folder", {"folder": None})
+    result = run_task_with(config, "fix-public-folder", {"folder": None})
 
     assert result.code == 2
     assert "--all" in result.err
@@ -110,7 +92,9 @@ def test_apply_without_all_is_refused_and_changes_nothing(
 def test_apply_with_all_fixes_every_folder_and_a_rerun_writes_nothing(
     two_folders: Path, config: dict[str, Any]
 ) -> None:
-    result = run(config, "fix-public-folder", {"folder": None}, all_targets=True, as_json=True)
+    result = run_task_with(
+        config, "fix-public-folder", {"folder": None}, all_targets=True, as_json=True
+    )
 
     assert result.code == 0, result.err
     doc = result.json()
@@ -119,7 +103,9 @@ def test_apply_with_all_fixes_every_folder_and_a_rerun_writes_nothing(
     assert all(not auth for auth, _ in folders(two_folders).values())
     assert scan_targets(two_folders, "public-folder-auth") == set()
 
-    again = run(config, "fix-public-folder", {"folder": None}, all_targets=True, as_json=True)
+    again = run_task_with(
+        config, "fix-public-folder", {"folder": None}, all_targets=True, as_json=True
+    )
     assert again.code == 0
     assert again.json()["outcome"] == "no-change"
 
@@ -149,12 +135,14 @@ def test_a_folder_with_an_accept_list_is_left_to_add_allowed_sender(
     )
     assert scan_targets(tenant_path, "public-folder-auth") == {"\\Support\\Escalations"}
 
-    result = run(config, "fix-public-folder", {"folder": None}, dry_run=True, as_json=True)
+    result = run_task_with(
+        config, "fix-public-folder", {"folder": None}, dry_run=True, as_json=True
+    )
 
     assert {c["target"] for c in result.json()["changes"]} == {"\\Support\\Escalations"}
     assert any("1 public folder that requires" in n for n in result.json()["notes"])
 
-    everyone = run(
+    everyone = run_task_with(
         config,
         "fix-public-folder",
         {"folder": None, "all_senders": True},
@@ -179,26 +167,26 @@ def test_open_without_target_covers_what_scan_reports(
     expected = set().union(*(scan_targets(tenant_path, c) for c in causes))
     assert "finance-approvers@contoso.com" not in expected  # restricted: add-allowed-sender's
 
-    preview = run(config, action, {flag: None}, dry_run=True, as_json=True)
+    preview = run_task_with(config, action, {flag: None}, dry_run=True, as_json=True)
     assert {c["target"] for c in preview.json()["changes"]} == expected
 
-    held = run(config, action, {flag: None})
+    held = run_task_with(config, action, {flag: None})
     assert held.code == 2
     assert "run it again with --all" in held.err
     assert set().union(*(scan_targets(tenant_path, c) for c in causes)) == expected  # unchanged
 
-    applied = run(config, action, {flag: None}, all_targets=True, as_json=True)
+    applied = run_task_with(config, action, {flag: None}, all_targets=True, as_json=True)
     assert applied.code == 0, applied.err
     assert {c["target"] for c in applied.json()["changes"] if c["status"] == "verified"} == (
         expected
     )
     assert set().union(*(scan_targets(tenant_path, c) for c in causes)) == set()
-    again = run(config, action, {flag: None}, all_targets=True, as_json=True)
+    again = run_task_with(config, action, {flag: None}, all_targets=True, as_json=True)
     assert again.json()["outcome"] == "no-change"
 
 
 def test_all_with_a_target_flag_is_bad_input(config: dict[str, Any]) -> None:
-    result = run(
+    result = run_task_with(
         config, "fix-public-folder", {"folder": "\\Support\\Escalations"}, all_targets=True
     )
     assert result.code == 2

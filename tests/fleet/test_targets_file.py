@@ -14,28 +14,9 @@ from remediations.cli import run_action_task
 from remediations.exchange.cmdlet import Cmdlet
 from remediations.sandbox import SandboxTransport
 from remediations.testing.fleet_tenant import fleet_group
-from tests.conftest import CliResult, events, tenant_doc
+from tests.conftest import events, run_task_with, tenant_doc
 
 AUTH = "RequireSenderAuthenticationEnabled"
-
-
-def run(config: dict[str, Any], action: str, values: dict[str, Any], **flags: Any) -> CliResult:
-    """The task as tasks.py calls it."""
-    out, err = io.StringIO(), io.StringIO()
-    code = run_action_task(
-        config,
-        action,
-        values,
-        dry_run=flags.get("dry_run", False),
-        as_json=flags.get("as_json", False),
-        ticket="T-1",
-        yes=True,
-        all_targets=flags.get("all_targets", False),
-        targets_file=str(flags["targets_file"]),
-        out=out,
-        err=err,
-    )
-    return CliResult(code, out.getvalue(), err.getvalue())
 
 
 def recipient(path: Path, identity: str) -> Any:
@@ -48,7 +29,7 @@ def test_a_plain_file_is_one_plan_applied_once_and_a_rerun_does_nothing(
     targets = tmp_path / "groups.txt"
     targets.write_text("# groups closed to partners\nPartners\n\n  Project Falcon  \nPartners\n")
 
-    preview = run(
+    preview = run_task_with(
         config,
         "open-group-to-external",
         {"group": None},
@@ -62,7 +43,7 @@ def test_a_plain_file_is_one_plan_applied_once_and_a_rerun_does_nothing(
         "falcon@contoso.com",
     ]
 
-    applied = run(
+    applied = run_task_with(
         config, "open-group-to-external", {"group": None}, as_json=True, targets_file=targets
     )
     assert applied.code == 0, applied.err
@@ -74,7 +55,7 @@ def test_a_plain_file_is_one_plan_applied_once_and_a_rerun_does_nothing(
     runs = {e["run_id"] for e in events(audit_dir) if e["event"] == "run-start"}
     assert len(runs) == 2
 
-    again = run(
+    again = run_task_with(
         config, "open-group-to-external", {"group": None}, as_json=True, targets_file=targets
     )
     assert again.code == 0
@@ -91,7 +72,7 @@ def test_a_csv_names_the_flags_and_two_senders_of_one_group_become_one_change(
         "Finance Approvers,other@fabrikam.com,\n"
         "legal@contoso.com,partner@fabrikam.com,true\n"
     )
-    doc = run(
+    doc = run_task_with(
         config,
         "add-allowed-sender",
         {"recipient": None, "sender": None, "only_listed_senders": False},
@@ -112,7 +93,7 @@ def test_a_csv_names_the_flags_and_two_senders_of_one_group_become_one_change(
     assert listed["after"] == ["cfo@contoso.com", "other@fabrikam.com", "partner@fabrikam.com"]
     assert "@{Add='other@fabrikam.com','partner@fabrikam.com'}" in listed["powershell"]
 
-    applied = run(
+    applied = run_task_with(
         config,
         "add-allowed-sender",
         {"recipient": None, "sender": None, "only_listed_senders": False},
@@ -130,7 +111,7 @@ def test_a_sender_given_as_a_flag_applies_to_every_line(
 ) -> None:
     targets = tmp_path / "groups.txt"
     targets.write_text("finance-approvers@contoso.com\n")
-    doc = run(
+    doc = run_task_with(
         config,
         "add-allowed-sender",
         {"recipient": None, "sender": "partner@fabrikam.com", "only_listed_senders": False},
@@ -203,7 +184,7 @@ def test_a_bad_file_or_line_is_one_sentence_naming_it_exit_2_nothing_changed(
     targets.write_text(text)
     before = tenant_doc(tenant_path)
 
-    result = run(config, action, values, targets_file=targets)
+    result = run_task_with(config, action, values, targets_file=targets)
 
     assert result.code == 2
     assert str(targets) in result.err
@@ -228,19 +209,19 @@ def test_targets_file_with_a_target_flag_or_all_is_refused(
 ) -> None:
     targets = tmp_path / "groups.txt"
     targets.write_text("Partners\n")
-    result = run(config, "open-group-to-external", values, targets_file=targets, **flags)
+    result = run_task_with(config, "open-group-to-external", values, targets_file=targets, **flags)
     assert result.code == 2
     assert says in result.err
 
 
 def test_an_unreadable_file_is_named(tmp_path: Path, config: dict[str, Any]) -> None:
     missing = tmp_path / "nope.txt"
-    result = run(config, "open-group-to-external", {"group": None}, targets_file=missing)
+    result = run_task_with(config, "open-group-to-external", {"group": None}, targets_file=missing)
     assert result.code == 2
     assert f"--targets-file {missing} cannot be read" in result.err
     latin = tmp_path / "latin.txt"
     latin.write_bytes("Caf\xe9\n".encode("latin-1"))
-    result = run(config, "open-group-to-external", {"group": None}, targets_file=latin)
+    result = run_task_with(config, "open-group-to-external", {"group": None}, targets_file=latin)
     assert result.code == 2
     assert "is not UTF-8 text" in result.err
 
@@ -252,7 +233,9 @@ def test_a_long_plan_is_previewed_as_counts_and_first_rows_whole_in_json_and_log
     targets.write_text("".join(f"{fleet_group(n)}\n" for n in range(1, 41)))
     values = {"recipient": None, "sender": "partner@fabrikam.com", "only_listed_senders": False}
 
-    text = run(fleet_config, "add-allowed-sender", values, dry_run=True, targets_file=targets)
+    text = run_task_with(
+        fleet_config, "add-allowed-sender", values, dry_run=True, targets_file=targets
+    )
     assert text.code == 0, text.err
     assert "Plan (81 changes to 41 objects), by kind of change:" in text.out
     assert "  40  Set-DistributionGroup AcceptMessagesOnlyFrom" in text.out
@@ -260,7 +243,7 @@ def test_a_long_plan_is_previewed_as_counts_and_first_rows_whole_in_json_and_log
     assert "... and 71 more" in text.out
     assert text.out.count("Set-DistributionGroup -Identity") == 9  # the first 10 rows, 1 contact
 
-    doc = run(
+    doc = run_task_with(
         fleet_config, "add-allowed-sender", values, dry_run=True, as_json=True, targets_file=targets
     ).json()
     assert len(doc["changes"]) == 81
@@ -280,7 +263,6 @@ def test_the_invoke_command_takes_the_flag(tmp_path: Path, invoke_cli: Callable[
 def test_a_fleet_plan_is_saved_applied_exactly_and_rolled_back(
     tmp_path: Path, tenant_path: Path, config: dict[str, Any]
 ) -> None:
-    from remediations.cli import run_action_task
     from remediations.cli.review import plan_apply_task, rollback_task
 
     targets = tmp_path / "groups.txt"
