@@ -118,6 +118,25 @@ def groups_state(path: Path) -> list[dict[str, Any]]:
         transport.close()
 
 
+def apply_playbook(
+    playbook: Any, given: dict[str, Any], path: Path, audit_dir: Path, fleet_at: int | None
+) -> tuple[Any, RecordingTransport]:
+    """Apply a playbook on the sandbox at ``path`` with 4 writers, every call recorded;
+    ``fleet_at=None`` runs every for_each entry on its own."""
+    live = RecordingTransport(SandboxTransport(path))
+    outcome = run_playbook(
+        bind(playbook, given),
+        transport=live,
+        audit=audit_log(audit_dir),
+        dry_run=False,
+        planning_copy=live.inner.fork,
+        writers=Writers(concurrency=4),
+        fleet_at=fleet_at,
+    )
+    assert outcome.outcome == "applied"
+    return outcome, live
+
+
 def plans_of(outcome: Any) -> list[tuple[str, str, list[Any]]]:
     return [
         (r.bound.id, r.status, [c.to_json() for c in r.plan.changes] if r.plan else [])
@@ -138,17 +157,7 @@ def test_a_fleet_step_plans_and_ends_as_its_entries_run_one_by_one(
     runs = {}
     for mode, fleet_at in (("fleet", FLEET_AT), ("one-by-one", None)):
         path = copy_of(seed, mode)
-        live = RecordingTransport(SandboxTransport(path))
-        outcome = run_playbook(
-            bind(playbook, given),
-            transport=live,
-            audit=audit_log(tmp_path / f"audit-{mode}"),
-            dry_run=False,
-            planning_copy=live.inner.fork,
-            writers=Writers(concurrency=4),
-            fleet_at=fleet_at,
-        )
-        assert outcome.outcome == "applied"
+        outcome, live = apply_playbook(playbook, given, path, tmp_path / f"audit-{mode}", fleet_at)
         runs[mode] = (outcome, path, live)
     fleet, fleet_path, fleet_live = runs["fleet"]
     single, single_path, single_live = runs["one-by-one"]
@@ -491,17 +500,7 @@ def test_many_senders_to_one_group_merge_into_one_list_change(tmp_path: Path) ->
     for mode, fleet_at in (("fleet", FLEET_AT), ("one-by-one", None)):
         path = tmp_path / mode / "tenant.db"
         reset_sandbox(path)
-        live = RecordingTransport(SandboxTransport(path))
-        outcome = run_playbook(
-            bind(playbook, given),
-            transport=live,
-            audit=audit_log(tmp_path / f"audit-{mode}"),
-            dry_run=False,
-            planning_copy=live.inner.fork,
-            writers=Writers(concurrency=4),
-            fleet_at=fleet_at,
-        )
-        assert outcome.outcome == "applied"
+        outcome, live = apply_playbook(playbook, given, path, tmp_path / f"audit-{mode}", fleet_at)
         ends[mode] = (tenant(path), outcome, live)
     fleet, entries = ends["fleet"], ends["one-by-one"]
     assert fleet[0] == entries[0]
