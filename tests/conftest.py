@@ -39,7 +39,8 @@ if "PYTEST_DEBUG_TEMPROOT" not in os.environ and _TMPFS.is_dir() and os.access(_
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Byte-compile the package and ``tasks.py`` once, before any worker starts.
+    """Byte-compile the package, ``tasks.py`` and the rewritten tests once, before any
+    worker starts.
 
     Where ``PYTHONDONTWRITEBYTECODE`` is set (as on the CI machines), every worker, every
     in-process ``invoke`` run (its ``tasks.py``) and every ``invoke`` child process would
@@ -52,6 +53,57 @@ def pytest_configure(config: pytest.Config) -> None:
 
     compileall.compile_dir(ROOT / "remediations", quiet=1)
     compileall.compile_file(ROOT / "tasks.py", quiet=1)
+    _cache_rewritten_tests(config, sorted(ROOT.joinpath("tests").rglob("*.py")))
+
+
+def _cache_rewritten_tests(config: pytest.Config, sources: list[Path]) -> None:
+    """Rewrite the test modules' asserts once, into pytest's own cache, for every worker.
+
+    pytest caches a rewritten test module only where bytecode may be written, so under
+    ``PYTHONDONTWRITEBYTECODE`` each xdist worker rewrote every test module again, about
+    2.5 CPU-seconds a worker.  pytest reads its cache whatever that setting says, and
+    checks each entry against its source's hash; this writes the entries a worker would
+    have written, as it would have, two processes sharing the work.  These are pytest's
+    internals: under a pytest without them, or ``--assert=plain``, it does nothing and
+    each worker rewrites as before.
+    """
+    try:
+        from _pytest.assertion.rewrite import (
+            PYC_TAIL,
+            _read_pyc,
+            _rewrite_test,
+            _write_pyc,
+            assertstate_key,
+            get_cache_dir,
+        )
+
+        state = config.stash[assertstate_key]
+    except (ImportError, KeyError):
+        return
+    pattern = ("test_*.py", "conftest.py")
+
+    def rewrite(share: list[Path]) -> None:
+        for source in share:
+            pyc = get_cache_dir(source) / (source.name[:-3] + PYC_TAIL)
+            if _read_pyc(source, pyc, state.trace) is not None:
+                continue  # cached already (and still the source's)
+            try:
+                pyc.parent.mkdir(exist_ok=True)
+                source_hash, code = _rewrite_test(source, config)
+            except (OSError, SyntaxError):
+                continue  # the worker that imports it reports it
+            _write_pyc(state, code, source_hash, pyc)
+
+    tests = [s for s in sources if any(s.match(p) for p in pattern)]
+    child = os.fork() if hasattr(os, "fork") else -1
+    if child == 0:  # the second process: every other module, then out at once
+        try:
+            rewrite(tests[1::2])
+        finally:
+            os._exit(0)
+    rewrite(tests[0::2] if child > 0 else tests)
+    if child > 0:
+        os.waitpid(child, 0)
 
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)  # an xdist hook: without xdist, unused
