@@ -199,13 +199,17 @@ class SandboxState:
         self._pending: list[tuple[str, str]] = []
         rows = conn.execute("SELECT key, value FROM meta").fetchall()
         self.data: dict[str, Any] = {key: json.loads(value) for key, value in rows}
-        self.data["transport_rules"] = [
-            json.loads(body)
+        rules = [
+            body
             for (body,) in conn.execute(
                 "SELECT body FROM objects WHERE kind = ? ORDER BY n", (_RULE,)
             )
         ]
-        self._meta_seen = {key: _dumps(value) for key, value in self.data.items()}
+        self.data["transport_rules"] = [json.loads(body) for body in rules]
+        # each setting as read, in its stored form (every row is written by _dumps, and
+        # _dumps of a list is its items' joined), so only what changes is encoded again
+        self._meta_seen: dict[str, str] = dict(rows)
+        self._meta_seen["transport_rules"] = "[" + ",".join(rules) + "]"
 
     @classmethod
     def new(cls, settings: dict[str, Any]) -> SandboxState:
