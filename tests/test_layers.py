@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import functools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,13 +105,21 @@ def _modules() -> dict[str, Path]:
 MODULES = _modules()
 
 
-def _type_checking_nodes(tree: ast.AST) -> set[int]:
-    inside: set[int] = set()
-    for node in ast.walk(tree):
+def _statements(body: list[ast.stmt], checking: bool = False) -> Iterator[tuple[ast.stmt, bool]]:
+    """Every statement in ``body`` and the blocks nested in it, each with whether it is under
+    ``if TYPE_CHECKING:``.  Imports are statements, so expressions are never walked."""
+    for node in body:
+        yield node, checking
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            for child in node.body:
-                inside.update(id(n) for n in ast.walk(child))
-    return inside
+            yield from _statements(node.body, True)
+            yield from _statements(node.orelse, checking)
+            continue
+        for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+            for block in getattr(node, field, None) or ():
+                if isinstance(block, ast.stmt):
+                    yield from _statements([block], checking)
+                else:  # an except handler or a match case: its own body of statements
+                    yield from _statements(block.body, checking)
 
 
 def _known(name: str) -> str | None:
@@ -124,11 +133,9 @@ def _known(name: str) -> str | None:
 
 def _imports(module: str, path: Path) -> list[Import]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    checking = _type_checking_nodes(tree)
     is_package = path.name == "__init__.py"
     found: list[Import] = []
-    for node in ast.walk(tree):
-        tc = id(node) in checking
+    for node, tc in _statements(tree.body):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 target = _known(alias.name)
