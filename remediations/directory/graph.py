@@ -17,6 +17,11 @@ Calls (``exchange.md`` 4.1): ``GET /users/{id}?$select=...``,
 ``GET /groups/{id}/transitiveMembers/$count`` with ``ConsistencyLevel: eventual``.
 Collections (``/subscribedSkus``, ``/domains``) follow ``@odata.nextLink`` to the end.
 
+The SDK builds, signs and sends each request; its answer is read here, as the JSON
+Graph documents, through kiota's ``NativeResponseHandler``.  Reading it into the SDK's
+model classes would load some 1,500 of them on the first call (about 2 CPU-seconds a
+process) and cost about 15 ms an object, which a listing of 50,000 users cannot afford.
+
 msgraph, kiota and httpx are imported when the first call is made, never by
 ``--list``, ``--help`` or sandbox runs.
 """
@@ -106,24 +111,26 @@ class GraphDirectory:
         query = _sdk().UserItemRequestBuilder.UserItemRequestBuilderGetQueryParameters(
             select=list(USER_PROPERTIES)
         )
-        raw = self._call(
+        answer = self._call(
             f"GET /users/{user}",
             lambda c: c.users.by_user_id(user).get(request_configuration=_config(query)),
         )
-        return _user(raw)
+        return _user(_json(answer))
 
     def users(self) -> tuple[User, ...]:
         """``GET /users?$select=...&$top=999``, every page."""
         query = _sdk().UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
             select=list(USER_PROPERTIES), top=999
         )
-        found = self._every_page("GET /users", lambda c: c.users, _config(query))
+        found = self._every_page("GET /users", lambda c: c.users, query)
         return tuple(_user(raw) for raw in found)
 
     def subscribed_skus(self) -> tuple[Sku, ...]:
         """``GET /subscribedSkus``, every page."""
         found = self._every_page("GET /subscribedSkus", lambda c: c.subscribed_skus)
-        return tuple(Sku(sku_id=str(s.sku_id), part_number=str(s.sku_part_number)) for s in found)
+        return tuple(
+            Sku(sku_id=str(s["skuId"]), part_number=str(s["skuPartNumber"])) for s in found
+        )
 
     def removal_request(self, user: str, sku_ids: tuple[str, ...]) -> GraphRequest:
         """The preview of :meth:`remove_licenses`."""
@@ -158,7 +165,9 @@ class GraphDirectory:
         )
         self._call(
             f"POST /users/{user}/assignLicense",
-            lambda c: c.users.by_user_id(user).assign_license.post(body),
+            lambda c: c.users.by_user_id(user).assign_license.post(
+                body, request_configuration=_config()
+            ),
             write=True,
         )
 
@@ -168,42 +177,57 @@ class GraphDirectory:
 
     def domain(self, name: str) -> Domain:
         """``GET /domains/{name}``."""
-        return _domain(
-            self._call(f"GET /domains/{name}", lambda c: c.domains.by_domain_id(name).get())
+        answer = self._call(
+            f"GET /domains/{name}",
+            lambda c: c.domains.by_domain_id(name).get(request_configuration=_config()),
         )
+        return _domain(_json(answer))
 
     def service_records(self, name: str) -> tuple[DnsRecord, ...]:
         """``GET /domains/{name}/serviceConfigurationRecords``."""
-        page = self._call(
+        answer = self._call(
             f"GET /domains/{name}/serviceConfigurationRecords",
-            lambda c: c.domains.by_domain_id(name).service_configuration_records.get(),
+            lambda c: c.domains.by_domain_id(name).service_configuration_records.get(
+                request_configuration=_config()
+            ),
         )
-        return tuple(_record(r) for r in page.value or ())
+        return tuple(_record(r) for r in _json(answer).get("value") or ())
 
     def group(self, group: str) -> Group:
         """``GET /groups/{id}?$select=id,displayName,mail``."""
         query = _sdk().GroupItemRequestBuilder.GroupItemRequestBuilderGetQueryParameters(
             select=["id", "displayName", "mail"]
         )
-        raw = self._call(
-            f"GET /groups/{group}",
-            lambda c: c.groups.by_group_id(group).get(request_configuration=_config(query)),
+        raw = _json(
+            self._call(
+                f"GET /groups/{group}",
+                lambda c: c.groups.by_group_id(group).get(request_configuration=_config(query)),
+            )
         )
         return Group(
-            id=str(raw.id), display_name=str(raw.display_name or ""), mail=str(raw.mail or "")
+            id=str(raw["id"]),
+            display_name=str(raw.get("displayName") or ""),
+            mail=str(raw.get("mail") or ""),
         )
 
     def transitive_member_count(self, group: str) -> int:
         """``GET /groups/{id}/transitiveMembers/$count`` with ``ConsistencyLevel: eventual``."""
-        cfg = _config(None)
+        cfg = _config()
         cfg.headers.add("ConsistencyLevel", "eventual")
-        count = self._call(
-            f"GET /groups/{group}/transitiveMembers/$count",
+        what = f"GET /groups/{group}/transitiveMembers/$count"
+        answer = self._call(
+            what,
             lambda c: c.groups.by_group_id(group).transitive_members.count.get(
                 request_configuration=cfg
             ),
         )
-        return int(count)
+        try:
+            return int(answer.text)
+        except ValueError:
+            raise CmdletError.of(
+                f"Microsoft Graph answered {what} with {answer.text[:80]!r}, not a count.",
+                category="InvalidResult",
+            ) from None
 
     def close(self) -> None:
         """Close the HTTP client and the event loop; idempotent."""
@@ -219,22 +243,30 @@ class GraphDirectory:
     # --- the facade --------------------------------------------------------------------
 
     def _every_page(
-        self, what: str, collection: Callable[[Any], Any], config: Any = None
-    ) -> list[Any]:
+        self, what: str, collection: Callable[[Any], Any], query: Any = None
+    ) -> list[dict[str, Any]]:
         """Every item of a collection: the first page, then each ``@odata.nextLink``.
 
         Each page is one read under the run's budget; a page that fails fails the whole
         list (never a short one).
         """
-        page = self._call(what, lambda c: collection(c).get(request_configuration=config))
-        items = list(page.value or ())
-        while page.odata_next_link:
-            link = str(page.odata_next_link)
-            page = self._call(
-                f"{what} (next page)",
-                lambda c, link=link: collection(c).with_url(link).get(),  # type: ignore[misc]
+        page = _json(
+            self._call(what, lambda c: collection(c).get(request_configuration=_config(query)))
+        )
+        items = list(page.get("value") or ())
+        while page.get("@odata.nextLink"):
+            link = str(page["@odata.nextLink"])
+            page = _json(
+                self._call(
+                    f"{what} (next page)",
+                    lambda c, link=link: (
+                        collection(c)  # type: ignore[misc]
+                        .with_url(link)
+                        .get(request_configuration=_config())
+                    ),
+                )
             )
-            items.extend(page.value or ())
+            items.extend(page.get("value") or ())
         return items
 
     def _graph(self) -> Any:
@@ -282,9 +314,11 @@ class GraphDirectory:
         adapter.base_url = f"{self.endpoint}/v1.0"
         return sdk.GraphServiceClient(request_adapter=adapter)
 
-    def _call(self, what: str, make: Callable[[Any], Awaitable[T]], *, write: bool = False) -> T:
-        APIError = _sdk().APIError  # noqa: N806 - a class
-
+    def _call(
+        self, what: str, make: Callable[[Any], Awaitable[Any]], *, write: bool = False
+    ) -> Any:
+        """Send one request (``make`` builds it on the client) and return the HTTP answer
+        to it, which has succeeded; a failure is a typed error, retried as the module says."""
         if self._runner is None:
             self._runner = asyncio.Runner()
         client = self._graph()
@@ -293,22 +327,7 @@ class GraphDirectory:
             retry_after: float | None = None
             try:
                 with _sdk_warnings_silenced():
-                    return self._runner.run(_awaited(make(client)))
-            except APIError as exc:
-                status = exc.response_status_code or 0
-                if status not in _RETRY_STATUS:
-                    raise _error(exc, what) from None
-                if write and status != 429:
-                    raise OutcomeUnknown(
-                        f"The answer to {what} was lost (HTTP {status}); it may or may not have "
-                        "taken effect, so it is not sent again: read the user back first."
-                    ) from None
-                retry_after = _retry_after(exc.response_headers or {})
-                failure: TransportError = (
-                    Throttled(f"Microsoft Graph throttled {what} past this run's retry budget.")
-                    if status == 429
-                    else BackendUnavailable(f"Microsoft Graph failed {what} (HTTP {status}).")
-                )
+                    answer = self._runner.run(_awaited(make(client)))
             except TransportError:
                 raise
             except Exception as exc:
@@ -320,7 +339,26 @@ class GraphDirectory:
                         f"The answer to {what} was lost ({type(exc).__name__}); it may or may "
                         "not have taken effect, so it is not sent again: read the user back first."
                     ) from None
-                failure = BackendUnavailable(f"Microsoft Graph did not answer {what}: {exc}.")
+                failure: TransportError = BackendUnavailable(
+                    f"Microsoft Graph did not answer {what}: {exc}."
+                )
+            else:
+                status = answer.status_code
+                if status < 400:
+                    return answer
+                if status not in _RETRY_STATUS:
+                    raise _error(answer, what)
+                if write and status != 429:
+                    raise OutcomeUnknown(
+                        f"The answer to {what} was lost (HTTP {status}); it may or may not have "
+                        "taken effect, so it is not sent again: read the user back first."
+                    ) from None
+                retry_after = _retry_after(answer.headers)
+                failure = (
+                    Throttled(f"Microsoft Graph throttled {what} past this run's retry budget.")
+                    if status == 429
+                    else BackendUnavailable(f"Microsoft Graph failed {what} (HTTP {status}).")
+                )
             if not self.budget.wait(attempt, retry_after):
                 raise failure
             attempt += 1
@@ -342,9 +380,28 @@ def _env_proxy(endpoint: str) -> str | None:
     return urllib.request.getproxies().get(parts.scheme)
 
 
-def _config(query: Any) -> Any:
-    config = _sdk().RequestConfiguration
-    return config(query_parameters=query) if query is not None else config()
+def _config(query: Any = None) -> Any:
+    """A request's configuration: its query, and its answer handed back as it came."""
+    sdk = _sdk()
+    options = [sdk.ResponseHandlerOption(sdk.NativeResponseHandler())]
+    if query is None:
+        return sdk.RequestConfiguration(options=options)
+    return sdk.RequestConfiguration(query_parameters=query, options=options)
+
+
+def _json(answer: Any) -> dict[str, Any]:
+    """The JSON object of a successful answer (a body that is not one is Graph's fault)."""
+    try:
+        body = answer.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise CmdletError.of(
+            f"Microsoft Graph answered {answer.request.method} {answer.request.url.path} "
+            "with a body that is not a JSON object.",
+            category="InvalidResult",
+        )
+    return body
 
 
 _SDK: SimpleNamespace | None = None
@@ -370,14 +427,14 @@ def _sdk() -> SimpleNamespace:
     if _SDK is None:
         try:
             with _sdk_warnings_silenced():
-                from kiota_abstractions.api_error import APIError
                 from kiota_abstractions.authentication import (
                     AccessTokenProvider,
                     AllowedHostsValidator,
                     BaseBearerTokenAuthenticationProvider,
                 )
                 from kiota_abstractions.base_request_configuration import RequestConfiguration
-                from kiota_http.middleware.options import RetryHandlerOption
+                from kiota_abstractions.native_response_handler import NativeResponseHandler
+                from kiota_http.middleware.options import ResponseHandlerOption, RetryHandlerOption
                 from msgraph.generated.groups.item.group_item_request_builder import (
                     GroupItemRequestBuilder,
                 )
@@ -397,12 +454,13 @@ def _sdk() -> SimpleNamespace:
                 f"a Microsoft Graph target needs msgraph-sdk; {INSTALL_HINT}."
             ) from None
         _SDK = SimpleNamespace(
-            APIError=APIError,
             AccessTokenProvider=AccessTokenProvider,
             AllowedHostsValidator=AllowedHostsValidator,
             BaseBearerTokenAuthenticationProvider=BaseBearerTokenAuthenticationProvider,
             RequestConfiguration=RequestConfiguration,
             RetryHandlerOption=RetryHandlerOption,
+            ResponseHandlerOption=ResponseHandlerOption,
+            NativeResponseHandler=NativeResponseHandler,
             GraphRequestAdapter=GraphRequestAdapter,
             GraphServiceClient=GraphServiceClient,
             AssignLicensePostRequestBody=AssignLicensePostRequestBody,
@@ -425,11 +483,17 @@ def _retry_after(headers: Any) -> float | None:
     return None
 
 
-def _error(exc: Any, what: str) -> TransportError:
-    status = exc.response_status_code or 0
-    error = getattr(exc, "error", None)
-    code = str(getattr(error, "code", "") or "")
-    message = str(getattr(error, "message", "") or exc.message or f"HTTP {status}")
+def _error(answer: Any, what: str) -> TransportError:
+    """The typed error of a failed answer, from Graph's ``{"error": {"code", "message"}}``."""
+    status = answer.status_code
+    try:
+        body = answer.json()
+    except ValueError:
+        body = None
+    error = body.get("error") if isinstance(body, dict) else None
+    error = error if isinstance(error, dict) else {}
+    code = str(error.get("code") or "")
+    message = str(error.get("message") or f"HTTP {status}")
     if status in (401, 403):
         return PermissionDenied(
             f"Microsoft Graph refused {what} (HTTP {status}): {message}", code=code
@@ -439,46 +503,46 @@ def _error(exc: Any, what: str) -> TransportError:
     return CmdletError.of(message, category=code or "BadRequest", code=code)
 
 
-def _user(raw: Any) -> User:
+def _user(raw: dict[str, Any]) -> User:
     return User(
-        id=str(raw.id),
-        user_principal_name=str(raw.user_principal_name),
-        display_name=str(raw.display_name or ""),
-        mail=str(raw.mail or ""),
-        account_enabled=bool(raw.account_enabled),
-        assigned_licenses=tuple(str(a.sku_id) for a in raw.assigned_licenses or ()),
+        id=str(raw["id"]),
+        user_principal_name=str(raw["userPrincipalName"]),
+        display_name=str(raw.get("displayName") or ""),
+        mail=str(raw.get("mail") or ""),
+        account_enabled=bool(raw.get("accountEnabled")),
+        assigned_licenses=tuple(str(a["skuId"]) for a in raw.get("assignedLicenses") or ()),
         license_states=tuple(
             LicenseState(
-                sku_id=str(s.sku_id),
-                assigned_by_group=str(s.assigned_by_group) if s.assigned_by_group else None,
-                state=str(s.state or "Active"),
+                sku_id=str(s["skuId"]),
+                assigned_by_group=str(s["assignedByGroup"]) if s.get("assignedByGroup") else None,
+                state=str(s.get("state") or "Active"),
             )
-            for s in raw.license_assignment_states or ()
+            for s in raw.get("licenseAssignmentStates") or ()
         ),
-        on_premises_sync_enabled=bool(raw.on_premises_sync_enabled),
+        on_premises_sync_enabled=bool(raw.get("onPremisesSyncEnabled")),
     )
 
 
-def _domain(raw: Any) -> Domain:
+def _domain(raw: dict[str, Any]) -> Domain:
     return Domain(
-        id=str(raw.id),
-        is_verified=bool(raw.is_verified),
-        is_default=bool(raw.is_default),
-        is_initial=bool(raw.is_initial),
-        supported_services=tuple(str(s) for s in raw.supported_services or ()),
-        authentication_type=str(raw.authentication_type or "Managed"),
+        id=str(raw["id"]),
+        is_verified=bool(raw.get("isVerified")),
+        is_default=bool(raw.get("isDefault")),
+        is_initial=bool(raw.get("isInitial")),
+        supported_services=tuple(str(s) for s in raw.get("supportedServices") or ()),
+        authentication_type=str(raw.get("authenticationType") or "Managed"),
     )
 
 
-def _record(raw: Any) -> DnsRecord:
-    preference = getattr(raw, "preference", None)
+def _record(raw: dict[str, Any]) -> DnsRecord:
+    preference = raw.get("preference")
     return DnsRecord(
-        record_type=str(raw.record_type),
-        label=str(raw.label or ""),
-        supported_service=str(raw.supported_service or ""),
-        ttl=int(raw.ttl or 3600),
-        is_optional=bool(raw.is_optional),
-        mail_exchange=getattr(raw, "mail_exchange", None),
+        record_type=str(raw["recordType"]),
+        label=str(raw.get("label") or ""),
+        supported_service=str(raw.get("supportedService") or ""),
+        ttl=int(raw.get("ttl") or 3600),
+        is_optional=bool(raw.get("isOptional")),
+        mail_exchange=raw.get("mailExchange"),
         preference=int(preference) if preference is not None else None,
-        text=getattr(raw, "text", None),
+        text=raw.get("text"),
     )

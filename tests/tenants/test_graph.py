@@ -185,3 +185,46 @@ def test_the_environments_proxy_applies_but_not_to_loopback(
     assert _env_proxy("https://graph.microsoft.com") == "http://proxy.example:3128"
     assert _env_proxy("https://graph.example.net") is None
     assert _env_proxy("http://127.0.0.1:8080") is None
+
+
+#: a fresh process reads through Graph on loopback, then names msgraph's model modules loaded
+_READ_AND_COUNT_MODELS = """
+import sys
+from pathlib import Path
+from remediations.directory.graph import GraphDirectory
+from remediations.errors import NotFound
+from remediations.sandbox import SandboxTransport
+from remediations.testing import LoopbackTenant
+
+with LoopbackTenant(SandboxTransport(Path(sys.argv[1])), token="t") as server:
+    graph = GraphDirectory(endpoint=server.url, token=lambda scope: "t")
+    assert graph.user("alex.kim@contoso.com").assigned_licenses
+    assert graph.subscribed_skus() and graph.users()
+    for domain in graph.domains():
+        graph.service_records(domain.id)
+    assert graph.transitive_member_count("All Staff") > 0
+    try:
+        graph.user("nobody@contoso.com")
+    except NotFound:
+        pass
+    graph.close()
+print(sum(name.startswith("msgraph.generated.models.") for name in sys.modules))
+"""
+
+
+@pytest.mark.subprocess
+def test_answers_are_read_without_loading_the_sdks_models(served_path: Path) -> None:
+    """Graph's answers are read as JSON: msgraph-sdk's model classes (some 1,500 modules,
+    about 2 CPU-seconds on the first call of a process, then ~15 ms an object) stay unloaded."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _READ_AND_COUNT_MODELS, str(served_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) < 20, f"{done.stdout.strip()} model modules loaded"
