@@ -64,8 +64,8 @@ def _cache_rewritten_tests(config: pytest.Config, sources: list[Path]) -> None:
     2.5 CPU-seconds a worker.  pytest reads its cache whatever that setting says, and
     checks each entry against its source's hash; this writes the entries a worker would
     have written, as it would have, two processes sharing the work.  These are pytest's
-    internals: under a pytest without them, or ``--assert=plain``, it does nothing and
-    each worker rewrites as before.
+    internals: under a pytest without them (or with others), or ``--assert=plain``, it
+    stops and each worker rewrites as before.
     """
     try:
         from _pytest.assertion.rewrite import (
@@ -84,15 +84,17 @@ def _cache_rewritten_tests(config: pytest.Config, sources: list[Path]) -> None:
 
     def rewrite(share: list[Path]) -> None:
         for source in share:
-            pyc = get_cache_dir(source) / (source.name[:-3] + PYC_TAIL)
-            if _read_pyc(source, pyc, state.trace) is not None:
-                continue  # cached already (and still the source's)
             try:
+                pyc = get_cache_dir(source) / (source.name[:-3] + PYC_TAIL)
+                if _read_pyc(source, pyc, state.trace) is not None:
+                    continue  # cached already (and still the source's)
                 pyc.parent.mkdir(exist_ok=True)
                 source_hash, code = _rewrite_test(source, config)
+                _write_pyc(state, code, source_hash, pyc)
             except (OSError, SyntaxError):
                 continue  # the worker that imports it reports it
-            _write_pyc(state, code, source_hash, pyc)
+            except Exception:  # pytest's internals changed: warming a cache must not fail a run
+                return
 
     tests = [s for s in sources if any(s.match(p) for p in pattern)]
     child = os.fork() if hasattr(os, "fork") else -1
