@@ -1,6 +1,6 @@
 """Every benchmark in one run, and one table: figure, target, measured, met?
 
-    python benchmarks/run.py [--quick] [--only startup,sandbox,audit,diagnose,fleet]
+    python benchmarks/run.py [--quick] [--only startup,sandbox,audit,diagnose,graph,fleet]
                              [--work DIR] [--recipients N] [--scan N] [--events N]
                              [--ndrs N] [--rows N] [--runs N]
 
@@ -9,7 +9,8 @@ The figures and their targets: cold start byte-compiled and from source
 demo tenant, ``scan`` at 10,000, memory (``sandbox_store.py``),
 ``audit.verify`` on 1,000,000 events against ``sha256sum``
 (``audit_verify.py``), ``diagnose`` of 10,000 NDR files and
-``diagnose.trace`` of 1,000,000 rows (``diagnosis.py``), and the fleet figures
+``diagnose.trace`` of 1,000,000 rows (``diagnosis.py``), what a Graph read costs a
+process (``graph_reads.py``, for information), and the fleet figures
 of ``fleet.py`` when it is there.  Each script also runs alone with its own
 options.  The large inputs are generated into ``--work`` (default: a folder
 in the system's temporary directory) and reused; nothing large is committed.
@@ -41,7 +42,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from _table import Row, print_table  # noqa: E402
 
-PARTS = ("startup", "sandbox", "audit", "diagnose", "fleet")
+PARTS = ("startup", "sandbox", "audit", "diagnose", "graph", "fleet")
 FULL = {
     "recipients": 50_000,
     "scan": 10_000,
@@ -137,6 +138,10 @@ def run(parts: Iterable[str], sizes: dict[str, int], work: Path, quick: bool) ->
             import diagnosis
 
             rows += diagnosis.rows(sizes["ndrs"], sizes["rows"], work)
+        elif part == "graph":
+            import graph_reads
+
+            rows += graph_reads.rows(10 if quick else 200, work)
         elif part == "fleet":
             rows += fleet_rows(quick)
         print(f"  {part}: {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
