@@ -237,10 +237,15 @@ def run_task_with(
     dry_run: bool = False,
     as_json: bool = False,
     ticket: str = "T-1",
+    yes: bool = True,
+    target: str | None = None,
+    interactive: bool | None = None,
+    ask: Callable[[str], str] = lambda prompt: "n",
     all_targets: bool = False,
     targets_file: Any = "",
 ) -> CliResult:
-    """Run a remediation task in-process exactly as tasks.py does, with these settings."""
+    """Run a remediation task in-process exactly as tasks.py does, with these settings
+    (``ask`` answers the confirmation when ``interactive``; ``yes`` skips it)."""
     from remediations.cli import run_action_task
 
     out, err = io.StringIO(), io.StringIO()
@@ -251,7 +256,10 @@ def run_task_with(
         dry_run=dry_run,
         as_json=as_json,
         ticket=ticket,
-        yes=True,
+        yes=yes,
+        target=target,
+        interactive=interactive,
+        ask=ask,
         all_targets=all_targets,
         targets_file=str(targets_file),
         out=out,

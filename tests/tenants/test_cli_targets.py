@@ -15,11 +15,10 @@ from typing import Any
 
 import pytest
 
-from remediations.cli import run_action_task
 from remediations.cli.playbooks import playbook_run_task
 from remediations.playbooks.runner import NOT_PLANNED_AHEAD
 from remediations.testing import LoopbackTenant
-from tests.conftest import CliResult
+from tests.conftest import CliResult, run_task_with
 
 from .conftest import TOKEN, online_target, tenant_view
 
@@ -46,29 +45,14 @@ def run(
     action: str,
     values: dict[str, Any],
     *,
-    dry_run: bool = False,
     yes: bool = False,
-    as_json: bool = False,
-    target: str | None = None,
     interactive: bool = False,
-    ask: Callable[[str], str] = lambda prompt: "n",
+    **flags: Any,
 ) -> CliResult:
-    out, err = io.StringIO(), io.StringIO()
-    code = run_action_task(
-        config,
-        action,
-        values,
-        dry_run=dry_run,
-        as_json=as_json,
-        ticket="T-9",
-        yes=yes,
-        target=target,
-        out=out,
-        err=err,
-        ask=ask,
-        interactive=interactive,
+    """The task with this module's ticket, asking (and answered no) unless ``yes``."""
+    return run_task_with(
+        config, action, values, ticket="T-9", yes=yes, interactive=interactive, **flags
     )
-    return CliResult(code, out.getvalue(), err.getvalue())
 
 
 @pytest.mark.parametrize(
