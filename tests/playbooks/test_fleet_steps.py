@@ -29,6 +29,7 @@ from remediations.sandbox.planning import PlanningCopy
 from remediations.testing import RecordingTransport
 from remediations.testing.fleet_tenant import write_fleet_tenant
 from tests.conftest import CliResult
+from tests.tenants.conftest import online_target
 from tests.test_rollback import tenant
 
 SENDER = "partner@fabrikam.com"
@@ -453,22 +454,7 @@ def test_a_fleet_step_on_the_admin_api_reads_pages_not_targets(
     monkeypatch.setenv("TEST_GRAPH_TOKEN", "loopback-token")
     params = (f"groups={','.join(groups)}", f"sender={SENDER}")
     with LoopbackTenant(SandboxTransport(served), token="loopback-token") as server:
-        lab = {
-            **config,
-            "target": "lab",
-            "targets": {
-                "lab": {
-                    "kind": "exchange-online",
-                    "tenant": server.tenant,
-                    "credential": {
-                        "kind": "token",
-                        "exchange_token_env": "TEST_EXO_TOKEN",
-                        "graph_token_env": "TEST_GRAPH_TOKEN",
-                    },
-                    "endpoints": {"exchange": server.url, "graph": server.url},
-                }
-            },
-        }
+        lab = {**config, "target": "lab", "targets": {"lab": online_target(server)}}
         playbook = str(book(tmp_path, ALLOW_EVERYWHERE))
         result = run_cli(lab, playbook, *params, as_json=True)
         assert result.code == 0, result.err
